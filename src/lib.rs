@@ -1,0 +1,67 @@
+//! # agent-backlog
+//!
+//! Every AI agent gets a backlog: a prioritized queue of tasks that programs create
+//! and agents work through (queued → in_progress → complete, or blocked), stored in
+//! one embedded SQLite file that many threads and processes can share.
+//!
+//! The same operations, with the same JSON, are offered to Rust (this crate), to C and
+//! C++ (`include/agent_backlog.h`) and to Python (`import agent_backlog`).
+//!
+//! ```
+//! use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch};
+//!
+//! let store = Store::open_in_memory()?; // or Store::open("backlogs.db")
+//! store.create_task("marketing-lead",
+//!     NewTask::new("Write 3 LinkedIn posts").description("Focus on ROI...").priority(3))?;
+//! store.create_task("marketing-lead", NewTask::new("Audit competitor pricing pages"))?;
+//!
+//! // An agent's loop: claim the most urgent task, work, complete it.
+//! while let Some(task) = store.claim_next("marketing-lead")? {
+//!     let result = format!("done: {}", task.title);
+//!     store.update_task("marketing-lead", &task.id,
+//!         TaskPatch::new().status(Status::Complete).result(result))?;
+//! }
+//!
+//! let backlog = store.list_tasks("marketing-lead", ListQuery::new())?;
+//! assert_eq!(backlog.total, 2);
+//! let json = serde_json::to_value(&backlog.tasks[0]).unwrap();
+//! assert_eq!(json["id"], "MKT-001");
+//! assert_eq!(json["status"], "complete");
+//! assert_eq!(json["blocker"], serde_json::Value::Null);
+//! # Ok::<(), agent_backlog::Error>(())
+//! ```
+//!
+//! Errors are one enum, [`Error`], whose variants map onto the stable codes
+//! `invalid_argument`, `not_found`, `invalid_transition`, `conflict`, `storage` and
+//! `internal`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+pub mod lifecycle;
+mod model;
+mod prefix;
+mod request;
+mod schema;
+mod store;
+pub mod validate;
+
+#[allow(unsafe_code)]
+pub mod ffi;
+
+#[cfg(feature = "python")]
+#[allow(unsafe_code)]
+mod python;
+
+pub use error::{Error, ErrorCode, Result};
+pub use model::{
+    AgentTask, Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Status, Summary, Task,
+    TaskList, TaskPatch, TaskQuery,
+};
+pub use prefix::{derive_prefix, ABBREVIATIONS};
+pub use request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
+pub use schema::LATEST as SCHEMA_VERSION;
+pub use store::{Durability, Store, StoreOptions};
+
+/// The version of this library, e.g. `"0.1.0"`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,533 @@
+//! Strict parsing of request bodies (JSON text or `serde_json::Value`) into the
+//! typed requests, shared by the C ABI, the Python module and the server.
+//!
+//! Strict means: the body must be a JSON object, every key is known, no key appears
+//! twice, and every value has the right JSON type (a priority of `3.0`, `"3"` or
+//! `true` is refused). Range and length rules are checked by the operations
+//! themselves (see `validate`), so typed requests built in Rust get the same checks.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
+use crate::validate::MAX_BATCH_TASKS;
+
+/// Largest JSON body accepted for one task, a patch or a query, in bytes. Checked
+/// before parsing. It leaves room for a 1,048,576-character result written with
+/// `\uXXXX` escapes.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest JSON body accepted for a `create_tasks` batch, in bytes.
+pub const MAX_BATCH_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A JSON object kept as its key/value pairs, refusing duplicate keys.
+struct StrictObject(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictObject, A::Error> {
+                let mut pairs: Vec<(String, Value)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if pairs.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format_args!(
+                            "the key {key:?} appears twice; give each field once"
+                        )));
+                    }
+                    let value = map.next_value::<Value>()?;
+                    pairs.push((key, value));
+                }
+                Ok(StrictObject(pairs))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A JSON array of strict objects.
+struct StrictArray(Vec<StrictObject>);
+
+impl<'de> Deserialize<'de> for StrictArray {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ArrayVisitor;
+        impl<'de> Visitor<'de> for ArrayVisitor {
+            type Value = StrictArray;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON array of task objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictArray, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<StrictObject>()? {
+                    if items.len() == MAX_BATCH_TASKS {
+                        return Err(de::Error::custom(format_args!(
+                            "a batch holds at most {MAX_BATCH_TASKS} tasks; split it into several calls"
+                        )));
+                    }
+                    items.push(item);
+                }
+                Ok(StrictArray(items))
+            }
+        }
+        deserializer.deserialize_seq(ArrayVisitor)
+    }
+}
+
+fn check_size(text: &str, max: usize, what: &str) -> Result<()> {
+    if text.len() > max {
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes; the limit is {max} bytes",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn parse_object(text: &str, what: &str, example: &str) -> Result<Fields> {
+    check_size(text, MAX_BODY_BYTES, what)?;
+    serde_json::from_str::<StrictObject>(text)
+        .map(|o| Fields(o.0))
+        .map_err(|e| {
+            Error::invalid(format!(
+                "{what} must be a JSON object such as {example}: {e}"
+            ))
+        })
+}
+
+/// Describes a JSON value for a message: its type and, when short, the value itself.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("the string {}", crate::validate::shown(s)),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// The fields of a request object, checked against the allowed names.
+struct Fields(Vec<(String, Value)>);
+
+impl Fields {
+    fn from_value(value: Value, what: &str) -> Result<Fields> {
+        match value {
+            Value::Object(map) => Ok(Fields(map.into_iter().collect())),
+            other => Err(Error::invalid(format!(
+                "{what} must be a JSON object, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<()> {
+        match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            Some((k, _)) => Err(Error::invalid(format!(
+                "unknown field {:?}; the allowed fields are {}",
+                k,
+                allowed.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| k == name)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+fn string(field: &str, value: Value) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(Error::invalid(format!(
+            "{field} must be a string, got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+/// Absent → `None`; `null` → `Some(None)`; a string → `Some(Some(s))`.
+fn nullable_string(field: &str, value: Option<Value>) -> Result<Option<Option<String>>> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(v) => string(field, v).map(|s| Some(Some(s))),
+    }
+}
+
+fn integer(field: &str, value: Value, range: &str) -> Result<i64> {
+    match &value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(i);
+            }
+            // An integer too large for i64 is out of range; a float is the wrong type.
+            Err(Error::invalid(format!(
+                "{field} must be an integer {range}, got {n}"
+            )))
+        }
+        other => Err(Error::invalid(format!(
+            "{field} must be an integer {range}, got {}",
+            describe(other)
+        ))),
+    }
+}
+
+const PRIORITY_RANGE: &str = "from 1 to 10";
+const COUNT_RANGE: &str = "of 0 or more";
+
+fn not_null(field: &str, value: Option<Value>, rule: &str) -> Result<Option<Value>> {
+    match value {
+        Some(Value::Null) => Err(Error::invalid(format!(
+            "{field} cannot be null; {rule}, or leave the field out"
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// `null` is the same as an absent filter.
+fn filter(value: Option<Value>) -> Option<Value> {
+    value.filter(|v| !v.is_null())
+}
+
+fn status(value: Value) -> Result<Status> {
+    string("status", value)?.parse()
+}
+
+impl NewTask {
+    /// Parses a create body, strictly: `{"title", "description"?, "priority"?}`.
+    ///
+    /// Unknown fields, duplicate keys and wrong JSON types are `invalid_argument`.
+    /// `null` for `description` or `priority` is the same as leaving it out.
+    pub fn from_json(text: &str) -> Result<NewTask> {
+        parse_object(text, "the task", r#"{"title": "Write 3 LinkedIn posts"}"#)
+            .and_then(NewTask::from_fields)
+    }
+
+    /// Parses a create body already decoded as a JSON value (see [`NewTask::from_json`]).
+    pub fn from_value(value: Value) -> Result<NewTask> {
+        NewTask::from_fields(Fields::from_value(value, "the task")?)
+    }
+
+    /// Parses a batch body for `create_tasks`: a JSON array of create bodies.
+    pub fn list_from_json(text: &str) -> Result<Vec<NewTask>> {
+        check_size(text, MAX_BATCH_BODY_BYTES, "the task list")?;
+        let array = serde_json::from_str::<StrictArray>(text).map_err(|e| {
+            Error::invalid(format!(
+                r#"the task list must be a JSON array of objects such as [{{"title": "Write posts"}}]: {e}"#
+            ))
+        })?;
+        array
+            .0
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| NewTask::from_fields(Fields(o.0)).map_err(|e| in_batch(i, e)))
+            .collect()
+    }
+
+    /// Parses a batch already decoded as a JSON value (see [`NewTask::list_from_json`]).
+    pub fn list_from_value(value: Value) -> Result<Vec<NewTask>> {
+        match value {
+            Value::Array(items) => {
+                if items.len() > MAX_BATCH_TASKS {
+                    return Err(Error::invalid(format!(
+                        "a batch holds at most {MAX_BATCH_TASKS} tasks, got {}; split it into several calls",
+                        items.len()
+                    )));
+                }
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| NewTask::from_value(v).map_err(|e| in_batch(i, e)))
+                    .collect()
+            }
+            other => Err(Error::invalid(format!(
+                "the task list must be an array of task objects, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    fn from_fields(mut f: Fields) -> Result<NewTask> {
+        f.only(&["title", "description", "priority"])?;
+        let title = match f.take("title") {
+            Some(v) => string("title", v)?,
+            None => {
+                return Err(Error::invalid(
+                    "title is required: give a string of 1 to 500 characters",
+                ))
+            }
+        };
+        let description = nullable_string("description", f.take("description"))?.flatten();
+        let priority = filter(f.take("priority"))
+            .map(|v| integer("priority", v, PRIORITY_RANGE))
+            .transpose()?;
+        Ok(NewTask {
+            title,
+            description,
+            priority,
+        })
+    }
+}
+
+/// Prefixes a batch item's error with its position.
+pub(crate) fn in_batch(index: usize, err: Error) -> Error {
+    match err {
+        Error::InvalidArgument(m) => Error::InvalidArgument(format!("tasks[{index}]: {m}")),
+        other => other,
+    }
+}
+
+impl TaskPatch {
+    /// Parses an update body, strictly:
+    /// `{"status"?, "priority"?, "title"?, "description"?, "blocker"?, "result"?}`.
+    ///
+    /// An absent field is unchanged; `null` clears `description`, `blocker` or `result`
+    /// and is `invalid_argument` for the others.
+    pub fn from_json(text: &str) -> Result<TaskPatch> {
+        parse_object(text, "the patch", r#"{"status": "complete"}"#)
+            .and_then(TaskPatch::from_fields)
+    }
+
+    /// Parses an update body already decoded as a JSON value (see [`TaskPatch::from_json`]).
+    pub fn from_value(value: Value) -> Result<TaskPatch> {
+        TaskPatch::from_fields(Fields::from_value(value, "the patch")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<TaskPatch> {
+        f.only(&[
+            "status",
+            "priority",
+            "title",
+            "description",
+            "blocker",
+            "result",
+        ])?;
+        let status = not_null(
+            "status",
+            f.take("status"),
+            "give one of queued, in_progress, complete, blocked",
+        )?
+        .map(status)
+        .transpose()?;
+        let priority = not_null(
+            "priority",
+            f.take("priority"),
+            "give an integer from 1 to 10",
+        )?
+        .map(|v| integer("priority", v, PRIORITY_RANGE))
+        .transpose()?;
+        let title = not_null(
+            "title",
+            f.take("title"),
+            "give a string of 1 to 500 characters",
+        )?
+        .map(|v| string("title", v))
+        .transpose()?;
+        Ok(TaskPatch {
+            status,
+            priority,
+            title,
+            description: nullable_string("description", f.take("description"))?,
+            blocker: nullable_string("blocker", f.take("blocker"))?,
+            result: nullable_string("result", f.take("result"))?,
+        })
+    }
+}
+
+impl ListQuery {
+    /// Parses a list filter, strictly: `{"status"?, "limit"?, "offset"?}`;
+    /// `null` is the same as leaving a field out.
+    pub fn from_json(text: &str) -> Result<ListQuery> {
+        parse_object(
+            text,
+            "the list query",
+            r#"{"status": "queued", "limit": 50}"#,
+        )
+        .and_then(ListQuery::from_fields)
+    }
+
+    /// Parses a list filter already decoded as a JSON value (see [`ListQuery::from_json`]).
+    pub fn from_value(value: Value) -> Result<ListQuery> {
+        ListQuery::from_fields(Fields::from_value(value, "the list query")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<ListQuery> {
+        f.only(&["status", "limit", "offset"])?;
+        Ok(ListQuery {
+            status: filter(f.take("status")).map(status).transpose()?,
+            limit: count(&mut f, "limit")?,
+            offset: count(&mut f, "offset")?,
+        })
+    }
+}
+
+fn count(f: &mut Fields, field: &str) -> Result<Option<i64>> {
+    filter(f.take(field))
+        .map(|v| integer(field, v, COUNT_RANGE))
+        .transpose()
+}
+
+impl TaskQuery {
+    /// Parses a cross-agent filter, strictly:
+    /// `{"status"?, "priority"?, "agent_id"?, "limit"?, "offset"?}`;
+    /// `null` is the same as leaving a field out.
+    pub fn from_json(text: &str) -> Result<TaskQuery> {
+        parse_object(text, "the query", r#"{"status": "queued", "priority": 2}"#)
+            .and_then(TaskQuery::from_fields)
+    }
+
+    /// Parses a cross-agent filter already decoded as a JSON value (see [`TaskQuery::from_json`]).
+    pub fn from_value(value: Value) -> Result<TaskQuery> {
+        TaskQuery::from_fields(Fields::from_value(value, "the query")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<TaskQuery> {
+        f.only(&["status", "priority", "agent_id", "limit", "offset"])?;
+        Ok(TaskQuery {
+            status: filter(f.take("status")).map(status).transpose()?,
+            priority: filter(f.take("priority"))
+                .map(|v| integer("priority", v, PRIORITY_RANGE))
+                .transpose()?,
+            agent_id: filter(f.take("agent_id"))
+                .map(|v| string("agent_id", v))
+                .transpose()?,
+            limit: count(&mut f, "limit")?,
+            offset: count(&mut f, "offset")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(r: Result<impl fmt::Debug>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        e.to_string()
+    }
+
+    #[test]
+    fn create_body_types_are_strict() {
+        assert_eq!(
+            NewTask::from_json(r#"{"title":"t","priority":3}"#).unwrap(),
+            NewTask::new("t").priority(3)
+        );
+        assert_eq!(
+            NewTask::from_json(r#"{"title":"t","priority":null,"description":null}"#).unwrap(),
+            NewTask::new("t")
+        );
+        assert_eq!(
+            msg(NewTask::from_json(r#"{"title":"t","priority":3.0}"#)),
+            "priority must be an integer from 1 to 10, got 3.0"
+        );
+        assert!(msg(NewTask::from_json(r#"{"title":"t","priority":"3"}"#))
+            .contains("got the string \"3\""));
+        assert!(msg(NewTask::from_json(r#"{"title":"t","priority":true}"#)).contains("got true"));
+        assert!(msg(NewTask::from_json(
+            r#"{"title":"t","priority":18446744073709551616}"#
+        ))
+        .starts_with("priority must be an integer"));
+        assert!(msg(NewTask::from_json(r#"{"title":"t","extra":1}"#))
+            .starts_with("unknown field \"extra\""));
+        assert!(msg(NewTask::from_json(r#"{"description":"d"}"#)).starts_with("title is required"));
+        assert!(msg(NewTask::from_json(r#"{"title":5}"#)).starts_with("title must be a string"));
+        assert!(msg(NewTask::from_json(r#"{"title":"a","title":"b"}"#)).contains("appears twice"));
+        assert!(msg(NewTask::from_json(r#"[{"title":"a"}]"#))
+            .starts_with("the task must be a JSON object"));
+        assert!(msg(NewTask::from_json(r#"{"title":"a""#))
+            .starts_with("the task must be a JSON object"));
+        assert!(msg(NewTask::from_json("")).starts_with("the task must be a JSON object"));
+        assert!(msg(NewTask::from_json(r#"{"title":"\ud800"}"#))
+            .starts_with("the task must be a JSON object"));
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_bodies_are_refused() {
+        let deep = format!(
+            r#"{{"title":{}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(
+            NewTask::from_json(&deep).unwrap_err().code(),
+            "invalid_argument"
+        );
+        let huge = format!(r#"{{"title":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        assert!(msg(NewTask::from_json(&huge)).contains("the limit is"));
+    }
+
+    #[test]
+    fn patch_nulls() {
+        let p =
+            TaskPatch::from_json(r#"{"description":null,"blocker":null,"result":null}"#).unwrap();
+        assert_eq!(p.description, Some(None));
+        assert_eq!(p.blocker, Some(None));
+        assert_eq!(p.result, Some(None));
+        assert!(TaskPatch::from_json("{}").unwrap().is_empty());
+        for field in ["status", "priority", "title"] {
+            let m = msg(TaskPatch::from_json(&format!(r#"{{"{field}":null}}"#)));
+            assert!(m.starts_with(&format!("{field} cannot be null")), "{m}");
+        }
+        assert!(
+            msg(TaskPatch::from_json(r#"{"status":"done"}"#)).starts_with("status must be one of")
+        );
+        assert!(
+            msg(TaskPatch::from_json(r#"{"id":"MKT-001"}"#)).starts_with("unknown field \"id\"")
+        );
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(
+            ListQuery::from_json(r#"{"status":null,"limit":5,"offset":null}"#).unwrap(),
+            ListQuery::new().limit(5)
+        );
+        assert!(msg(ListQuery::from_json(r#"{"priority":1}"#)).starts_with("unknown field"));
+        assert!(msg(ListQuery::from_json(r#"{"limit":1.5}"#))
+            .starts_with("limit must be an integer of 0 or more"));
+        let q =
+            TaskQuery::from_json(r#"{"agent_id":"a","priority":2,"status":"blocked"}"#).unwrap();
+        assert_eq!(
+            q,
+            TaskQuery::new()
+                .agent_id("a")
+                .priority(2)
+                .status(Status::Blocked)
+        );
+        assert!(
+            msg(TaskQuery::from_json(r#"{"agent_id":3}"#)).starts_with("agent_id must be a string")
+        );
+    }
+
+    #[test]
+    fn batches() {
+        let tasks =
+            NewTask::list_from_json(r#"[{"title":"a"},{"title":"b","priority":1}]"#).unwrap();
+        assert_eq!(
+            tasks,
+            vec![NewTask::new("a"), NewTask::new("b").priority(1)]
+        );
+        assert_eq!(NewTask::list_from_json("[]").unwrap(), vec![]);
+        assert!(msg(NewTask::list_from_json(
+            r#"[{"title":"a"},{"title":"b","x":1}]"#
+        ))
+        .starts_with("tasks[1]: unknown field"));
+        assert!(msg(NewTask::list_from_json(r#"{"title":"a"}"#))
+            .starts_with("the task list must be a JSON array"));
+        assert!(msg(NewTask::list_from_json(r#"[1]"#))
+            .starts_with("the task list must be a JSON array"));
+        let value = serde_json::json!([{"title": "a"}, {"title": 1}]);
+        assert!(
+            msg(NewTask::list_from_value(value)).starts_with("tasks[1]: title must be a string")
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! The value rules of the contract (SPEC §2, §5, §6), in one place.
+//!
+//! Every operation of the store runs its input through these functions before it
+//! touches the database, so a bad input is refused with `invalid_argument` and
+//! nothing is written.
+
+use crate::error::{Error, Result};
+
+/// Longest title, in characters, after trimming.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 65_536;
+/// Longest result, in characters.
+pub const MAX_RESULT_CHARS: usize = 1_048_576;
+/// Longest blocker, in characters.
+pub const MAX_BLOCKER_CHARS: usize = 2_000;
+/// Longest agent_id, in characters.
+pub const MAX_AGENT_ID_CHARS: usize = 64;
+/// Longest explicit prefix, in characters.
+pub const MAX_PREFIX_CHARS: usize = 8;
+/// Most tasks in one `create_tasks` batch.
+pub const MAX_BATCH_TASKS: usize = 10_000;
+
+/// Shows a caller's value in a message without flooding it.
+pub(crate) fn shown(value: &str) -> String {
+    const MAX: usize = 40;
+    if value.chars().count() <= MAX {
+        format!("{value:?}")
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head:?}… ({} characters)", value.chars().count())
+    }
+}
+
+/// `agent_id`: 1..=64 characters from A–Z a–z 0–9 `-` `_` `.`, starting with a letter or digit.
+pub fn agent_id(value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_AGENT_ID_CHARS
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "agent_id must be 1 to 64 characters from A-Z a-z 0-9 - _ . starting with a letter or digit, got {}",
+            shown(value)
+        )))
+    }
+}
+
+/// `task_id`: `{PREFIX}-{NNN}` — a prefix of 1..=8 characters A–Z 0–9 starting with a
+/// letter, a hyphen, and at least three digits.
+pub fn task_id(value: &str) -> Result<()> {
+    let ok = match value.split_once('-') {
+        Some((prefix, number)) => {
+            is_prefix(prefix)
+                && (3..=20).contains(&number.len())
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "task_id must look like MKT-001 (a prefix of 1 to 8 characters A-Z 0-9, a hyphen, at least 3 digits), got {}",
+            shown(value)
+        )))
+    }
+}
+
+fn is_prefix(value: &str) -> bool {
+    (1..=MAX_PREFIX_CHARS).contains(&value.len())
+        && value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// An explicit prefix: 1..=8 characters A–Z and 0–9, starting with a letter.
+pub fn prefix(value: &str) -> Result<()> {
+    if is_prefix(value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "prefix must be 1 to 8 characters A-Z 0-9 starting with a letter, got {}",
+            shown(value)
+        )))
+    }
+}
+
+fn no_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        Err(Error::invalid(format!(
+            "{field} must not contain NUL characters"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// `title`: required, 1..=500 characters after trimming. Returns the trimmed title.
+pub fn title(value: &str) -> Result<String> {
+    no_nul("title", value)?;
+    let trimmed = value.trim();
+    let n = trimmed.chars().count();
+    if n == 0 || n > MAX_TITLE_CHARS {
+        return Err(Error::invalid(format!(
+            "title must be 1 to {MAX_TITLE_CHARS} characters after trimming, got {n}"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<()> {
+    no_nul(field, value)?;
+    // Cheap byte-length test first: a string with at most `max` bytes has at most `max` chars.
+    if value.len() > max {
+        let n = value.chars().count();
+        if n > max {
+            return Err(Error::invalid(format!(
+                "{field} must be at most {max} characters, got {n}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `description`: up to 65,536 characters.
+pub fn description(value: &str) -> Result<()> {
+    bounded("description", value, MAX_DESCRIPTION_CHARS)
+}
+
+/// `result`: up to 1,048,576 characters.
+pub fn result(value: &str) -> Result<()> {
+    bounded("result", value, MAX_RESULT_CHARS)
+}
+
+/// `blocker`: 1..=2,000 characters, not blank.
+pub fn blocker(value: &str) -> Result<()> {
+    bounded("blocker", value, MAX_BLOCKER_CHARS)?;
+    if value.trim().is_empty() {
+        return Err(Error::invalid(
+            "blocker must say why the task is blocked: 1 to 2000 characters, not blank",
+        ));
+    }
+    Ok(())
+}
+
+/// `priority`: an integer from 1 (highest) to 10 (lowest).
+pub fn priority(value: i64) -> Result<u8> {
+    match u8::try_from(value) {
+        Ok(p @ 1..=10) => Ok(p),
+        _ => Err(Error::invalid(format!(
+            "priority must be an integer from 1 to 10, got {value}"
+        ))),
+    }
+}
+
+/// `limit` and `offset`: integers ≥ 0.
+pub fn non_negative(field: &str, value: i64) -> Result<i64> {
+    if value < 0 {
+        Err(Error::invalid(format!(
+            "{field} must be an integer of 0 or more, got {value}"
+        )))
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ids() {
+        for ok in ["marketing-lead", "a", "0agent", "A.b_c-d", &"x".repeat(64)] {
+            assert!(agent_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-lead",
+            ".x",
+            "_x",
+            "a b",
+            "a/b",
+            "é",
+            &"x".repeat(65),
+            "a\0",
+        ] {
+            let err = agent_id(bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_argument", "{bad}");
+            assert!(err.to_string().starts_with("agent_id must be"));
+        }
+    }
+
+    #[test]
+    fn task_ids() {
+        for ok in ["MKT-001", "X-999", "SUP2-1000", "ABCDEFGH-123"] {
+            assert!(task_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "MKT",
+            "MKT-",
+            "MKT-01",
+            "mkt-001",
+            "1KT-001",
+            "ABCDEFGHI-001",
+            "MKT-00a",
+            "MKT--001",
+            "MKT-001 ",
+            "-001",
+        ] {
+            assert!(task_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(title("  Write posts \n").unwrap(), "Write posts");
+        assert!(title("   ").is_err());
+        assert!(title("").is_err());
+        assert_eq!(title(&"é".repeat(500)).unwrap().chars().count(), 500);
+        let err = title(&"é".repeat(501)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "title must be 1 to 500 characters after trimming, got 501"
+        );
+        assert!(title("a\0b").is_err());
+    }
+
+    #[test]
+    fn bounded_fields_count_characters_not_bytes() {
+        assert!(description(&"é".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        assert!(description(&"e".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
+        assert!(result(&"€".repeat(MAX_RESULT_CHARS)).is_ok());
+        assert!(result(&"e".repeat(MAX_RESULT_CHARS + 1)).is_err());
+        assert!(blocker(&"b".repeat(2000)).is_ok());
+        assert!(blocker(&"b".repeat(2001)).is_err());
+        assert!(blocker(" ").is_err());
+        assert!(blocker("").is_err());
+    }
+
+    #[test]
+    fn priorities() {
+        assert_eq!(priority(1).unwrap(), 1);
+        assert_eq!(priority(10).unwrap(), 10);
+        for bad in [0, 11, -1, 256 + 3, i64::MAX, i64::MIN] {
+            let err = priority(bad).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("priority must be an integer from 1 to 10, got {bad}")
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        for ok in ["MKT", "A", "SUP2", "ABCDEFGH"] {
+            assert!(prefix(ok).is_ok());
+        }
+        for bad in ["", "mkt", "2AB", "ABCDEFGHI", "MK-T", "MKÉ"] {
+            assert!(prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
