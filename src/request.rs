@@ -13,6 +13,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
+use crate::store::{Durability, StoreOptions};
 use crate::validate::MAX_BATCH_TASKS;
 
 /// Largest JSON body accepted for one task, a patch or a query, in bytes. Checked
@@ -402,6 +403,55 @@ impl TaskQuery {
             limit: count(&mut f, "limit")?,
             offset: count(&mut f, "offset")?,
         })
+    }
+}
+
+impl StoreOptions {
+    /// Parses store options, strictly: `{"busy_timeout_ms"?, "durability"?}` where
+    /// `busy_timeout_ms` is an integer ≥ 0 and `durability` is `"normal"` or `"full"`.
+    /// Absent or `null` fields keep their defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_backlog::{Durability, StoreOptions};
+    /// let o = StoreOptions::from_json(r#"{"busy_timeout_ms": 250, "durability": "full"}"#)?;
+    /// assert_eq!(o, StoreOptions { busy_timeout: Duration::from_millis(250), durability: Durability::Full });
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn from_json(text: &str) -> Result<StoreOptions> {
+        parse_object(
+            text,
+            "the options",
+            r#"{"busy_timeout_ms": 5000, "durability": "normal"}"#,
+        )
+        .and_then(StoreOptions::from_fields)
+    }
+
+    /// Parses store options already decoded as a JSON value (see [`StoreOptions::from_json`]).
+    pub fn from_value(value: Value) -> Result<StoreOptions> {
+        StoreOptions::from_fields(Fields::from_value(value, "the options")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<StoreOptions> {
+        f.only(&["busy_timeout_ms", "durability"])?;
+        let mut options = StoreOptions::default();
+        if let Some(ms) = count(&mut f, "busy_timeout_ms")? {
+            let ms = crate::validate::non_negative("busy_timeout_ms", ms)?;
+            options.busy_timeout = std::time::Duration::from_millis(ms as u64);
+        }
+        if let Some(v) = filter(f.take("durability")) {
+            options.durability = match string("durability", v)?.as_str() {
+                "normal" => Durability::Normal,
+                "full" => Durability::Full,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "durability must be \"normal\" or \"full\", got {}",
+                        crate::validate::shown(other)
+                    )))
+                }
+            };
+        }
+        Ok(options)
     }
 }
 
