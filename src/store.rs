@@ -91,36 +91,33 @@ pub struct Store {
 
 const TASK_COLUMNS: &str =
     "id, title, description, priority, status, created, started, completed, result, blocker";
+const TASK_COLUMN_COUNT: usize = 10;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Reads the task columns, in `TASK_COLUMNS` order, from the start of the row.
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
-    task_from_row_at(row, 0)
-}
-
-/// Reads the task columns (in `TASK_COLUMNS` order) starting at column `at`.
-fn task_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Task> {
-    let status: String = row.get(at + 4)?;
+    let status: String = row.get(4)?;
     let status = status.parse::<Status>().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(
-            at + 4,
+            4,
             rusqlite::types::Type::Text,
             format!("unknown status {status:?} in the database").into(),
         )
     })?;
     Ok(Task {
-        id: row.get(at)?,
-        title: row.get(at + 1)?,
-        description: row.get(at + 2)?,
-        priority: row.get(at + 3)?,
+        id: row.get(0)?,
+        title: row.get(1)?,
+        description: row.get(2)?,
+        priority: row.get(3)?,
         status,
-        created: row.get(at + 5)?,
-        started: row.get(at + 6)?,
-        completed: row.get(at + 7)?,
-        result: row.get(at + 8)?,
-        blocker: row.get(at + 9)?,
+        created: row.get(5)?,
+        started: row.get(6)?,
+        completed: row.get(7)?,
+        result: row.get(8)?,
+        blocker: row.get(9)?,
     })
 }
 
@@ -164,6 +161,93 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)> {
     };
     let offset = validate::non_negative("offset", offset.unwrap_or(0))?;
     Ok((limit, offset))
+}
+
+/// The filter and page of a listing. Only fixed SQL fragments are put together;
+/// every value is a bound parameter.
+struct Filter<'a> {
+    agent_id: Option<&'a str>,
+    status: Option<&'static str>,
+    priority: Option<u8>,
+    /// -1 for no limit.
+    limit: i64,
+    offset: i64,
+}
+
+impl Filter<'_> {
+    fn condition(&self) -> String {
+        let mut condition = String::from("1");
+        if self.agent_id.is_some() {
+            condition.push_str(" AND agent_id = :agent_id");
+        }
+        if self.status.is_some() {
+            condition.push_str(" AND status = :status");
+        }
+        if self.priority.is_some() {
+            condition.push_str(" AND priority = :priority");
+        }
+        condition
+    }
+
+    /// Counts from the per-agent counters, never from the rows.
+    fn count_sql(&self) -> String {
+        format!(
+            "SELECT coalesce(sum(n), 0) FROM task_counts WHERE {}",
+            self.condition()
+        )
+    }
+
+    fn page_sql(&self) -> String {
+        format!(
+            "SELECT {TASK_COLUMNS}, agent_id FROM tasks WHERE {}
+             ORDER BY priority, seq LIMIT :limit OFFSET :offset",
+            self.condition()
+        )
+    }
+
+    fn args(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
+        let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+        if let Some(agent_id) = &self.agent_id {
+            args.push((":agent_id", agent_id));
+        }
+        if let Some(status) = &self.status {
+            args.push((":status", status));
+        }
+        if let Some(priority) = &self.priority {
+            args.push((":priority", priority));
+        }
+        args
+    }
+
+    /// The page of matching rows, mapped by `map`, and the total of matches, read in
+    /// one snapshot.
+    fn run<T>(
+        &self,
+        tx: &Transaction<'_>,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<(Vec<T>, u64)> {
+        let mut args = self.args();
+        let total: i64 = tx
+            .prepare_cached(&self.count_sql())?
+            .query_row(args.as_slice(), |r| r.get(0))?;
+        args.push((":limit", &self.limit));
+        args.push((":offset", &self.offset));
+        let rows = tx
+            .prepare_cached(&self.page_sql())?
+            .query_map(args.as_slice(), map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((rows, total as u64))
+    }
+}
+
+/// Claims in one statement: the first queued task by priority, then creation order.
+fn claim_sql() -> String {
+    format!(
+        "UPDATE tasks SET status = 'in_progress', started = ?2
+         WHERE seq = (SELECT seq FROM tasks WHERE agent_id = ?1 AND status = 'queued'
+                      ORDER BY priority, seq LIMIT 1)
+         RETURNING {TASK_COLUMNS}"
+    )
 }
 
 impl Store {
@@ -582,35 +666,18 @@ impl Store {
     pub fn list_tasks(&self, agent_id: &str, query: ListQuery) -> Result<TaskList> {
         validate::agent_id(agent_id)?;
         let (limit, offset) = page(query.limit, query.offset)?;
-        let status = query.status.map(Status::as_str);
-        self.read(|tx| {
-            let total: i64 = tx
-                .prepare_cached(
-                    "SELECT coalesce(sum(n), 0) FROM task_counts
-                     WHERE agent_id = ?1 AND (?2 IS NULL OR status = ?2)",
-                )?
-                .query_row(params![agent_id, status], |r| r.get(0))?;
-            let tasks = match status {
-                Some(status) => tx
-                    .prepare_cached(&format!(
-                        "SELECT {TASK_COLUMNS} FROM tasks WHERE agent_id = ?1 AND status = ?2
-                         ORDER BY priority, seq LIMIT ?3 OFFSET ?4"
-                    ))?
-                    .query_map(params![agent_id, status, limit, offset], task_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-                None => tx
-                    .prepare_cached(&format!(
-                        "SELECT {TASK_COLUMNS} FROM tasks WHERE agent_id = ?1
-                         ORDER BY priority, seq LIMIT ?2 OFFSET ?3"
-                    ))?
-                    .query_map(params![agent_id, limit, offset], task_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            };
-            Ok(TaskList {
-                agent_id: agent_id.to_owned(),
-                tasks,
-                total: total as u64,
-            })
+        let filter = Filter {
+            agent_id: Some(agent_id),
+            status: query.status.map(Status::as_str),
+            priority: None,
+            limit,
+            offset,
+        };
+        let (tasks, total) = self.read(|tx| filter.run(tx, task_from_row))?;
+        Ok(TaskList {
+            agent_id: agent_id.to_owned(),
+            tasks,
+            total,
         })
     }
 
@@ -631,49 +698,23 @@ impl Store {
         if let Some(agent_id) = &query.agent_id {
             validate::agent_id(agent_id)?;
         }
-        let priority = query.priority.map(validate::priority).transpose()?;
         let (limit, offset) = page(query.limit, query.offset)?;
-        let status = query.status.map(Status::as_str);
-        // Only fixed fragments are put together; every value is a bound parameter.
-        let mut filter = String::from("1");
-        let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
-        if let Some(agent_id) = &query.agent_id {
-            filter.push_str(" AND agent_id = :agent_id");
-            args.push((":agent_id", agent_id));
-        }
-        if let Some(status) = &status {
-            filter.push_str(" AND status = :status");
-            args.push((":status", status));
-        }
-        if let Some(priority) = &priority {
-            filter.push_str(" AND priority = :priority");
-            args.push((":priority", priority));
-        }
-        self.read(|tx| {
-            let total: i64 = tx
-                .prepare_cached(&format!(
-                    "SELECT coalesce(sum(n), 0) FROM task_counts WHERE {filter}"
-                ))?
-                .query_row(args.as_slice(), |r| r.get(0))?;
-            args.push((":limit", &limit));
-            args.push((":offset", &offset));
-            let tasks = tx
-                .prepare_cached(&format!(
-                    "SELECT agent_id, {TASK_COLUMNS} FROM tasks WHERE {filter}
-                     ORDER BY priority, seq LIMIT :limit OFFSET :offset"
-                ))?
-                .query_map(args.as_slice(), |row| {
-                    Ok(AgentTask {
-                        agent_id: row.get(0)?,
-                        task: task_from_row_at(row, 1)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(QueryResult {
-                tasks,
-                total: total as u64,
+        let filter = Filter {
+            agent_id: query.agent_id.as_deref(),
+            status: query.status.map(Status::as_str),
+            priority: query.priority.map(validate::priority).transpose()?,
+            limit,
+            offset,
+        };
+        let (tasks, total) = self.read(|tx| {
+            filter.run(tx, |row| {
+                Ok(AgentTask {
+                    task: task_from_row(row)?,
+                    agent_id: row.get(TASK_COLUMN_COUNT)?,
+                })
             })
-        })
+        })?;
+        Ok(QueryResult { tasks, total })
     }
 
     /// Counts of the agent's tasks by status (`GET /api/backlogs/{agent_id}/summary`).
@@ -712,12 +753,7 @@ impl Store {
         validate::agent_id(agent_id)?;
         self.write(|tx| {
             Ok(tx
-                .prepare_cached(&format!(
-                    "UPDATE tasks SET status = 'in_progress', started = ?2
-                     WHERE seq = (SELECT seq FROM tasks WHERE agent_id = ?1 AND status = 'queued'
-                                  ORDER BY priority, seq LIMIT 1)
-                     RETURNING {TASK_COLUMNS}"
-                ))?
+                .prepare_cached(&claim_sql())?
                 .query_row(params![agent_id, now()], task_from_row)
                 .optional()?)
         })
@@ -773,5 +809,55 @@ impl Store {
                 prefix: prefix.to_owned(),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        rows.join(" | ")
+    }
+
+    /// Every listing, count and claim is served by an index in the order it returns,
+    /// so a page or a count does not grow with the backlog.
+    #[test]
+    fn every_listing_uses_an_index_in_order() {
+        let store = Store::open_in_memory().unwrap();
+        let guard = store.lock();
+        let conn = guard.as_ref().unwrap();
+        for bits in 0..8 {
+            let filter = Filter {
+                agent_id: (bits & 1 != 0).then_some("a"),
+                status: (bits & 2 != 0).then_some("queued"),
+                priority: (bits & 4 != 0).then_some(3),
+                limit: 50,
+                offset: 0,
+            };
+            let page = plan(conn, &filter.page_sql());
+            assert!(page.contains("USING INDEX"), "{bits}: {page}");
+            assert!(!page.contains("TEMP B-TREE"), "{bits}: {page}");
+            let count = plan(conn, &filter.count_sql());
+            assert!(count.contains("task_counts"), "{bits}: {count}");
+            if filter.agent_id.is_some() {
+                assert!(count.contains("USING PRIMARY KEY"), "{bits}: {count}");
+            }
+        }
+        let claim = plan(conn, &claim_sql());
+        assert!(claim.contains("INDEX tasks_by_agent_status"), "{claim}");
+        assert!(!claim.contains("TEMP B-TREE"), "{claim}");
+        let get = plan(conn, "SELECT id FROM tasks WHERE id = ?1 AND agent_id = ?2");
+        assert!(
+            get.contains("USING INDEX sqlite_autoindex_tasks_1"),
+            "{get}"
+        );
     }
 }
