@@ -280,7 +280,16 @@ impl Store {
         if text.contains('\0') {
             return Err(Error::invalid("path must not contain NUL characters"));
         }
-        // No SQLITE_OPEN_URI: a path such as "file:x?nolock=1" is a plain file name.
+        // No SQLITE_OPEN_URI; and since the bundled SQLite is built with SQLITE_USE_URI,
+        // a relative name that starts with "file:" is made "./file:…" so that it stays a
+        // plain file name (a URI could switch locking off or open another database).
+        let plain;
+        let path = if text.starts_with("file:") {
+            plain = Path::new(".").join(path);
+            plain.as_path()
+        } else {
+            path
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -1,0 +1,177 @@
+//! Persistence, schema versions and migrations, and foreign files.
+
+mod common;
+
+use agent_backlog::{ListQuery, NewTask, Status, Store, TaskQuery, SCHEMA_VERSION};
+use common::TempDir;
+use rusqlite::Connection;
+
+fn user_version(path: &std::path::Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("b.db");
+    let before = {
+        let s = Store::open(&path).unwrap();
+        s.set_prefix("growth", "GRW").unwrap();
+        s.create_task(
+            "marketing-lead",
+            NewTask::new("a").description("d").priority(2),
+        )
+        .unwrap();
+        s.create_task("marketing-lead", NewTask::new("b")).unwrap();
+        s.delete_task("marketing-lead", "MKT-002").unwrap();
+        s.claim_next("marketing-lead").unwrap();
+        s.query_tasks(TaskQuery::new()).unwrap()
+    };
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.query_tasks(TaskQuery::new()).unwrap(), before);
+    assert_eq!(
+        s.create_task("marketing-lead", NewTask::new("c"))
+            .unwrap()
+            .id,
+        "MKT-003"
+    );
+    assert_eq!(
+        s.create_task("growth", NewTask::new("c")).unwrap().id,
+        "GRW-001"
+    );
+    assert_eq!(s.summary("marketing-lead").unwrap().in_progress, 1);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let mode: String = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_version_1_file_migrates() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("v1.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("fixtures/schema_v1.sql"))
+        .unwrap();
+    assert_eq!(user_version(&path), 1);
+
+    let s = Store::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let summary = s.summary("marketing-lead").unwrap();
+    assert_eq!(
+        (
+            summary.queued,
+            summary.complete,
+            summary.blocked,
+            summary.total
+        ),
+        (1, 1, 1, 3)
+    );
+    let list = s.list_tasks("marketing-lead", ListQuery::new()).unwrap();
+    let ids: Vec<_> = list.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["MKT-004", "MKT-001", "MKT-002"]);
+    assert_eq!(
+        list.tasks[1].result.as_deref(),
+        Some("Generated 3 LinkedIn posts...")
+    );
+    assert_eq!(
+        s.query_tasks(TaskQuery::new().priority(2)).unwrap().total,
+        2
+    );
+    assert_eq!(
+        s.create_task("marketing-lead", NewTask::new("new"))
+            .unwrap()
+            .id,
+        "MKT-005"
+    );
+    assert_eq!(
+        s.create_task("ghost", NewTask::new("new")).unwrap().id,
+        "GHO-001"
+    );
+    let claimed = s.claim_next("marketing-lead").unwrap().unwrap();
+    assert_eq!(
+        (claimed.id.as_str(), claimed.status),
+        ("MKT-002", Status::InProgress)
+    );
+    assert_eq!(s.summary("support-bot").unwrap().in_progress, 1);
+    drop(s);
+    // opening again is a no-op
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.summary("marketing-lead").unwrap().total, 4);
+}
+
+fn assert_refused(path: &std::path::Path, needle: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let err = Store::open(path).err().expect("opening must fail");
+    assert_eq!(err.code(), "storage", "{err}");
+    assert!(err.to_string().contains(needle), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), bytes, "the file was modified");
+}
+
+#[test]
+fn a_newer_file_is_refused_untouched() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("new.db");
+    Store::open(&path)
+        .unwrap()
+        .create_task("a", NewTask::new("t"))
+        .unwrap();
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    assert_refused(&path, "newer");
+    assert!(!dir.file("new.db-wal").exists());
+}
+
+#[test]
+fn foreign_and_broken_files_are_refused() {
+    let dir = TempDir::new("schema");
+    let other = dir.file("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x TEXT);")
+        .unwrap();
+    assert_refused(&other, "did not create");
+
+    let app = dir.file("app.db");
+    Connection::open(&app)
+        .unwrap()
+        .pragma_update(None, "application_id", 7)
+        .unwrap();
+    assert_refused(&app, "another application");
+
+    let text = dir.file("text.db");
+    std::fs::write(
+        &text,
+        "this is not a database, just some text that is long enough to look like a header. "
+            .repeat(100),
+    )
+    .unwrap();
+    assert_refused(&text, "not an SQLite database");
+}
+
+#[test]
+fn bad_paths() {
+    assert_eq!(Store::open("").err().unwrap().code(), "invalid_argument");
+    let dir = TempDir::new("schema");
+    let missing = dir.file("no/such/folder/b.db");
+    let err = Store::open(&missing).err().unwrap();
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("cannot open"), "{err}");
+    // a file: URI is a plain file name, not an instruction
+    let cwd = std::env::current_dir().unwrap();
+    std::env::set_current_dir(dir.path()).unwrap();
+    let uri = Store::open("file:x.db?nolock=1&mode=memory");
+    std::env::set_current_dir(cwd).unwrap();
+    uri.unwrap();
+    assert!(dir.file("file:x.db?nolock=1&mode=memory").exists());
+}
