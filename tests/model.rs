@@ -408,9 +408,7 @@ fn run(ops: Vec<Op>) {
                 let got = store.set_prefix(AGENTS[a].0, prefix);
                 let want = if m.prefixes[a].as_deref() == Some(prefix) {
                     Ok(())
-                } else if m.next[a] > 0 {
-                    Err("conflict")
-                } else if m.prefixes.iter().any(|x| x.as_deref() == Some(prefix)) {
+                } else if m.next[a] > 0 || m.prefixes.iter().any(|x| x.as_deref() == Some(prefix)) {
                     Err("conflict")
                 } else {
                     m.prefixes[a] = Some(prefix.to_string());
