@@ -1,0 +1,256 @@
+//! Printing results: the exact JSON shapes (compact, one line) or tables for people.
+
+use agent_backlog::{Error, Task};
+
+use crate::args::Format;
+use crate::commands::Output;
+
+/// Longest title shown in a list table; longer titles end with `…`.
+const TITLE_WIDTH: usize = 60;
+
+/// The text to print on stdout for `output`, without the final newline.
+pub fn render(output: &Output, format: Format) -> String {
+    match format {
+        Format::Json => json(output),
+        Format::Table => table(output),
+    }
+}
+
+/// The text to print on stderr for `error`, without the final newline.
+pub fn render_error(error: &Error, format: Format) -> String {
+    match format {
+        Format::Json => error.to_json().to_string(),
+        Format::Table => format!("error ({}): {error}", error.code()),
+    }
+}
+
+fn json(output: &Output) -> String {
+    let text = match output {
+        Output::Task(task) => serde_json::to_string(task),
+        Output::Claimed { task, .. } => serde_json::to_string(task),
+        Output::List(list) => serde_json::to_string(list),
+        Output::Query(result) => serde_json::to_string(result),
+        Output::Summary { summary, .. } => serde_json::to_string(summary),
+        Output::Deleted(deleted) => serde_json::to_string(deleted),
+        Output::Prefix(set) => serde_json::to_string(set),
+    };
+    // The response types are plain data: serializing them cannot fail.
+    text.unwrap_or_else(|e| {
+        Error::Internal(format!("cannot print the result: {e}"))
+            .to_json()
+            .to_string()
+    })
+}
+
+fn table(output: &Output) -> String {
+    match output {
+        Output::Task(task) => task_fields(task),
+        Output::Claimed {
+            agent_id,
+            task: Some(task),
+        } => format!("claimed by {agent_id}:\n{}", task_fields(task)),
+        Output::Claimed {
+            agent_id,
+            task: None,
+        } => format!("nothing queued for {agent_id}"),
+        Output::List(list) => {
+            let rows = list.tasks.iter().map(task_row).collect();
+            let footer = format!(
+                "{}: {}",
+                list.agent_id,
+                page_note(list.tasks.len(), list.total)
+            );
+            rows_table(
+                &["ID", "PRIORITY", "STATUS", "CREATED", "TITLE"],
+                rows,
+                &footer,
+            )
+        }
+        Output::Query(result) => {
+            let rows = result
+                .tasks
+                .iter()
+                .map(|t| {
+                    let mut row = vec![cell(&t.agent_id)];
+                    row.extend(task_row(&t.task));
+                    row
+                })
+                .collect();
+            let footer = page_note(result.tasks.len(), result.total);
+            rows_table(
+                &["AGENT", "ID", "PRIORITY", "STATUS", "CREATED", "TITLE"],
+                rows,
+                &footer,
+            )
+        }
+        Output::Summary { agent_id, summary } => fields(&[
+            ("agent", Some(agent_id.as_str())),
+            ("queued", Some(&summary.queued.to_string())),
+            ("in_progress", Some(&summary.in_progress.to_string())),
+            ("complete", Some(&summary.complete.to_string())),
+            ("blocked", Some(&summary.blocked.to_string())),
+            ("total", Some(&summary.total.to_string())),
+        ]),
+        Output::Deleted(deleted) => format!("deleted {}", deleted.deleted),
+        Output::Prefix(set) => fields(&[
+            ("agent", Some(set.agent_id.as_str())),
+            ("prefix", Some(set.prefix.as_str())),
+        ]),
+    }
+}
+
+fn page_note(shown: usize, total: u64) -> String {
+    match (shown, total) {
+        (_, 0) => "no tasks".to_owned(),
+        (_, 1) if shown == 1 => "1 task".to_owned(),
+        (shown, total) if shown as u64 == total => format!("{total} tasks"),
+        (shown, total) => format!("{shown} of {total} tasks shown"),
+    }
+}
+
+fn task_row(task: &Task) -> Vec<String> {
+    vec![
+        cell(&task.id),
+        task.priority.to_string(),
+        task.status.to_string(),
+        cell(&task.created),
+        truncate(&cell(&task.title), TITLE_WIDTH),
+    ]
+}
+
+/// A value on one line: control characters (new lines, tabs) become spaces.
+fn cell(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Aligned columns under a header, then a footer line; the last column is not padded.
+fn rows_table(header: &[&str], rows: Vec<Vec<String>>, footer: &str) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in &rows {
+        for (w, value) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(value));
+        }
+    }
+    let line = |values: Vec<&str>| {
+        let last = values.len() - 1;
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i == last {
+                    (*v).to_owned()
+                } else {
+                    format!("{v}{}", " ".repeat(widths[i] - width(v)))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut lines = Vec::with_capacity(rows.len() + 2);
+    if !rows.is_empty() {
+        lines.push(line(header.to_vec()));
+        for row in &rows {
+            lines.push(line(row.iter().map(String::as_str).collect()));
+        }
+    }
+    lines.push(footer.to_owned());
+    lines.join("\n")
+}
+
+/// One task as `field  value` lines, every field in the contract's order.
+fn task_fields(task: &Task) -> String {
+    let priority = task.priority.to_string();
+    fields(&[
+        ("id", Some(task.id.as_str())),
+        ("title", Some(task.title.as_str())),
+        ("description", task.description.as_deref()),
+        ("priority", Some(priority.as_str())),
+        ("status", Some(task.status.as_str())),
+        ("created", Some(task.created.as_str())),
+        ("started", task.started.as_deref()),
+        ("completed", task.completed.as_deref()),
+        ("result", task.result.as_deref()),
+        ("blocker", task.blocker.as_deref()),
+    ])
+}
+
+/// `name  value` lines with the values aligned; `-` for null; the lines of a
+/// multi-line value are indented under its first line.
+fn fields(pairs: &[(&str, Option<&str>)]) -> String {
+    let name_width = pairs.iter().map(|(n, _)| width(n)).max().unwrap_or(0);
+    let indent = " ".repeat(name_width + 2);
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            let value = value.unwrap_or("-");
+            let value = value
+                .lines()
+                .map(cell)
+                .collect::<Vec<_>>()
+                .join(&format!("\n{indent}"));
+            format!("{name}{}  {value}", " ".repeat(name_width - width(name)))
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_and_titles_are_cut() {
+        let text = rows_table(
+            &["ID", "TITLE"],
+            vec![
+                vec!["MKT-001".into(), "a".into()],
+                vec!["X-1000".into(), truncate(&"t".repeat(70), 10)],
+            ],
+            "2 tasks",
+        );
+        assert_eq!(
+            text,
+            "ID       TITLE\nMKT-001  a\nX-1000   ttttttttt…\n2 tasks"
+        );
+        assert_eq!(rows_table(&["ID"], vec![], "no tasks"), "no tasks");
+    }
+
+    #[test]
+    fn field_lines() {
+        assert_eq!(
+            fields(&[
+                ("id", Some("MKT-001")),
+                ("description", Some("a\nb")),
+                ("result", None)
+            ]),
+            "id           MKT-001\ndescription  a\n             b\nresult       -"
+        );
+        assert_eq!(cell("a\tb\u{7}"), "a b ");
+    }
+
+    #[test]
+    fn page_notes() {
+        assert_eq!(page_note(0, 0), "no tasks");
+        assert_eq!(page_note(1, 1), "1 task");
+        assert_eq!(page_note(3, 3), "3 tasks");
+        assert_eq!(page_note(2, 5), "2 of 5 tasks shown");
+        assert_eq!(page_note(0, 5), "0 of 5 tasks shown");
+    }
+}

@@ -1,0 +1,568 @@
+//! `agent-backlog serve`: the REST API of the seed page over one store.
+//!
+//! Routes (every body and response is JSON; see the README for the full table):
+//!
+//! | method | path | operation | success |
+//! |---|---|---|---|
+//! | GET | `/api/backlogs` | query_tasks (`status`, `priority`, `agent_id`, `limit`, `offset`) | 200 |
+//! | GET | `/api/backlogs/{agent_id}` | list_tasks (`status`, `limit`, `offset`) | 200 |
+//! | POST | `/api/backlogs/{agent_id}` | create_task | 201 |
+//! | GET | `/api/backlogs/{agent_id}/summary` | summary | 200 |
+//! | POST | `/api/backlogs/{agent_id}/claim` | claim_next | 200, or 204 when nothing is queued |
+//! | POST | `/api/backlogs/{agent_id}/batch` | create_tasks (a JSON array) | 201 |
+//! | PUT | `/api/backlogs/{agent_id}/prefix` | set_prefix (`{"prefix": "MKT"}`) | 200 |
+//! | GET | `/api/backlogs/{agent_id}/{task_id}` | get_task | 200 |
+//! | PATCH | `/api/backlogs/{agent_id}/{task_id}` | update_task | 200 |
+//! | DELETE | `/api/backlogs/{agent_id}/{task_id}` | delete_task | 200 |
+//!
+//! The server only converts: query strings and bodies go through the core's strict
+//! parsers, and core errors come back with `ErrorCode::http_status` and the error
+//! JSON of the contract. Store calls run on tokio's blocking pool, never on the
+//! async workers.
+
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use agent_backlog::{
+    Error, ListQuery, NewTask, Store, StoreOptions, TaskPatch, TaskQuery, MAX_BATCH_BODY_BYTES,
+    MAX_BODY_BYTES,
+};
+use axum::body::{Body, HttpBody};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::Value;
+
+use crate::convert;
+
+/// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
+pub const EXIT_CANNOT_LISTEN: u8 = 69;
+
+/// What `agent-backlog serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Host name or IP address to listen on.
+    pub host: String,
+    /// TCP port; 0 picks a free one (printed in the startup line).
+    pub port: u16,
+    /// The database file.
+    pub db: PathBuf,
+    /// Busy timeout and durability of the store.
+    pub options: StoreOptions,
+}
+
+/// Why `serve` stopped with a failure.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The store could not be opened (exit status from its error code).
+    Store(Error),
+    /// The address could not be bound, or the runtime could not start.
+    Listen(String),
+}
+
+/// Opens the store, listens, and serves until SIGINT or SIGTERM; requests in flight
+/// are finished before it returns.
+pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let store = Arc::new(Store::open_with(&config.db, config.options).map_err(ServeError::Store)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Listen(format!("cannot start the async runtime: {e}")))?;
+    let served = runtime.block_on(run(config, Arc::clone(&store)));
+    // Dropping the runtime waits for blocking store calls that are still running.
+    drop(runtime);
+    served?;
+    if let Err(err) = store.close() {
+        eprintln!("warning: closing the database failed: {err}");
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
+    // Install the signal handlers before announcing the address, so that a signal
+    // sent as soon as the server is up is never taken by the default action.
+    let shutdown = shutdown_signal().map_err(ServeError::Listen)?;
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            ServeError::Listen(format!(
+                "cannot listen on {}:{}: {e}",
+                config.host, config.port
+            ))
+        })?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(format!("cannot read the bound address: {e}")))?;
+    eprintln!(
+        "agent-backlog {} listening on http://{addr} (database {}); Ctrl-C to stop",
+        agent_backlog::VERSION,
+        config.db.display()
+    );
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: {addr} is not a loopback address and the API has no authentication: \
+             anyone who can reach it can read and change every backlog"
+        );
+    }
+    axum::serve(listener, router(store))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServeError::Listen(format!("the server failed: {e}")))
+}
+
+/// A future that completes on the first SIGINT (Ctrl-C) or SIGTERM.
+fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot install the {name} handler: {e}"))
+        };
+        let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
+        let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
+        Ok(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            eprintln!("received {name}: finishing the requests in flight, then stopping");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("received Ctrl-C: finishing the requests in flight, then stopping");
+        })
+    }
+}
+
+/// The application: every route, the JSON 404 and 405 answers, and the request log.
+pub fn router(store: Arc<Store>) -> Router {
+    let api = Router::new()
+        .route("/api/backlogs", get(query_tasks))
+        .route(
+            "/api/backlogs/{agent_id}",
+            get(list_tasks).post(create_task),
+        )
+        .route("/api/backlogs/{agent_id}/summary", get(summary))
+        .route("/api/backlogs/{agent_id}/claim", post(claim_next))
+        .route("/api/backlogs/{agent_id}/batch", post(create_tasks))
+        .route("/api/backlogs/{agent_id}/prefix", put(set_prefix))
+        .route(
+            "/api/backlogs/{agent_id}/{task_id}",
+            get(get_task).patch(update_task).delete(delete_task),
+        )
+        .fallback(unknown_route)
+        .with_state(store);
+    // The log layer wraps the whole router as a fallback service (rather than each
+    // route), so that it sees the `Allow` header that axum adds to a 405 answer.
+    Router::new()
+        .fallback_service(api)
+        .layer(middleware::from_fn(log_and_shape))
+}
+
+/// A failed request: an HTTP status and a core error for the JSON body.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    error: Error,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: Error) -> Self {
+        ApiError { status, error }
+    }
+
+    fn invalid(status: StatusCode, message: String) -> Self {
+        ApiError::new(status, Error::InvalidArgument(message))
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        let status = StatusCode::from_u16(error.kind().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError { status, error }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(self.status, &self.error.to_json())
+    }
+}
+
+type Reply = Result<Response, ApiError>;
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            Error::Internal(format!("the response could not be serialized: {e}"))
+                .to_json()
+                .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+/// Runs a store call on the blocking pool; a panic becomes an `internal` error.
+async fn blocking<T, F>(store: &Arc<Store>, call: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Store) -> agent_backlog::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(join) => Err(ApiError::from(Error::Internal(format!(
+            "the request failed inside the server ({join}); the store stays usable"
+        )))),
+    }
+}
+
+fn path_param<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(value)| value).map_err(|rejection| {
+        ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            format!("the path could not be read: {}", rejection.body_text()),
+        )
+    })
+}
+
+/// The query string as a JSON object for the core's parsers (see [`convert`]).
+fn query_object(uri: &Uri) -> Result<Value, ApiError> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|rejection| {
+        ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the query string could not be read: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    Ok(convert::object_from_pairs(pairs, "query parameter")?)
+}
+
+/// Refuses any query parameter on a route that takes none.
+fn no_query(uri: &Uri) -> Result<(), ApiError> {
+    match uri.query() {
+        None | Some("") => Ok(()),
+        Some(query) => Err(ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} takes no query parameters, got ?{query}; leave the query string out",
+                uri.path()
+            ),
+        )),
+    }
+}
+
+/// Reads a JSON request body of at most `limit` bytes, as text for the core's parser.
+///
+/// A Content-Type other than JSON is 415; a body over the limit is 413 (refused from
+/// its Content-Length before reading when it declares one); invalid UTF-8 is 400.
+async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<String, ApiError> {
+    if let Some(content_type) = headers.get(CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::invalid(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body must be JSON sent as Content-Type: application/json, got Content-Type: {}",
+                    String::from_utf8_lossy(content_type.as_bytes())
+                ),
+            ));
+        }
+    }
+    let too_large = |size: String| {
+        ApiError::invalid(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {size} bytes; the limit for this route is {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared {
+        if length > limit as u64 {
+            return Err(too_large(length.to_string()));
+        }
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            ApiError::invalid(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large(format!("more than {limit}")));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be JSON text in UTF-8: {e}"),
+        )
+    })
+}
+
+type AppState = State<Arc<Store>>;
+
+/// `GET /api/backlogs` — query_tasks.
+async fn query_tasks(State(store): AppState, uri: Uri) -> Reply {
+    let query = TaskQuery::from_value(query_object(&uri)?)?;
+    let result = blocking(&store, move |s| s.query_tasks(query)).await?;
+    Ok(json_response(StatusCode::OK, &result))
+}
+
+/// `GET /api/backlogs/{agent_id}` — list_tasks.
+async fn list_tasks(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    let query = ListQuery::from_value(query_object(&uri)?)?;
+    let list = blocking(&store, move |s| s.list_tasks(&agent_id, query)).await?;
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+/// `POST /api/backlogs/{agent_id}` — create_task.
+async fn create_task(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    no_query(&uri)?;
+    let task = NewTask::from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
+    let task = blocking(&store, move |s| s.create_task(&agent_id, task)).await?;
+    Ok(json_response(StatusCode::CREATED, &task))
+}
+
+/// `POST /api/backlogs/{agent_id}/batch` — create_tasks.
+async fn create_tasks(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    no_query(&uri)?;
+    let tasks = NewTask::list_from_json(&json_body(&headers, body, MAX_BATCH_BODY_BYTES).await?)?;
+    let list = blocking(&store, move |s| s.create_tasks(&agent_id, tasks)).await?;
+    Ok(json_response(StatusCode::CREATED, &list))
+}
+
+/// `PUT /api/backlogs/{agent_id}/prefix` — set_prefix, body `{"prefix": "MKT"}`.
+async fn set_prefix(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    no_query(&uri)?;
+    let prefix = prefix_body(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
+    let set = blocking(&store, move |s| s.set_prefix(&agent_id, &prefix)).await?;
+    Ok(json_response(StatusCode::OK, &set))
+}
+
+/// The prefix from `{"prefix": "MKT"}`; the prefix itself is checked by the core.
+fn prefix_body(text: &str) -> Result<String, Error> {
+    let invalid = |detail: String| {
+        Error::InvalidArgument(format!(
+            "the body must be a JSON object such as {{\"prefix\": \"MKT\"}}: {detail}"
+        ))
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut object)) => {
+            if let Some(key) = object.keys().find(|k| k.as_str() != "prefix") {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown field {key:?}; the allowed fields are prefix"
+                )));
+            }
+            match object.remove("prefix") {
+                Some(Value::String(prefix)) => Ok(prefix),
+                Some(other) => Err(Error::InvalidArgument(format!(
+                    "prefix must be a string of 1 to 8 characters A-Z and 0-9, got {other}"
+                ))),
+                None => Err(Error::InvalidArgument(
+                    "prefix is required: give a string of 1 to 8 characters A-Z and 0-9".into(),
+                )),
+            }
+        }
+        Ok(other) => Err(invalid(format!("got {other}"))),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+/// `GET /api/backlogs/{agent_id}/summary` — summary.
+async fn summary(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    no_query(&uri)?;
+    let summary = blocking(&store, move |s| s.summary(&agent_id)).await?;
+    Ok(json_response(StatusCode::OK, &summary))
+}
+
+/// `POST /api/backlogs/{agent_id}/claim` — claim_next: 200 with the task, or 204.
+async fn claim_next(
+    State(store): AppState,
+    path: Result<Path<String>, PathRejection>,
+    uri: Uri,
+) -> Reply {
+    let agent_id = path_param(path)?;
+    no_query(&uri)?;
+    match blocking(&store, move |s| s.claim_next(&agent_id)).await? {
+        Some(task) => Ok(json_response(StatusCode::OK, &task)),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// `GET /api/backlogs/{agent_id}/{task_id}` — get_task.
+async fn get_task(
+    State(store): AppState,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+) -> Reply {
+    let (agent_id, task_id) = path_param(path)?;
+    no_query(&uri)?;
+    let task = blocking(&store, move |s| s.get_task(&agent_id, &task_id)).await?;
+    Ok(json_response(StatusCode::OK, &task))
+}
+
+/// `PATCH /api/backlogs/{agent_id}/{task_id}` — update_task.
+async fn update_task(
+    State(store): AppState,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let (agent_id, task_id) = path_param(path)?;
+    no_query(&uri)?;
+    let patch = TaskPatch::from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
+    let task = blocking(&store, move |s| s.update_task(&agent_id, &task_id, patch)).await?;
+    Ok(json_response(StatusCode::OK, &task))
+}
+
+/// `DELETE /api/backlogs/{agent_id}/{task_id}` — delete_task.
+async fn delete_task(
+    State(store): AppState,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+) -> Reply {
+    let (agent_id, task_id) = path_param(path)?;
+    no_query(&uri)?;
+    let deleted = blocking(&store, move |s| s.delete_task(&agent_id, &task_id)).await?;
+    Ok(json_response(StatusCode::OK, &deleted))
+}
+
+/// Any path that is not a route: 404 with the error JSON, code `not_found`.
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        Error::NotFound(format!(
+            "there is no route {method} {}; the routes are under /api/backlogs",
+            uri.path()
+        )),
+    )
+}
+
+/// Logs one line per request to stderr, and gives axum's bare 405 answers the error
+/// JSON body (keeping their `Allow` header).
+async fn log_and_shape(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = response.headers().get(ALLOW).cloned();
+        let allowed = allow
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .replace(',', ", ");
+        let mut shaped = ApiError::invalid(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "method {method} is not allowed on {}; use {allowed}",
+                uri.path()
+            ),
+        )
+        .into_response();
+        if let Some(allow) = allow {
+            shaped.headers_mut().insert(ALLOW, allow);
+        }
+        response = shaped;
+    }
+    eprintln!(
+        "{method} {uri} {} {:.1}ms",
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bodies() {
+        assert_eq!(prefix_body(r#"{"prefix": "MKT"}"#).unwrap(), "MKT");
+        // The core checks the prefix itself.
+        assert_eq!(prefix_body(r#"{"prefix": "mkt"}"#).unwrap(), "mkt");
+        for (body, start) in [
+            (r#"{"prefix": 5}"#, "prefix must be a string"),
+            (r#"{}"#, "prefix is required"),
+            (r#"{"prefix": "A", "x": 1}"#, "unknown field \"x\""),
+            (r#"["MKT"]"#, "the body must be a JSON object"),
+            (r#"{"prefix": "#, "the body must be a JSON object"),
+        ] {
+            let err = prefix_body(body).unwrap_err();
+            assert_eq!(err.code(), "invalid_argument");
+            assert!(err.to_string().starts_with(start), "{body}: {err}");
+        }
+    }
+}
