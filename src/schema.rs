@@ -52,44 +52,51 @@ pub const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX tasks_by_agent_status ON tasks (agent_id, status, priority);
     "#,
-    // v2: per-agent counts kept current by triggers inside each write transaction, so
-    // summaries and totals never count rows; and the indexes of every listing order.
+    // v2: per-agent counts by status, kept in the agent's row by triggers inside each
+    // write transaction (the row a create already writes for the counter), so summaries
+    // and totals never count rows; and the index of the cross-agent listing.
     r#"
-    CREATE TABLE task_counts (
-        agent_id TEXT    NOT NULL,
-        status   TEXT    NOT NULL,
-        priority INTEGER NOT NULL,
-        n        INTEGER NOT NULL CHECK (n >= 0),
-        PRIMARY KEY (agent_id, status, priority)
-    ) STRICT, WITHOUT ROWID;
+    ALTER TABLE agents ADD COLUMN queued INTEGER NOT NULL DEFAULT 0 CHECK (queued >= 0);
+    ALTER TABLE agents ADD COLUMN in_progress INTEGER NOT NULL DEFAULT 0 CHECK (in_progress >= 0);
+    ALTER TABLE agents ADD COLUMN complete INTEGER NOT NULL DEFAULT 0 CHECK (complete >= 0);
+    ALTER TABLE agents ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked >= 0);
 
-    INSERT INTO task_counts (agent_id, status, priority, n)
-        SELECT agent_id, status, priority, count(*) FROM tasks GROUP BY agent_id, status, priority;
+    UPDATE agents SET
+        queued = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'queued'),
+        in_progress = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'in_progress'),
+        complete = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'complete'),
+        blocked = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'blocked');
 
     CREATE TRIGGER tasks_counted_on_insert AFTER INSERT ON tasks BEGIN
-        INSERT INTO task_counts (agent_id, status, priority, n)
-            VALUES (NEW.agent_id, NEW.status, NEW.priority, 1)
-            ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE agents SET
+            queued = queued + (NEW.status = 'queued'),
+            in_progress = in_progress + (NEW.status = 'in_progress'),
+            complete = complete + (NEW.status = 'complete'),
+            blocked = blocked + (NEW.status = 'blocked')
+        WHERE agent_id = NEW.agent_id;
     END;
 
     CREATE TRIGGER tasks_counted_on_delete AFTER DELETE ON tasks BEGIN
-        UPDATE task_counts SET n = n - 1
-            WHERE agent_id = OLD.agent_id AND status = OLD.status AND priority = OLD.priority;
+        UPDATE agents SET
+            queued = queued - (OLD.status = 'queued'),
+            in_progress = in_progress - (OLD.status = 'in_progress'),
+            complete = complete - (OLD.status = 'complete'),
+            blocked = blocked - (OLD.status = 'blocked')
+        WHERE agent_id = OLD.agent_id;
     END;
 
-    CREATE TRIGGER tasks_counted_on_update AFTER UPDATE OF status, priority ON tasks
-        WHEN OLD.status IS NOT NEW.status OR OLD.priority IS NOT NEW.priority
+    CREATE TRIGGER tasks_counted_on_update AFTER UPDATE OF status ON tasks
+        WHEN OLD.status IS NOT NEW.status
     BEGIN
-        UPDATE task_counts SET n = n - 1
-            WHERE agent_id = OLD.agent_id AND status = OLD.status AND priority = OLD.priority;
-        INSERT INTO task_counts (agent_id, status, priority, n)
-            VALUES (NEW.agent_id, NEW.status, NEW.priority, 1)
-            ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE agents SET
+            queued = queued - (OLD.status = 'queued') + (NEW.status = 'queued'),
+            in_progress = in_progress - (OLD.status = 'in_progress') + (NEW.status = 'in_progress'),
+            complete = complete - (OLD.status = 'complete') + (NEW.status = 'complete'),
+            blocked = blocked - (OLD.status = 'blocked') + (NEW.status = 'blocked')
+        WHERE agent_id = NEW.agent_id;
     END;
 
-    CREATE INDEX tasks_by_agent ON tasks (agent_id, priority);
     CREATE INDEX tasks_by_status ON tasks (status, priority);
-    CREATE INDEX tasks_by_priority ON tasks (priority);
     "#,
 ];
 

@@ -167,7 +167,7 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)> {
 /// every value is a bound parameter.
 struct Filter<'a> {
     agent_id: Option<&'a str>,
-    status: Option<&'static str>,
+    status: Option<Status>,
     priority: Option<u8>,
     /// -1 for no limit.
     limit: i64,
@@ -175,43 +175,67 @@ struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn condition(&self) -> String {
-        let mut condition = String::from("1");
-        if self.agent_id.is_some() {
-            condition.push_str(" AND agent_id = :agent_id");
+    /// The statuses listed: the one asked for, or all four.
+    fn statuses(&self) -> Vec<Status> {
+        match self.status {
+            Some(status) => vec![status],
+            None => Status::ALL.to_vec(),
         }
-        if self.status.is_some() {
-            condition.push_str(" AND status = :status");
+    }
+
+    /// One page in priority, then creation order. Without a status filter it is a
+    /// merge of one indexed arm per status, so a page reads about `limit + offset`
+    /// index entries per status however large the backlog is.
+    fn page_sql(&self) -> String {
+        let mut extra = String::new();
+        if self.agent_id.is_some() {
+            extra.push_str(" AND agent_id = :agent_id");
         }
         if self.priority.is_some() {
-            condition.push_str(" AND priority = :priority");
+            extra.push_str(" AND priority = :priority");
         }
-        condition
+        let arms: Vec<String> = self
+            .statuses()
+            .into_iter()
+            .map(|status| {
+                format!(
+                    "SELECT {TASK_COLUMNS}, agent_id, seq FROM tasks WHERE status = '{status}'{extra}"
+                )
+            })
+            .collect();
+        format!(
+            "{} ORDER BY priority, seq LIMIT :limit OFFSET :offset",
+            arms.join(" UNION ALL ")
+        )
     }
 
-    /// Counts from the per-agent counters, never from the rows.
+    /// The number of matches: from the per-agent counters, or, for a priority filter
+    /// (which has no counter), from the matching index entries.
     fn count_sql(&self) -> String {
-        format!(
-            "SELECT coalesce(sum(n), 0) FROM task_counts WHERE {}",
-            self.condition()
-        )
-    }
-
-    fn page_sql(&self) -> String {
-        format!(
-            "SELECT {TASK_COLUMNS}, agent_id FROM tasks WHERE {}
-             ORDER BY priority, seq LIMIT :limit OFFSET :offset",
-            self.condition()
-        )
+        let agent = if self.agent_id.is_some() {
+            " AND agent_id = :agent_id"
+        } else {
+            ""
+        };
+        if self.priority.is_some() {
+            let statuses: Vec<String> = self.statuses().iter().map(|s| format!("'{s}'")).collect();
+            format!(
+                "SELECT count(*) FROM tasks WHERE status IN ({}) AND priority = :priority{agent}",
+                statuses.join(", ")
+            )
+        } else {
+            let counted = match self.status {
+                Some(status) => status.as_str(),
+                None => "queued + in_progress + complete + blocked",
+            };
+            format!("SELECT coalesce(sum({counted}), 0) FROM agents WHERE 1{agent}")
+        }
     }
 
     fn args(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
         let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
         if let Some(agent_id) = &self.agent_id {
             args.push((":agent_id", agent_id));
-        }
-        if let Some(status) = &self.status {
-            args.push((":status", status));
         }
         if let Some(priority) = &self.priority {
             args.push((":priority", priority));
@@ -677,7 +701,7 @@ impl Store {
         let (limit, offset) = page(query.limit, query.offset)?;
         let filter = Filter {
             agent_id: Some(agent_id),
-            status: query.status.map(Status::as_str),
+            status: query.status,
             priority: None,
             limit,
             offset,
@@ -710,7 +734,7 @@ impl Store {
         let (limit, offset) = page(query.limit, query.offset)?;
         let filter = Filter {
             agent_id: query.agent_id.as_deref(),
-            status: query.status.map(Status::as_str),
+            status: query.status,
             priority: query.priority.map(validate::priority).transpose()?,
             limit,
             offset,
@@ -731,25 +755,24 @@ impl Store {
     pub fn summary(&self, agent_id: &str) -> Result<Summary> {
         validate::agent_id(agent_id)?;
         self.with_conn(|conn| {
-            let mut summary = Summary::default();
-            let mut stmt = conn.prepare_cached(
-                "SELECT status, sum(n) FROM task_counts WHERE agent_id = ?1 GROUP BY status",
-            )?;
-            let mut rows = stmt.query([agent_id])?;
-            while let Some(row) = rows.next()? {
-                let status: String = row.get(0)?;
-                let n: i64 = row.get(1)?;
-                let n = n as u64;
-                match status.parse::<Status>()? {
-                    Status::Queued => summary.queued = n,
-                    Status::InProgress => summary.in_progress = n,
-                    Status::Complete => summary.complete = n,
-                    Status::Blocked => summary.blocked = n,
-                }
-            }
-            summary.total =
-                summary.queued + summary.in_progress + summary.complete + summary.blocked;
-            Ok(summary)
+            let counts = conn
+                .prepare_cached(
+                    "SELECT queued, in_progress, complete, blocked FROM agents WHERE agent_id = ?1",
+                )?
+                .query_row([agent_id], |r| {
+                    Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+                })
+                .optional()?
+                .unwrap_or_default()
+                .map(|n| n as u64);
+            let [queued, in_progress, complete, blocked] = counts;
+            Ok(Summary {
+                queued,
+                in_progress,
+                complete,
+                blocked,
+                total: queued + in_progress + complete + blocked,
+            })
         })
     }
 
@@ -846,7 +869,7 @@ mod tests {
         for bits in 0..8 {
             let filter = Filter {
                 agent_id: (bits & 1 != 0).then_some("a"),
-                status: (bits & 2 != 0).then_some("queued"),
+                status: (bits & 2 != 0).then_some(Status::Queued),
                 priority: (bits & 4 != 0).then_some(3),
                 limit: 50,
                 offset: 0,
@@ -854,10 +877,14 @@ mod tests {
             let page = plan(conn, &filter.page_sql());
             assert!(page.contains("USING INDEX"), "{bits}: {page}");
             assert!(!page.contains("TEMP B-TREE"), "{bits}: {page}");
+            assert!(!page.contains("SCAN"), "{bits}: {page}");
             let count = plan(conn, &filter.count_sql());
-            assert!(count.contains("task_counts"), "{bits}: {count}");
+            assert!(!count.contains("TEMP B-TREE"), "{bits}: {count}");
             if filter.agent_id.is_some() {
-                assert!(count.contains("USING PRIMARY KEY"), "{bits}: {count}");
+                assert!(!count.contains("SCAN"), "{bits}: {count}");
+            }
+            if filter.priority.is_some() {
+                assert!(count.contains("COVERING INDEX"), "{bits}: {count}");
             }
         }
         let claim = plan(conn, &claim_sql());
