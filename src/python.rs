@@ -1,1 +1,737 @@
-//! The Python module (feature `python`).
+//! The Python extension module `agent_backlog._native`, re-exported by the
+//! `agent_backlog` package (`python/agent_backlog/__init__.py`).
+//!
+//! This layer only converts. Python arguments become `serde_json::Value` request bodies
+//! that the core parses strictly (so a wrong type or an unknown field gets the same
+//! message as on every other surface); typed results become plain dicts and lists with
+//! the keys in the contract's order; core errors become the exception hierarchy through
+//! one function, [`to_py_err`]. Every call into the core runs detached from the
+//! interpreter (other Python threads keep running while SQLite works or waits) and
+//! inside a panic guard that turns a bug into `InternalError`.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyException, PyLookupError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{create_exception, intern};
+use serde_json::{Map, Number, Value};
+
+use crate::{
+    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task, TaskPatch,
+    TaskQuery,
+};
+
+/// The module the classes and exceptions say they belong to (the public package).
+const PACKAGE: &str = "agent_backlog";
+
+create_exception!(
+    agent_backlog,
+    BacklogError,
+    PyException,
+    "The base class of every error agent-backlog raises. `code` holds the stable error \
+code of the contract; the library raises only the subclasses."
+);
+
+/// The six exception subclasses, built once at module initialization because two of
+/// them also derive from a built-in exception (`ValueError`, `LookupError`), which
+/// `create_exception!` (one base class) cannot express.
+struct ExceptionTypes {
+    invalid_argument: Py<PyType>,
+    not_found: Py<PyType>,
+    invalid_transition: Py<PyType>,
+    conflict: Py<PyType>,
+    storage: Py<PyType>,
+    internal: Py<PyType>,
+}
+
+static EXCEPTIONS: PyOnceLock<ExceptionTypes> = PyOnceLock::new();
+
+/// Creates `class name(BacklogError[, extra]): code = ...` with Python's `type()`.
+fn new_exception(
+    py: Python<'_>,
+    name: &str,
+    code: ErrorCode,
+    extra_base: Option<Bound<'_, PyType>>,
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let base = py.get_type::<BacklogError>();
+    let bases = match extra_base {
+        Some(extra) => PyTuple::new(py, [base, extra])?,
+        None => PyTuple::new(py, [base])?,
+    };
+    let namespace = PyDict::new(py);
+    namespace.set_item("__module__", PACKAGE)?;
+    namespace.set_item("__doc__", doc)?;
+    namespace.set_item("code", code.as_str())?;
+    let class = py
+        .get_type::<PyType>()
+        .call1((name, bases, namespace))?
+        .cast_into::<PyType>()?;
+    Ok(class.unbind())
+}
+
+fn exception_types(py: Python<'_>) -> PyResult<&'static ExceptionTypes> {
+    EXCEPTIONS.get_or_try_init(py, || {
+        Ok(ExceptionTypes {
+            invalid_argument: new_exception(
+                py,
+                "ValidationError",
+                ErrorCode::InvalidArgument,
+                Some(py.get_type::<PyValueError>()),
+                "A bad agent_id, task_id, field, type, range or unknown field \
+                 (code \"invalid_argument\"); nothing was written.",
+            )?,
+            not_found: new_exception(
+                py,
+                "NotFoundError",
+                ErrorCode::NotFound,
+                Some(py.get_type::<PyLookupError>()),
+                "The task does not exist in that agent's backlog (code \"not_found\").",
+            )?,
+            invalid_transition: new_exception(
+                py,
+                "TransitionError",
+                ErrorCode::InvalidTransition,
+                None,
+                "A lifecycle move the transition table forbids (code \"invalid_transition\"); \
+                 nothing was written.",
+            )?,
+            conflict: new_exception(
+                py,
+                "ConflictError",
+                ErrorCode::Conflict,
+                None,
+                "A prefix held by another agent, or a prefix change after the first task \
+                 (code \"conflict\").",
+            )?,
+            storage: new_exception(
+                py,
+                "StorageError",
+                ErrorCode::Storage,
+                None,
+                "SQLite failed: busy past the timeout, disk full, read-only or corrupt file, \
+                 a newer schema, a closed store or a store inherited across fork() \
+                 (code \"storage\").",
+            )?,
+            internal: new_exception(
+                py,
+                "InternalError",
+                ErrorCode::Internal,
+                None,
+                "A bug inside agent-backlog (code \"internal\"); the store stays usable.",
+            )?,
+        })
+    })
+}
+
+/// The one mapping from the core's error to a Python exception.
+fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
+    let types = match exception_types(py) {
+        Ok(types) => types,
+        Err(e) => return e,
+    };
+    let class = match err.kind() {
+        ErrorCode::InvalidArgument => &types.invalid_argument,
+        ErrorCode::NotFound => &types.not_found,
+        ErrorCode::InvalidTransition => &types.invalid_transition,
+        ErrorCode::Conflict => &types.conflict,
+        ErrorCode::Storage => &types.storage,
+        ErrorCode::Internal => &types.internal,
+    };
+    PyErr::from_type(class.bind(py).clone(), err.to_string())
+}
+
+/// Runs `f`, turning a panic into [`Error::Internal`].
+fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        Err(Error::Internal(format!(
+            "agent-backlog hit a bug ({what}); the call did nothing and the store stays usable"
+        )))
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Python values → JSON values
+// ---------------------------------------------------------------------------------
+
+/// Where a value sits in the arguments, for messages: `title`, `tasks[1].priority`.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Arg(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Arg(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// The deepest nesting accepted; the contract's bodies need two levels. Also stops a
+/// list that contains itself.
+const MAX_DEPTH: usize = 32;
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "an unknown type".to_owned())
+}
+
+fn unicode_error(path: &dyn fmt::Display) -> Error {
+    Error::InvalidArgument(format!(
+        "{path} must be valid Unicode text, got a str containing a lone surrogate"
+    ))
+}
+
+/// Converts a Python value to JSON without coercion: `None`, `bool`, `int`, `float`,
+/// `str`, `list`/`tuple` and `dict` with `str` keys; anything else is refused, naming
+/// the argument and the type. The core then judges whether the type fits the field.
+fn to_json(value: &Bound<'_, PyAny>, path: Path<'_>, depth: usize) -> Result<Value, Error> {
+    if value.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool before int: in Python, bool is a subclass of int.
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(int) = value.cast::<PyInt>() {
+        if let Ok(n) = int.extract::<i64>() {
+            return Ok(Value::from(n));
+        }
+        if let Ok(n) = int.extract::<u64>() {
+            return Ok(Value::from(n));
+        }
+        let bits = int
+            .call_method0("bit_length")
+            .and_then(|b| b.extract::<u64>())
+            .map(|b| format!("one of {b} bits"))
+            .unwrap_or_else(|_| "a larger one".to_owned());
+        return Err(Error::InvalidArgument(format!(
+            "{path} must be an integer that fits in 64 bits, got {bits}"
+        )));
+    }
+    if let Ok(float) = value.cast::<PyFloat>() {
+        let x = float.value();
+        return Number::from_f64(x).map(Value::Number).ok_or_else(|| {
+            Error::InvalidArgument(format!("{path} must not be NaN or infinite, got {x}"))
+        });
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return s
+            .to_cow()
+            .map(|s| Value::String(s.into_owned()))
+            .map_err(|_| unicode_error(&path));
+    }
+    let too_deep = || {
+        Error::InvalidArgument(format!(
+            "{path} is nested more than {MAX_DEPTH} levels deep; give plain values"
+        ))
+    };
+    if let Ok(list) = value.cast::<PyList>() {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| to_json(&item, Path::Index(&path, i), depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        return tuple
+            .iter()
+            .enumerate()
+            .map(|(i, item)| to_json(&item, Path::Index(&path, i), depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if let Ok(dict) = value.cast::<PyDict>() {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        return dict_to_json(dict, path, depth);
+    }
+    Err(Error::InvalidArgument(format!(
+        "{path} must be a str, int, float, bool, None, list or dict, got {}",
+        type_name(value)
+    )))
+}
+
+/// Converts a dict with `str` keys to a JSON object (see [`to_json`]).
+fn dict_to_json(dict: &Bound<'_, PyDict>, path: Path<'_>, depth: usize) -> Result<Value, Error> {
+    let mut map = Map::new();
+    for (key, value) in dict.iter() {
+        let key = key.cast::<PyString>().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{path} must have str keys, got a key of type {}",
+                type_name(&key)
+            ))
+        })?;
+        let key = key.to_cow().map_err(|_| unicode_error(&path))?;
+        let value = to_json(&value, Path::Key(&path, &key), depth + 1)?;
+        map.insert(key.into_owned(), value);
+    }
+    Ok(Value::Object(map))
+}
+
+/// A request body from the arguments that were given (`None` means "not given").
+fn body(fields: &[(&str, Option<&Bound<'_, PyAny>>)]) -> Result<Value, Error> {
+    let mut map = Map::new();
+    for &(name, value) in fields {
+        if let Some(value) = value.filter(|v| !v.is_none()) {
+            map.insert(name.to_owned(), to_json(value, Path::Arg(name), 0)?);
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+/// An agent_id, task_id or prefix argument: a `str`, nothing else.
+fn text_arg(value: &Bound<'_, PyAny>, name: &str) -> Result<PyBackedStr, Error> {
+    let s = value.cast::<PyString>().map_err(|_| {
+        Error::InvalidArgument(format!("{name} must be a str, got {}", type_name(value)))
+    })?;
+    PyBackedStr::try_from(s.clone()).map_err(|_| unicode_error(&name))
+}
+
+/// `busy_timeout` in seconds (an int or float ≥ 0) → `busy_timeout_ms` for the core.
+fn busy_timeout_ms(value: &Bound<'_, PyAny>) -> Result<Value, Error> {
+    let refuse = |got: String| {
+        Error::InvalidArgument(format!(
+            "busy_timeout must be a number of seconds of 0 or more, got {got}"
+        ))
+    };
+    let seconds = if value.cast::<PyBool>().is_ok() {
+        return Err(refuse(type_name(value)));
+    } else if let Ok(float) = value.cast::<PyFloat>() {
+        float.value()
+    } else if let Ok(int) = value.cast::<PyInt>() {
+        int.extract::<f64>()
+            .map_err(|_| refuse("an integer too large".to_owned()))?
+    } else {
+        return Err(refuse(type_name(value)));
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(refuse(seconds.to_string()));
+    }
+    // Rounded up, so that a small positive timeout never becomes "do not wait".
+    let ms = (seconds * 1000.0).ceil();
+    if ms >= i64::MAX as f64 {
+        return Err(refuse(format!("{seconds}, which is too large")));
+    }
+    Ok(Value::from(ms as i64))
+}
+
+// ---------------------------------------------------------------------------------
+// Results → dicts
+// ---------------------------------------------------------------------------------
+
+fn status_str(py: Python<'_>, status: Status) -> &Bound<'_, PyString> {
+    match status {
+        Status::Queued => intern!(py, "queued"),
+        Status::InProgress => intern!(py, "in_progress"),
+        Status::Complete => intern!(py, "complete"),
+        Status::Blocked => intern!(py, "blocked"),
+    }
+}
+
+/// Writes the task's keys, in the contract's order, into `dict`.
+fn put_task(dict: &Bound<'_, PyDict>, task: &Task) -> PyResult<()> {
+    let py = dict.py();
+    dict.set_item(intern!(py, "id"), &task.id)?;
+    dict.set_item(intern!(py, "title"), &task.title)?;
+    dict.set_item(intern!(py, "description"), task.description.as_deref())?;
+    dict.set_item(intern!(py, "priority"), task.priority)?;
+    dict.set_item(intern!(py, "status"), status_str(py, task.status))?;
+    dict.set_item(intern!(py, "created"), &task.created)?;
+    dict.set_item(intern!(py, "started"), task.started.as_deref())?;
+    dict.set_item(intern!(py, "completed"), task.completed.as_deref())?;
+    dict.set_item(intern!(py, "result"), task.result.as_deref())?;
+    dict.set_item(intern!(py, "blocker"), task.blocker.as_deref())?;
+    Ok(())
+}
+
+fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    put_task(&dict, task)?;
+    Ok(dict)
+}
+
+fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "agent_id"), &task.agent_id)?;
+    put_task(&dict, &task.task)?;
+    Ok(dict)
+}
+
+fn task_list<'py>(py: Python<'py>, list: &crate::TaskList) -> PyResult<Bound<'py, PyDict>> {
+    let tasks = list
+        .tasks
+        .iter()
+        .map(|t| task_dict(py, t))
+        .collect::<PyResult<Vec<_>>>()?;
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "agent_id"), &list.agent_id)?;
+    dict.set_item(intern!(py, "tasks"), PyList::new(py, tasks)?)?;
+    dict.set_item(intern!(py, "total"), list.total)?;
+    Ok(dict)
+}
+
+// ---------------------------------------------------------------------------------
+// The Store class
+// ---------------------------------------------------------------------------------
+
+/// A backlog store over one SQLite file (or ":memory:").
+///
+/// Store(path, *, busy_timeout=None, durability=None)
+///
+/// `busy_timeout` is how many seconds a write waits for another connection's write
+/// lock (default 5.0); `durability` is "normal" (default: survives any process crash)
+/// or "full" (also survives power loss, at an fsync per write). A Store may be shared
+/// by threads; SQLite work runs with the GIL released. Use it as a context manager, or
+/// call close(); a closed store, or one inherited across fork(), raises StorageError.
+#[pyclass(frozen, module = "agent_backlog", name = "Store")]
+pub struct PyStore {
+    store: Arc<Store>,
+    path: String,
+}
+
+impl PyStore {
+    /// Runs one core operation detached from the interpreter, inside the panic guard.
+    fn call<T: Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&Store) -> crate::Result<T> + Send,
+    ) -> PyResult<T> {
+        let store: &Store = &self.store;
+        py.detach(move || guarded(|| op(store)))
+            .map_err(|e| to_py_err(py, e))
+    }
+}
+
+/// Converts a conversion error (raised before the core is called) to an exception.
+fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
+    result.map_err(|e| to_py_err(py, e))
+}
+
+#[pymethods]
+impl PyStore {
+    #[new]
+    #[pyo3(signature = (path, *, busy_timeout = None, durability = None))]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        busy_timeout: Option<&Bound<'_, PyAny>>,
+        durability: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let file: PathBuf = match path.extract() {
+            Ok(file) => file,
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => {
+                return Err(to_py_err(
+                    py,
+                    Error::InvalidArgument(format!(
+                        "path must be a str or an os.PathLike, got {}",
+                        type_name(path)
+                    )),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let mut options = Map::new();
+        if let Some(timeout) = busy_timeout.filter(|v| !v.is_none()) {
+            options.insert("busy_timeout_ms".into(), arg(py, busy_timeout_ms(timeout))?);
+        }
+        if let Some(durability) = durability.filter(|v| !v.is_none()) {
+            let value = arg(py, to_json(durability, Path::Arg("durability"), 0))?;
+            options.insert("durability".into(), value);
+        }
+        let options = Value::Object(options);
+        let store = py
+            .detach(|| guarded(|| Store::open_with(&file, StoreOptions::from_value(options)?)))
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(PyStore {
+            store: Arc::new(store),
+            path: file.display().to_string(),
+        })
+    }
+
+    /// list_tasks(agent_id, status=None, limit=None, offset=None) -> TaskList
+    ///
+    /// The agent's backlog by priority, then creation order:
+    /// {"agent_id", "tasks": [task, ...], "total"}. total ignores limit and offset.
+    #[pyo3(signature = (agent_id, status = None, limit = None, offset = None))]
+    fn list_tasks<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        status: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+        offset: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let query = arg(
+            py,
+            body(&[("status", status), ("limit", limit), ("offset", offset)]),
+        )?;
+        let list = self.call(py, move |s| {
+            s.list_tasks(&agent, ListQuery::from_value(query)?)
+        })?;
+        task_list(py, &list)
+    }
+
+    /// create_task(agent_id, title, description=None, priority=None) -> Task
+    ///
+    /// Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it.
+    #[pyo3(signature = (agent_id, title, description = None, priority = None))]
+    fn create_task<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        title: &Bound<'py, PyAny>,
+        description: Option<&Bound<'py, PyAny>>,
+        priority: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let mut task = arg(
+            py,
+            body(&[("description", description), ("priority", priority)]),
+        )?;
+        let title = arg(py, to_json(title, Path::Arg("title"), 0))?;
+        if let Value::Object(map) = &mut task {
+            map.insert("title".into(), title);
+        }
+        let task = self.call(py, move |s| {
+            s.create_task(&agent, NewTask::from_value(task)?)
+        })?;
+        task_dict(py, &task)
+    }
+
+    /// create_tasks(agent_id, tasks) -> TaskList
+    ///
+    /// Adds several tasks ({"title", "description"?, "priority"?} each) in one
+    /// transaction: all of them, or on any error none.
+    fn create_tasks<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        tasks: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let tasks = arg(py, to_json(tasks, Path::Arg("tasks"), 0))?;
+        let list = self.call(py, move |s| {
+            s.create_tasks(&agent, NewTask::list_from_value(tasks)?)
+        })?;
+        task_list(py, &list)
+    }
+
+    /// get_task(agent_id, task_id) -> Task
+    fn get_task<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        let task = self.call(py, move |s| s.get_task(&agent, &id))?;
+        task_dict(py, &task)
+    }
+
+    /// update_task(agent_id, task_id, **fields) -> Task
+    ///
+    /// Changes the fields given (status, priority, title, description, blocker,
+    /// result); an absent field is unchanged, None clears description, blocker or
+    /// result. A status change follows the lifecycle table.
+    #[pyo3(signature = (agent_id, task_id, **fields))]
+    fn update_task<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+        fields: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        let patch = match fields {
+            Some(fields) => arg(py, dict_to_json(fields, Path::Arg("the patch"), 0))?,
+            None => Value::Object(Map::new()),
+        };
+        let task = self.call(py, move |s| {
+            s.update_task(&agent, &id, TaskPatch::from_value(patch)?)
+        })?;
+        task_dict(py, &task)
+    }
+
+    /// delete_task(agent_id, task_id) -> Deleted
+    ///
+    /// Deletes the task for good: {"deleted": task_id}. Its number is never reused.
+    fn delete_task<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        let deleted = self.call(py, move |s| s.delete_task(&agent, &id))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "deleted"), deleted.deleted)?;
+        Ok(dict)
+    }
+
+    /// query_tasks(status=None, priority=None, agent_id=None, limit=None, offset=None) -> QueryResult
+    ///
+    /// Tasks across all agents: {"tasks": [{"agent_id", ...task}, ...], "total"}.
+    #[pyo3(signature = (status = None, priority = None, agent_id = None, limit = None, offset = None))]
+    fn query_tasks<'py>(
+        &self,
+        py: Python<'py>,
+        status: Option<&Bound<'py, PyAny>>,
+        priority: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+        offset: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let query = arg(
+            py,
+            body(&[
+                ("status", status),
+                ("priority", priority),
+                ("agent_id", agent_id),
+                ("limit", limit),
+                ("offset", offset),
+            ]),
+        )?;
+        let result = self.call(py, move |s| s.query_tasks(TaskQuery::from_value(query)?))?;
+        let tasks = result
+            .tasks
+            .iter()
+            .map(|t| agent_task_dict(py, t))
+            .collect::<PyResult<Vec<_>>>()?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "tasks"), PyList::new(py, tasks)?)?;
+        dict.set_item(intern!(py, "total"), result.total)?;
+        Ok(dict)
+    }
+
+    /// summary(agent_id) -> Summary
+    ///
+    /// {"queued", "in_progress", "complete", "blocked", "total"}: counts by status.
+    fn summary<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let summary = self.call(py, move |s| s.summary(&agent))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "queued"), summary.queued)?;
+        dict.set_item(intern!(py, "in_progress"), summary.in_progress)?;
+        dict.set_item(intern!(py, "complete"), summary.complete)?;
+        dict.set_item(intern!(py, "blocked"), summary.blocked)?;
+        dict.set_item(intern!(py, "total"), summary.total)?;
+        Ok(dict)
+    }
+
+    /// claim_next(agent_id) -> Task | None
+    ///
+    /// Atomically moves the agent's first queued task to in_progress and returns it;
+    /// None when nothing is queued. Two claimers never get the same task.
+    fn claim_next<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let task = self.call(py, move |s| s.claim_next(&agent))?;
+        task.map(|t| task_dict(py, &t)).transpose()
+    }
+
+    /// set_prefix(agent_id, prefix) -> PrefixSet
+    ///
+    /// Fixes the prefix of the agent's task IDs before its first task:
+    /// {"agent_id", "prefix"}.
+    fn set_prefix<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        prefix: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let prefix = arg(py, text_arg(prefix, "prefix"))?;
+        let set = self.call(py, move |s| s.set_prefix(&agent, &prefix))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "agent_id"), set.agent_id)?;
+        dict.set_item(intern!(py, "prefix"), set.prefix)?;
+        Ok(dict)
+    }
+
+    /// close() -> None
+    ///
+    /// Closes the store; later calls raise StorageError. Closing twice is fine.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.call(py, |s| s.close())
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: &Bound<'_, PyAny>,
+        exc_value: &Bound<'_, PyAny>,
+        traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let _ = (exc_type, exc_value, traceback);
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<{PACKAGE}.Store path={:?}>", self.path)
+    }
+}
+
+/// agent-backlog: a prioritized task backlog for every AI agent, in one SQLite file.
+/// Import the `agent_backlog` package rather than this module.
+#[pymodule(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PyStore>()?;
+    let base = py.get_type::<BacklogError>();
+    base.setattr("code", ErrorCode::Internal.as_str())?;
+    m.add("BacklogError", base)?;
+    let types = exception_types(py)?;
+    m.add("ValidationError", types.invalid_argument.bind(py))?;
+    m.add("NotFoundError", types.not_found.bind(py))?;
+    m.add("TransitionError", types.invalid_transition.bind(py))?;
+    m.add("ConflictError", types.conflict.bind(py))?;
+    m.add("StorageError", types.storage.bind(py))?;
+    m.add("InternalError", types.internal.bind(py))?;
+    m.add("__version__", crate::VERSION)?;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+"""Type stub of the extension module ``agent_backlog._native`` (src/python.rs).
+
+Import the ``agent_backlog`` package rather than this module.
+"""
+
+import os
+from types import TracebackType
+from typing import ClassVar, Literal, Optional, Sequence, Type, Union, final
+
+from typing_extensions import Self, Unpack
+
+from ._types import (
+    Deleted,
+    NewTask,
+    PrefixSet,
+    QueryResult,
+    Status,
+    Summary,
+    Task,
+    TaskList,
+    TaskPatch,
+)
+
+__all__ = [
+    "BacklogError",
+    "ConflictError",
+    "InternalError",
+    "NotFoundError",
+    "StorageError",
+    "Store",
+    "TransitionError",
+    "ValidationError",
+    "__version__",
+]
+
+__version__: str
+
+class BacklogError(Exception):
+    """The base class of every error agent-backlog raises.
+
+    ``code`` holds the stable error code of the contract; the library raises only
+    the subclasses below.
+    """
+
+    code: ClassVar[str]
+
+class ValidationError(BacklogError, ValueError):
+    """A bad agent_id, task_id, field, type, range or unknown field
+    (code ``"invalid_argument"``); nothing was written."""
+
+class NotFoundError(BacklogError, LookupError):
+    """The task does not exist in that agent's backlog (code ``"not_found"``)."""
+
+class TransitionError(BacklogError):
+    """A lifecycle move the transition table forbids (code ``"invalid_transition"``)."""
+
+class ConflictError(BacklogError):
+    """A prefix held by another agent, or a prefix change after the first task
+    (code ``"conflict"``)."""
+
+class StorageError(BacklogError):
+    """SQLite failed: busy past the timeout, disk full, read-only or corrupt file, a
+    newer schema, a closed store or a store inherited across fork() (code ``"storage"``)."""
+
+class InternalError(BacklogError):
+    """A bug inside agent-backlog (code ``"internal"``); the store stays usable."""
+
+@final
+class Store:
+    """A backlog store over one SQLite file (or ``":memory:"``).
+
+    ``busy_timeout`` is how many seconds a write waits for another connection's write
+    lock (default 5.0); ``durability`` is ``"normal"`` (default: an acknowledged write
+    survives any process crash) or ``"full"`` (also survives power loss, at an fsync
+    per write). A Store may be shared by threads. Use it as a context manager or call
+    ``close()``; a closed store, or one inherited across ``fork()``, raises
+    ``StorageError``.
+    """
+
+    def __new__(
+        cls,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        busy_timeout: Optional[float] = None,
+        durability: Optional[Literal["normal", "full"]] = None,
+    ) -> Self: ...
+    def list_tasks(
+        self,
+        agent_id: str,
+        status: Optional[Status] = None,
+        limit: Optional[int] = None,
+        offset: Optional[int] = None,
+    ) -> TaskList:
+        """The agent's backlog by priority, then creation order; ``total`` ignores
+        limit and offset."""
+    def create_task(
+        self,
+        agent_id: str,
+        title: str,
+        description: Optional[str] = None,
+        priority: Optional[int] = None,
+    ) -> Task:
+        """Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it."""
+    def create_tasks(self, agent_id: str, tasks: Sequence[NewTask]) -> TaskList:
+        """Adds several tasks in one transaction: all of them, or on any error none."""
+    def get_task(self, agent_id: str, task_id: str) -> Task:
+        """One task of the agent's backlog."""
+    def update_task(self, agent_id: str, task_id: str, **fields: Unpack[TaskPatch]) -> Task:
+        """Changes the fields given; an absent field is unchanged, ``None`` clears
+        description, blocker or result. A status change follows the lifecycle table."""
+    def delete_task(self, agent_id: str, task_id: str) -> Deleted:
+        """Deletes the task for good; its number is never reused."""
+    def query_tasks(
+        self,
+        status: Optional[Status] = None,
+        priority: Optional[int] = None,
+        agent_id: Optional[str] = None,
+        limit: Optional[int] = None,
+        offset: Optional[int] = None,
+    ) -> QueryResult:
+        """Tasks across all agents, each with its ``agent_id`` first."""
+    def summary(self, agent_id: str) -> Summary:
+        """Counts of the agent's tasks by status."""
+    def claim_next(self, agent_id: str) -> Optional[Task]:
+        """Atomically moves the agent's first queued task to in_progress and returns
+        it; ``None`` when nothing is queued."""
+    def set_prefix(self, agent_id: str, prefix: str) -> PrefixSet:
+        """Fixes the prefix of the agent's task IDs before its first task."""
+    def close(self) -> None:
+        """Closes the store; later calls raise StorageError. Closing twice is fine."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> Literal[False]: ...

@@ -1,0 +1,113 @@
+"""The shapes of agent-backlog's results and requests, as TypedDicts.
+
+At run time every result is a plain ``dict`` (or ``list`` of them) equal to the JSON
+of the contract, with the keys in the contract's order; these types only describe
+them for type checkers and readers.
+"""
+
+from typing import List, Literal, Optional, TypedDict
+
+Status = Literal["queued", "in_progress", "complete", "blocked"]
+"""Where a task is in its lifecycle."""
+
+
+class Task(TypedDict):
+    """One task, every key present, absent values ``None``."""
+
+    id: str
+    """``{PREFIX}-{NNN}``, unique in the store, never reused."""
+    title: str
+    """1..=500 characters, stored trimmed."""
+    description: Optional[str]
+    """Up to 65,536 characters."""
+    priority: int
+    """1 (highest) ..= 10 (lowest)."""
+    status: Status
+    created: str
+    """RFC 3339, UTC, whole seconds: ``2026-03-28T10:00:00Z``."""
+    started: Optional[str]
+    """When the task last entered in_progress."""
+    completed: Optional[str]
+    """When the task entered complete."""
+    result: Optional[str]
+    """What the agent produced; only on a complete task."""
+    blocker: Optional[str]
+    """Why the task is blocked; only on a blocked task."""
+
+
+class AgentTask(TypedDict):
+    """A task in the cross-agent listing: ``agent_id`` first, then the task's keys."""
+
+    agent_id: str
+    id: str
+    title: str
+    description: Optional[str]
+    priority: int
+    status: Status
+    created: str
+    started: Optional[str]
+    completed: Optional[str]
+    result: Optional[str]
+    blocker: Optional[str]
+
+
+class TaskList(TypedDict):
+    """One agent's backlog or a page of it (``list_tasks``, ``create_tasks``)."""
+
+    agent_id: str
+    tasks: List[Task]
+    total: int
+    """How many tasks match the filter, ignoring limit and offset."""
+
+
+class QueryResult(TypedDict):
+    """Tasks across agents (``query_tasks``)."""
+
+    tasks: List[AgentTask]
+    total: int
+    """How many tasks match the filter, ignoring limit and offset."""
+
+
+class Summary(TypedDict):
+    """Counts of one agent's tasks by status."""
+
+    queued: int
+    in_progress: int
+    complete: int
+    blocked: int
+    total: int
+
+
+class Deleted(TypedDict):
+    """The result of ``delete_task``: ``{"deleted": "MKT-001"}``."""
+
+    deleted: str
+
+
+class PrefixSet(TypedDict):
+    """The result of ``set_prefix``."""
+
+    agent_id: str
+    prefix: str
+
+
+class _NewTaskTitle(TypedDict):
+    title: str
+
+
+class NewTask(_NewTaskTitle, total=False):
+    """One item of ``create_tasks``: ``{"title", "description"?, "priority"?}``."""
+
+    description: Optional[str]
+    priority: Optional[int]
+
+
+class TaskPatch(TypedDict, total=False):
+    """The keyword arguments of ``update_task``; ``None`` clears a nullable field."""
+
+    status: Status
+    priority: int
+    title: str
+    description: Optional[str]
+    blocker: Optional[str]
+    result: Optional[str]
