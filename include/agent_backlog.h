@@ -102,7 +102,7 @@ extern "C" {
  * set to NULL on entry. If `out_error` is NULL the function returns 1 and writes
  * nothing else; any other NULL argument is code 1 with the error JSON.
  */
-int backlog_open(const char *path, struct BacklogStore **out_store, char **out_error);
+int backlog_open(const char *path, BacklogStore **out_store, char **out_error);
 
 /**
  * Opens (creating if needed) the store at `path` with options given as JSON:
@@ -124,26 +124,28 @@ int backlog_open(const char *path, struct BacklogStore **out_store, char **out_e
  */
 int backlog_open_with_options(const char *path,
                               const char *options_json,
-                              struct BacklogStore **out_store,
+                              BacklogStore **out_store,
                               char **out_error);
 
 /**
  * Closes a store and invalidates its handle. NULL, or a handle that is not open, is a
  * no-op.
  *
- * Waits for calls running on the handle in other threads to finish, then closes the
- * database. Any later call with this handle returns code 1 ("store handle is not
- * open"). Caveat: once closed, the handle's address may be reused by a store opened
+ * Waits for the call running on the handle in another thread, if any, to finish, then
+ * closes the database. Any later call with this handle returns code 1 ("store handle
+ * is not open"); a call that raced with the close and lost returns code 5 ("the store
+ * is closed"). Caveat: once closed, the handle's address may be reused by a store opened
  * later; a stale handle that happens to equal a newer handle cannot be told apart
  * from it, so do not use a handle after closing it.
  *
  * Thread safety: may be called from any thread, also while other threads use the
- * handle; their calls either complete first or fail cleanly.
+ * handle: their calls either complete or fail cleanly, and the store is freed only
+ * when the last of them has returned.
  *
  * # Safety
  * None: any pointer value is accepted, and it is never dereferenced.
  */
-void backlog_close(struct BacklogStore *store);
+void backlog_close(BacklogStore *store);
 
 /**
  * Lists an agent's tasks, by priority then creation order.
@@ -164,7 +166,7 @@ void backlog_close(struct BacklogStore *store);
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_list_tasks(const struct BacklogStore *store,
+int backlog_list_tasks(const BacklogStore *store,
                        const char *agent_id,
                        const char *query_json,
                        char **out_json);
@@ -187,7 +189,7 @@ int backlog_list_tasks(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_create_task(const struct BacklogStore *store,
+int backlog_create_task(const BacklogStore *store,
                         const char *agent_id,
                         const char *task_json,
                         char **out_json);
@@ -210,7 +212,7 @@ int backlog_create_task(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_create_tasks(const struct BacklogStore *store,
+int backlog_create_tasks(const BacklogStore *store,
                          const char *agent_id,
                          const char *tasks_json_array,
                          char **out_json);
@@ -230,7 +232,7 @@ int backlog_create_tasks(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_get_task(const struct BacklogStore *store,
+int backlog_get_task(const BacklogStore *store,
                      const char *agent_id,
                      const char *task_id,
                      char **out_json);
@@ -256,7 +258,7 @@ int backlog_get_task(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_update_task(const struct BacklogStore *store,
+int backlog_update_task(const BacklogStore *store,
                         const char *agent_id,
                         const char *task_id,
                         const char *patch_json,
@@ -277,7 +279,7 @@ int backlog_update_task(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_delete_task(const struct BacklogStore *store,
+int backlog_delete_task(const BacklogStore *store,
                         const char *agent_id,
                         const char *task_id,
                         char **out_json);
@@ -300,7 +302,7 @@ int backlog_delete_task(const struct BacklogStore *store,
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_query_tasks(const struct BacklogStore *store, const char *query_json, char **out_json);
+int backlog_query_tasks(const BacklogStore *store, const char *query_json, char **out_json);
 
 /**
  * Counts an agent's tasks by status.
@@ -317,7 +319,7 @@ int backlog_query_tasks(const struct BacklogStore *store, const char *query_json
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_summary(const struct BacklogStore *store, const char *agent_id, char **out_json);
+int backlog_summary(const BacklogStore *store, const char *agent_id, char **out_json);
 
 /**
  * Atomically moves the agent's first queued task (by priority, then creation order)
@@ -336,7 +338,7 @@ int backlog_summary(const struct BacklogStore *store, const char *agent_id, char
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_claim_next(const struct BacklogStore *store, const char *agent_id, char **out_json);
+int backlog_claim_next(const BacklogStore *store, const char *agent_id, char **out_json);
 
 /**
  * Sets the prefix of an agent's task IDs, before its first task.
@@ -355,7 +357,7 @@ int backlog_claim_next(const struct BacklogStore *store, const char *agent_id, c
  * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
  * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
  */
-int backlog_set_prefix(const struct BacklogStore *store,
+int backlog_set_prefix(const BacklogStore *store,
                        const char *agent_id,
                        const char *prefix,
                        char **out_json);

@@ -344,14 +344,16 @@ pub unsafe extern "C" fn backlog_open_with_options(
 /// Closes a store and invalidates its handle. NULL, or a handle that is not open, is a
 /// no-op.
 ///
-/// Waits for calls running on the handle in other threads to finish, then closes the
-/// database. Any later call with this handle returns code 1 ("store handle is not
-/// open"). Caveat: once closed, the handle's address may be reused by a store opened
+/// Waits for the call running on the handle in another thread, if any, to finish, then
+/// closes the database. Any later call with this handle returns code 1 ("store handle
+/// is not open"); a call that raced with the close and lost returns code 5 ("the store
+/// is closed"). Caveat: once closed, the handle's address may be reused by a store opened
 /// later; a stale handle that happens to equal a newer handle cannot be told apart
 /// from it, so do not use a handle after closing it.
 ///
 /// Thread safety: may be called from any thread, also while other threads use the
-/// handle; their calls either complete first or fail cleanly.
+/// handle: their calls either complete or fail cleanly, and the store is freed only
+/// when the last of them has returned.
 ///
 /// # Safety
 /// None: any pointer value is accepted, and it is never dereferenced.
