@@ -1,0 +1,46 @@
+"""Shared fixtures for the tests of the Python module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import agent_backlog
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "python"
+
+TASK_KEYS = [
+    "id",
+    "title",
+    "description",
+    "priority",
+    "status",
+    "created",
+    "started",
+    "completed",
+    "result",
+    "blocker",
+]
+AGENT_TASK_KEYS = ["agent_id"] + TASK_KEYS
+SUMMARY_KEYS = ["queued", "in_progress", "complete", "blocked", "total"]
+TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "backlogs.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[agent_backlog.Store]:
+    with agent_backlog.Store(db_path) as s:
+        yield s
+
+
+def run_example(name: str, *args: str) -> list[str]:
+    """The command line that runs examples/python/<name> with this interpreter."""
+    return [sys.executable, str(EXAMPLES / name), *args]
