@@ -548,6 +548,48 @@ async fn log_and_shape(request: Request, next: Next) -> Response {
 mod tests {
     use super::*;
 
+    fn read_body(
+        headers: &[(&str, &str)],
+        body: &'static str,
+        limit: usize,
+    ) -> Result<String, ApiError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(json_body(&map, Body::from(body), limit))
+    }
+
+    #[test]
+    fn bodies_are_limited_while_read() {
+        assert_eq!(read_body(&[], "{\"a\":1}", 7).unwrap(), "{\"a\":1}");
+        // No Content-Length: the limit is applied to the bytes as they arrive.
+        let err = read_body(&[], "{\"a\":12}", 7).unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            err.error.to_string(),
+            "the body is more than 7 bytes; the limit for this route is 7 bytes"
+        );
+        // A declared length over the limit is refused before reading.
+        let err = read_body(&[("content-length", "8")], "", 7).unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let err = read_body(&[("content-type", "text/json")], "{}", 7).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(err.error.code(), "invalid_argument");
+        assert!(read_body(
+            &[("content-type", "Application/JSON ; charset=UTF-8")],
+            "{}",
+            7
+        )
+        .is_ok());
+    }
+
     #[test]
     fn prefix_bodies() {
         assert_eq!(prefix_body(r#"{"prefix": "MKT"}"#).unwrap(), "MKT");

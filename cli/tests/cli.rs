@@ -1,0 +1,647 @@
+//! The `agent-backlog` command line, run as a process: every command in both
+//! formats, the error exit statuses, the database option and its defaults.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn db() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("cli");
+    let db = dir.file("backlogs.db");
+    (dir, db)
+}
+
+/// Runs a command that must fail; checks the exit status and the error JSON on stderr
+/// (nothing on stdout) and returns the message.
+fn fails(db: &std::path::Path, args: &[&str], code: i32, error: &str) -> String {
+    let run = cli(db, args);
+    assert_eq!(run.code, code, "{args:?}: {run:?}");
+    assert_eq!(run.stdout, "", "{args:?}");
+    assert_eq!(run.error_code(), error, "{args:?}: {}", run.stderr);
+    let value: Value = serde_json::from_str(&run.stderr).unwrap();
+    value["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn every_command_prints_the_json_shapes() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+
+    let task = ok(
+        db,
+        &[
+            "create",
+            "marketing-lead",
+            "Write 3 LinkedIn posts",
+            "--description",
+            "Focus on ROI...",
+            "--priority",
+            "3",
+        ],
+    );
+    assert_task(&task);
+    assert_eq!(task["id"], "MKT-001");
+    assert_eq!(task["description"], "Focus on ROI...");
+    assert_eq!(task["priority"], 3);
+    let second = ok(
+        db,
+        &["create", "marketing-lead", "Audit competitor pricing pages"],
+    );
+    assert_eq!(second["id"], "MKT-002");
+    assert_eq!(second["priority"], 5);
+    assert_eq!(second["description"], Value::Null);
+
+    assert_eq!(ok(db, &["get", "marketing-lead", "MKT-001"]), task);
+
+    let run = cli(db, &["list", "marketing-lead"]);
+    assert_eq!(run.code, 0);
+    let list = run.json();
+    parse_checked(&run.stdout, Some(&["agent_id", "tasks", "total"]));
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["tasks"][0], task);
+    let page = ok(
+        db,
+        &[
+            "list",
+            "marketing-lead",
+            "--status",
+            "queued",
+            "--limit",
+            "1",
+            "--offset",
+            "1",
+        ],
+    );
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(page["tasks"][0]["id"], "MKT-002");
+    assert_eq!(page["total"], 2);
+
+    let claimed = ok(db, &["claim", "marketing-lead"]);
+    assert_eq!(claimed["id"], "MKT-001");
+    assert_eq!(claimed["status"], "in_progress");
+
+    let done = ok(
+        db,
+        &[
+            "update",
+            "marketing-lead",
+            "MKT-001",
+            "--status",
+            "complete",
+            "--result",
+            "Generated 3 LinkedIn posts...",
+        ],
+    );
+    assert_eq!(done["status"], "complete");
+    assert_eq!(done["result"], "Generated 3 LinkedIn posts...");
+    assert!(done["completed"].is_string());
+    let edited = ok(
+        db,
+        &[
+            "update",
+            "marketing-lead",
+            "MKT-002",
+            "--title",
+            "Audit pricing",
+            "--priority",
+            "2",
+            "--description",
+            "top 5",
+        ],
+    );
+    assert_eq!(
+        (
+            &edited["title"],
+            &edited["priority"],
+            &edited["description"]
+        ),
+        (&json!("Audit pricing"), &json!(2), &json!("top 5"))
+    );
+    let cleared = ok(
+        db,
+        &["update", "marketing-lead", "MKT-002", "--clear-description"],
+    );
+    assert_eq!(cleared["description"], Value::Null);
+    let blocked = ok(
+        db,
+        &[
+            "update",
+            "marketing-lead",
+            "MKT-002",
+            "--status",
+            "blocked",
+            "--blocker",
+            "needs legal",
+        ],
+    );
+    assert_eq!(blocked["blocker"], "needs legal");
+    let unblocked = ok(
+        db,
+        &["update", "marketing-lead", "MKT-002", "--status", "queued"],
+    );
+    assert_eq!(unblocked["blocker"], Value::Null);
+    let reopened = ok(
+        db,
+        &["update", "marketing-lead", "MKT-001", "--clear-result"],
+    );
+    assert_eq!(reopened["result"], Value::Null);
+    assert_eq!(reopened["status"], "complete");
+    // No option at all: the task as it is.
+    assert_eq!(ok(db, &["update", "marketing-lead", "MKT-001"]), reopened);
+
+    ok(
+        db,
+        &[
+            "create",
+            "support-bot",
+            "Draft FAQ responses",
+            "--priority",
+            "2",
+        ],
+    );
+    let run = cli(db, &["query", "--priority", "2"]);
+    let all = run.json();
+    parse_checked(&run.stdout, Some(&["tasks", "total"]));
+    assert_eq!(all["total"], 2);
+    assert_eq!(all["tasks"][0]["agent_id"], "marketing-lead");
+    assert_eq!(all["tasks"][1]["agent_id"], "support-bot");
+    let some = ok(
+        db,
+        &[
+            "query",
+            "--agent",
+            "support-bot",
+            "--status",
+            "queued",
+            "--limit",
+            "5",
+            "--offset",
+            "0",
+        ],
+    );
+    assert_eq!(some["total"], 1);
+    assert_eq!(some["tasks"][0]["id"], "SUP-001");
+
+    let run = cli(db, &["summary", "marketing-lead"]);
+    assert_eq!(
+        run.stdout,
+        "{\"queued\":1,\"in_progress\":0,\"complete\":1,\"blocked\":0,\"total\":2}\n"
+    );
+
+    assert_eq!(
+        ok(db, &["delete", "marketing-lead", "MKT-002"]),
+        json!({"deleted": "MKT-002"})
+    );
+    let run = cli(db, &["prefix", "growth-bot", "GRW"]);
+    assert_eq!(
+        run.stdout,
+        "{\"agent_id\":\"growth-bot\",\"prefix\":\"GRW\"}\n"
+    );
+    assert_eq!(ok(db, &["create", "growth-bot", "Plan"])["id"], "GRW-001");
+
+    // Nothing queued: null, exit 0.
+    let run = cli(db, &["claim", "nobody"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "null\n"));
+}
+
+#[test]
+fn table_format_for_people() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+    let table = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--format", "table"]);
+        let run = cli(db, &args);
+        assert_eq!(run.code, 0, "{run:?}");
+        run.stdout
+    };
+
+    let created = table(&[
+        "create",
+        "marketing-lead",
+        "Write 3 LinkedIn posts",
+        "--priority",
+        "3",
+        "--description",
+        "line one\nline two",
+    ]);
+    let lines: Vec<&str> = created.lines().collect();
+    assert_eq!(lines[0], "id           MKT-001");
+    assert_eq!(lines[1], "title        Write 3 LinkedIn posts");
+    assert_eq!(lines[2], "description  line one");
+    assert_eq!(lines[3], "             line two");
+    assert_eq!(lines[4], "priority     3");
+    assert_eq!(lines[5], "status       queued");
+    assert!(lines[6].starts_with("created      20"), "{}", lines[6]);
+    assert_eq!(
+        &lines[7..],
+        [
+            "started      -",
+            "completed    -",
+            "result       -",
+            "blocker      -"
+        ]
+    );
+
+    let long = "A very long title that goes on and on well past the sixty characters of a column";
+    table(&["create", "marketing-lead", long]);
+    let list = table(&["list", "marketing-lead"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(
+        lines[0].starts_with("ID       PRIORITY  STATUS  CREATED               TITLE"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with("MKT-001  3         queued  20"),
+        "{list}"
+    );
+    assert!(lines[1].ends_with("  Write 3 LinkedIn posts"), "{list}");
+    assert!(
+        lines[2].starts_with("MKT-002  5         queued  20"),
+        "{list}"
+    );
+    let title_column = lines[0].find("TITLE").unwrap();
+    let shown: String = lines[2].chars().skip(title_column).collect();
+    assert_eq!(shown.chars().count(), 60, "{shown}");
+    assert!(shown.ends_with('…'), "{shown}");
+    assert_eq!(lines[3], "marketing-lead: 2 tasks");
+    let page = table(&["list", "marketing-lead", "--limit", "1"]);
+    assert!(
+        page.ends_with("marketing-lead: 1 of 2 tasks shown\n"),
+        "{page}"
+    );
+    assert_eq!(table(&["list", "nobody"]), "nobody: no tasks\n");
+
+    table(&[
+        "create",
+        "support-bot",
+        "Draft FAQ responses",
+        "--priority",
+        "2",
+    ]);
+    let query = table(&["query"]);
+    let lines: Vec<&str> = query.lines().collect();
+    assert!(
+        lines[0].starts_with("AGENT           ID       PRIORITY  STATUS  CREATED"),
+        "{query}"
+    );
+    assert!(
+        lines[1].starts_with("support-bot     SUP-001  2"),
+        "{query}"
+    );
+    assert!(
+        lines[2].starts_with("marketing-lead  MKT-001  3"),
+        "{query}"
+    );
+    assert_eq!(lines[4], "3 tasks");
+
+    let claim = table(&["claim", "marketing-lead"]);
+    assert!(
+        claim.starts_with("claimed by marketing-lead:\nid           MKT-001\n"),
+        "{claim}"
+    );
+    assert!(claim.contains("\nstatus       in_progress\n"), "{claim}");
+    assert_eq!(table(&["claim", "nobody"]), "nothing queued for nobody\n");
+
+    assert_eq!(
+        table(&["summary", "marketing-lead"]),
+        "agent        marketing-lead\nqueued       1\nin_progress  1\ncomplete     0\nblocked      0\ntotal        2\n"
+    );
+    let got = table(&["get", "marketing-lead", "MKT-001"]);
+    assert!(got.contains("\nstarted      20"), "{got}");
+    let updated = table(&[
+        "update",
+        "marketing-lead",
+        "MKT-001",
+        "--status",
+        "blocked",
+        "--blocker",
+        "waiting",
+    ]);
+    assert!(updated.ends_with("\nblocker      waiting\n"), "{updated}");
+    assert_eq!(
+        table(&["delete", "marketing-lead", "MKT-002"]),
+        "deleted MKT-002\n"
+    );
+    assert_eq!(
+        table(&["prefix", "growth-bot", "GRW"]),
+        "agent   growth-bot\nprefix  GRW\n"
+    );
+}
+
+#[test]
+fn errors_exit_with_the_code_of_their_kind() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+    ok(db, &["create", "marketing-lead", "Write 3 LinkedIn posts"]);
+
+    // 1 invalid_argument: the core's messages for values given as text.
+    let message = fails(
+        db,
+        &["create", "marketing-lead", "x", "--priority", "3.5"],
+        1,
+        "invalid_argument",
+    );
+    assert_eq!(message, "priority must be an integer from 1 to 10, got 3.5");
+    let message = fails(
+        db,
+        &["create", "marketing-lead", "x", "--priority", "high"],
+        1,
+        "invalid_argument",
+    );
+    assert_eq!(
+        message,
+        "priority must be an integer from 1 to 10, got the string \"high\""
+    );
+    fails(
+        db,
+        &["create", "marketing-lead", "x", "--priority", "11"],
+        1,
+        "invalid_argument",
+    );
+    fails(
+        db,
+        &["create", "marketing-lead", "   "],
+        1,
+        "invalid_argument",
+    );
+    fails(db, &["create", "bad agent", "x"], 1, "invalid_argument");
+    fails(
+        db,
+        &["list", "marketing-lead", "--limit", "-1"],
+        1,
+        "invalid_argument",
+    );
+    fails(
+        db,
+        &["list", "marketing-lead", "--status", "done"],
+        1,
+        "invalid_argument",
+    );
+    fails(db, &["query", "--offset", "x"], 1, "invalid_argument");
+    fails(
+        db,
+        &["query", "--agent", "bad agent"],
+        1,
+        "invalid_argument",
+    );
+    fails(
+        db,
+        &["update", "marketing-lead", "MKT-001", "--status", "blocked"],
+        1,
+        "invalid_argument",
+    );
+    fails(
+        db,
+        &["update", "marketing-lead", "MKT-001", "--result", "r"],
+        1,
+        "invalid_argument",
+    );
+    fails(
+        db,
+        &["get", "marketing-lead", "summary"],
+        1,
+        "invalid_argument",
+    );
+    fails(db, &["prefix", "growth-bot", "grw"], 1, "invalid_argument");
+    assert_eq!(
+        ok(db, &["list", "marketing-lead"])["total"],
+        1,
+        "nothing written"
+    );
+
+    // 2 not_found.
+    let message = fails(db, &["get", "marketing-lead", "MKT-009"], 2, "not_found");
+    assert_eq!(
+        message,
+        "task MKT-009 is not in the backlog of marketing-lead"
+    );
+    fails(db, &["delete", "marketing-lead", "MKT-009"], 2, "not_found");
+    fails(
+        db,
+        &["update", "marketing-lead", "MKT-009", "--priority", "1"],
+        2,
+        "not_found",
+    );
+    fails(db, &["get", "support-bot", "MKT-001"], 2, "not_found");
+
+    // 3 invalid_transition.
+    let message = fails(
+        db,
+        &[
+            "update",
+            "marketing-lead",
+            "MKT-001",
+            "--status",
+            "complete",
+        ],
+        3,
+        "invalid_transition",
+    );
+    assert!(
+        message.contains("queued") && message.contains("complete"),
+        "{message}"
+    );
+
+    // 4 conflict.
+    ok(db, &["prefix", "growth-bot", "GRW"]);
+    fails(db, &["prefix", "other-bot", "GRW"], 4, "conflict");
+    fails(db, &["prefix", "marketing-lead", "MK"], 4, "conflict");
+
+    // 5 storage: a file that is not a database, and a write lock held past the timeout.
+    let dir = TempDir::new("not-a-db");
+    let not_db = dir.file("notes.txt");
+    std::fs::write(
+        &not_db,
+        "these are notes, not an SQLite database at all.....",
+    )
+    .unwrap();
+    fails(&not_db, &["list", "a"], 5, "storage");
+    {
+        let _lock = WriteLock::take(db);
+        let run = cli(
+            db,
+            &["--busy-timeout-ms", "0", "create", "marketing-lead", "x"],
+        );
+        assert_eq!(run.code, 5, "{run:?}");
+        assert_eq!(run.error_code(), "storage");
+    }
+
+    // The table format prints a line for people, with the same exit status.
+    let run = cli(
+        db,
+        &["get", "marketing-lead", "MKT-009", "--format", "table"],
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "error (not_found): task MKT-009 is not in the backlog of marketing-lead\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_64_and_help_exits_0() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+    for args in [
+        &[][..],
+        &["bogus"][..],
+        &["list"][..],
+        &["create", "a"][..],
+        &["list", "a", "--colour", "red"][..],
+        &["list", "a", "--format", "yaml"][..],
+        &[
+            "update",
+            "a",
+            "A-001",
+            "--description",
+            "d",
+            "--clear-description",
+        ][..],
+        &["update", "a", "A-001", "--result", "r", "--clear-result"][..],
+        &["update", "a", "A-001", "--blocker", "b", "--clear-blocker"][..],
+        &["serve", "--port", "http"][..],
+    ] {
+        let run = cli(db, args);
+        assert_eq!(run.code, 64, "{args:?}: {run:?}");
+        assert_eq!(run.stdout, "");
+        assert!(!run.stderr.is_empty());
+    }
+    assert!(!db.exists(), "a usage error opens no database");
+
+    let help = cli(db, &["--help"]);
+    assert_eq!(help.code, 0);
+    for command in [
+        "serve", "list", "create", "update", "delete", "get", "query", "summary", "claim", "prefix",
+    ] {
+        assert!(
+            help.stdout.contains(&format!("\n  {command} ")),
+            "{command}: {}",
+            help.stdout
+        );
+        let sub = cli(db, &[command, "--help"]);
+        assert_eq!(sub.code, 0, "{command}");
+        assert!(
+            sub.stdout.contains("--db <PATH>"),
+            "{command}: {}",
+            sub.stdout
+        );
+        if command != "serve" {
+            assert!(
+                sub.stdout.contains("--format <FORMAT>"),
+                "{command}: {}",
+                sub.stdout
+            );
+        }
+    }
+    assert!(help.stdout.contains("64  usage error"), "{}", help.stdout);
+    let update = cli(db, &["update", "--help"]).stdout;
+    for option in [
+        "--status",
+        "--priority",
+        "--title",
+        "--description",
+        "--clear-description",
+        "--blocker",
+        "--clear-blocker",
+        "--result",
+        "--clear-result",
+    ] {
+        assert!(update.contains(option), "{option}");
+    }
+    let version = cli(db, &["--version"]);
+    assert_eq!(version.code, 0);
+    assert_eq!(
+        version.stdout,
+        format!("agent-backlog {}\n", agent_backlog::VERSION)
+    );
+}
+
+#[test]
+fn the_database_option_env_and_default() {
+    // Default: ./backlogs.db in the working directory.
+    let dir = TempDir::new("default-db");
+    let run = finish(command().current_dir(dir.path()).args(["create", "a", "x"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.file("backlogs.db").exists());
+
+    // AGENT_BACKLOG_DB, and --db over it.
+    let from_env = dir.file("env.db");
+    let run = finish(
+        command()
+            .current_dir(dir.path())
+            .env("AGENT_BACKLOG_DB", &from_env)
+            .args(["create", "a", "from env"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let list = finish(
+        command()
+            .env("AGENT_BACKLOG_DB", &from_env)
+            .args(["list", "a"]),
+    );
+    assert_eq!(list.json()["tasks"][0]["title"], "from env");
+    let other = dir.file("other.db");
+    let run = finish(
+        command()
+            .env("AGENT_BACKLOG_DB", &from_env)
+            .args(["list", "a", "--db"])
+            .arg(&other),
+    );
+    assert_eq!(run.json()["total"], 0, "--db wins over the environment");
+
+    // Store options go through the core.
+    let db = dir.file("opts.db");
+    let run = cli(
+        &db,
+        &[
+            "--durability",
+            "full",
+            "--busy-timeout-ms",
+            "250",
+            "create",
+            "a",
+            "x",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let message = fails(
+        &db,
+        &["--busy-timeout-ms", "soon", "list", "a"],
+        1,
+        "invalid_argument",
+    );
+    assert!(
+        message.starts_with("busy_timeout_ms must be an integer"),
+        "{message}"
+    );
+    let message = fails(
+        &db,
+        &["--durability", "fast", "list", "a"],
+        1,
+        "invalid_argument",
+    );
+    assert!(message.starts_with("durability must be"), "{message}");
+}
+
+#[test]
+fn the_command_line_and_the_server_share_one_file() {
+    let server = Server::start();
+    let created = ok(
+        &server.db,
+        &["create", "marketing-lead", "from the command line"],
+    );
+    let got = server
+        .get(&format!(
+            "/api/backlogs/marketing-lead/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .expect(200);
+    assert_eq!(got, created);
+    server
+        .post("/api/backlogs/marketing-lead", r#"{"title": "from HTTP"}"#)
+        .expect(201);
+    let list = ok(&server.db, &["list", "marketing-lead"]);
+    assert_eq!(list, server.get("/api/backlogs/marketing-lead").expect(200));
+}
