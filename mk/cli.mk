@@ -1,0 +1,22 @@
+# The command line and the REST server: the cli/ crate, binary `agent-backlog`.
+#
+#   make test-cli      format check, then every test of the crate: the server over real
+#                      HTTP on a free loopback port, the command line run as a process
+#   make demo-server   start the server on a free port with a temporary database and
+#                      show one curl request per route (examples/serve_demo.sh)
+#
+# clippy for this crate runs in the top-level `lint` (--workspace).
+
+.PHONY: lint-cli test-cli demo-server
+
+test: test-cli
+demo: demo-server
+
+lint-cli:
+	$(CARGO) fmt -p agent-backlog-cli --check
+
+test-cli: lint-cli
+	$(CARGO) test -p agent-backlog-cli
+
+demo-server:
+	CARGO="$(CARGO)" bash examples/serve_demo.sh
