@@ -372,14 +372,47 @@ fn put_task(dict: &Bound<'_, PyDict>, task: &Task) -> PyResult<()> {
     Ok(())
 }
 
+/// An empty task dict to copy: its keys in order (values `None`), sized for them, so
+/// that filling a copy neither resizes it nor changes the order.
+fn task_template<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyDict>>,
+    with_agent_id: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let template = cell.get_or_try_init(py, || {
+        let dict = PyDict::new(py);
+        if with_agent_id {
+            dict.set_item(intern!(py, "agent_id"), py.None())?;
+        }
+        // The values are placeholders; every one is overwritten.
+        let placeholder = Task {
+            id: String::new(),
+            title: String::new(),
+            description: None,
+            priority: 0,
+            status: Status::Queued,
+            created: String::new(),
+            started: None,
+            completed: None,
+            result: None,
+            blocker: None,
+        };
+        put_task(&dict, &placeholder)?;
+        Ok::<_, PyErr>(dict.unbind())
+    })?;
+    template.bind(py).copy()
+}
+
 fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
+    static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let dict = task_template(py, &TEMPLATE, false)?;
     put_task(&dict, task)?;
     Ok(dict)
 }
 
 fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
+    static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    let dict = task_template(py, &TEMPLATE, true)?;
     dict.set_item(intern!(py, "agent_id"), &task.agent_id)?;
     put_task(&dict, &task.task)?;
     Ok(dict)
