@@ -23,6 +23,9 @@ Every data command prints its result as one line of compact JSON (the shapes of 
 REST API) unless --format table is given. Errors go to stderr: the error JSON with
 --format json, a readable line with --format table.";
 
+/// The help heading of the options every command takes.
+const DATABASE: &str = "Database options";
+
 /// A prioritized task backlog for every AI agent, in one SQLite file: a REST server
 /// and a command line.
 #[derive(Debug, Parser)]
@@ -32,6 +35,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = DATABASE,
         env = "AGENT_BACKLOG_DB",
         default_value = "./backlogs.db",
         value_name = "PATH"
@@ -40,12 +44,18 @@ pub struct Cli {
 
     /// How long a write waits for another process's write lock before failing with a
     /// storage error, in milliseconds [default: 5000].
-    #[arg(long, global = true, value_name = "MS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = DATABASE,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     pub busy_timeout_ms: Option<String>,
 
     /// `normal`: an acknowledged write survives a crash of the process; `full`: it
     /// also survives power loss, at the price of an fsync per write [default: normal].
-    #[arg(long, global = true, value_name = "normal|full")]
+    #[arg(long, global = true, help_heading = DATABASE, value_name = "normal|full")]
     pub durability: Option<String>,
 
     /// The command to run.
@@ -71,6 +81,7 @@ pub enum Command {
         /// Skip this many tasks first.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         offset: Option<String>,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -86,6 +97,7 @@ pub enum Command {
         /// 1 (highest) to 10 (lowest); default 5.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         priority: Option<String>,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -122,6 +134,7 @@ pub enum Command {
         /// Remove the result.
         #[arg(long)]
         clear_result: bool,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -131,6 +144,7 @@ pub enum Command {
         agent: String,
         /// The task ID, e.g. MKT-001.
         task: String,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -140,6 +154,7 @@ pub enum Command {
         agent: String,
         /// The task ID, e.g. MKT-001.
         task: String,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -160,6 +175,7 @@ pub enum Command {
         /// Skip this many tasks first.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         offset: Option<String>,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -167,6 +183,7 @@ pub enum Command {
     Summary {
         /// The agent, e.g. marketing-lead.
         agent: String,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -175,6 +192,7 @@ pub enum Command {
     Claim {
         /// The agent, e.g. marketing-lead.
         agent: String,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
@@ -184,6 +202,7 @@ pub enum Command {
         agent: String,
         /// 1 to 8 characters A-Z and 0-9, starting with a letter, e.g. GRW.
         prefix: String,
+        /// How the result is printed.
         #[command(flatten)]
         format: FormatArg,
     },
