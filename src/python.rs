@@ -76,6 +76,7 @@ fn new_exception(
     Ok(class.unbind())
 }
 
+/// The six subclasses, created on first use (module initialization).
 fn exception_types(py: Python<'_>) -> PyResult<&'static ExceptionTypes> {
     EXCEPTIONS.get_or_try_init(py, || {
         Ok(ExceptionTypes {
@@ -187,6 +188,7 @@ impl fmt::Display for Path<'_> {
 /// list that contains itself.
 const MAX_DEPTH: usize = 32;
 
+/// The name of a value's Python type, for messages: `bytes`, `int`.
 fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
         .get_type()
@@ -195,6 +197,7 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "an unknown type".to_owned())
 }
 
+/// A `str` that cannot be UTF-8 (it holds a lone surrogate).
 fn unicode_error(path: &dyn fmt::Display) -> Error {
     Error::InvalidArgument(format!(
         "{path} must be valid Unicode text, got a str containing a lone surrogate"
@@ -347,6 +350,7 @@ fn busy_timeout_ms(value: &Bound<'_, PyAny>) -> Result<Value, Error> {
 // Results → dicts
 // ---------------------------------------------------------------------------------
 
+/// The status as an interned Python string.
 fn status_str(py: Python<'_>, status: Status) -> &Bound<'_, PyString> {
     match status {
         Status::Queued => intern!(py, "queued"),
@@ -403,6 +407,7 @@ fn task_template<'py>(
     template.bind(py).copy()
 }
 
+/// A task as a dict, keys in the contract's order.
 fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> {
     static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
     let dict = task_template(py, &TEMPLATE, false)?;
@@ -410,6 +415,7 @@ fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> 
     Ok(dict)
 }
 
+/// A task of the cross-agent listing: `agent_id` first, then the task's keys.
 fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py, PyDict>> {
     static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
     let dict = task_template(py, &TEMPLATE, true)?;
@@ -418,6 +424,7 @@ fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py
     Ok(dict)
 }
 
+/// `{"agent_id", "tasks", "total"}` of `list_tasks` and `create_tasks`.
 fn task_list<'py>(py: Python<'py>, list: &crate::TaskList) -> PyResult<Bound<'py, PyDict>> {
     let tasks = list
         .tasks
@@ -470,6 +477,7 @@ fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
 
 #[pymethods]
 impl PyStore {
+    /// Opens (creating if needed) the store at `path`; see the class docstring.
     #[new]
     #[pyo3(signature = (path, *, busy_timeout = None, durability = None))]
     fn new(
@@ -727,10 +735,12 @@ impl PyStore {
         self.call(py, |s| s.close())
     }
 
+    /// Returns the store itself: `with Store(path) as store: ...`.
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Closes the store at the end of the `with` block; never suppresses an exception.
     #[pyo3(signature = (exc_type, exc_value, traceback))]
     fn __exit__(
         &self,
@@ -744,6 +754,7 @@ impl PyStore {
         Ok(false)
     }
 
+    /// `<agent_backlog.Store path="backlogs.db">`.
     fn __repr__(&self) -> String {
         format!("<{PACKAGE}.Store path={:?}>", self.path)
     }

@@ -128,3 +128,12 @@ def test_repr(db_path: Path) -> None:
 def test_store_cannot_be_subclassed() -> None:
     with pytest.raises(TypeError):
         type("Sub", (agent_backlog.Store,), {})
+
+
+def test_a_store_is_not_picklable(db_path: Path) -> None:
+    # A handle cannot travel to another process: open a Store there instead.
+    import pickle
+
+    with agent_backlog.Store(db_path) as store:
+        with pytest.raises(TypeError, match="cannot pickle"):
+            pickle.dumps(store)
