@@ -1,0 +1,352 @@
+//! Every operation of the contract at three backlog sizes, on a file and in memory,
+//! next to the bare-rusqlite floor for the same work, with the ratios printed at the end.
+//!
+//! `cargo bench --bench ops` (all sizes) or
+//! `AB_BENCH_SIZES=10000 cargo bench --bench ops` (one size).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch, TaskQuery};
+use criterion::{BatchSize, Criterion};
+use rusqlite::{params, Connection};
+
+const AGENT: &str = "bench-agent";
+const PAGE: i64 = 50;
+
+fn sizes() -> Vec<usize> {
+    std::env::var("AB_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("AB_BENCH_SIZES: numbers separated by commas")
+        })
+        .collect()
+}
+
+fn bench_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fresh_file(name: &str) -> PathBuf {
+    let path = bench_dir().join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// A backlog of `n` tasks for AGENT at mixed priorities, plus a few other agents, with
+/// some tasks in every status.
+fn populate(store: &Store, n: usize) {
+    let mut made = 0;
+    while made < n {
+        let batch = (n - made).min(10_000);
+        let tasks = (made..made + batch)
+            .map(|i| NewTask::new(format!("task {i}")).priority(1 + (i as i64 * 7) % 10))
+            .collect();
+        store.create_tasks(AGENT, tasks).unwrap();
+        made += batch;
+    }
+    for agent in ["other-1", "other-2", "other-3"] {
+        store
+            .create_tasks(
+                agent,
+                (0..100).map(|i| NewTask::new(format!("o{i}"))).collect(),
+            )
+            .unwrap();
+    }
+    for i in 0..200 {
+        let t = store.claim_next(AGENT).unwrap().unwrap();
+        let patch = match i % 3 {
+            0 => TaskPatch::new().status(Status::Complete).result("done"),
+            1 => TaskPatch::new().status(Status::Blocked).blocker("waiting"),
+            _ => continue,
+        };
+        store.update_task(AGENT, &t.id, patch).unwrap();
+    }
+}
+
+/// The floor: what a careful hand-written rusqlite program does for the same work,
+/// with the same durability (WAL, synchronous=NORMAL), prepared statements, one
+/// transaction per call, a per-agent counter and the one index a claim needs.
+struct Bare {
+    conn: Connection,
+    next_task: i64,
+}
+
+impl Bare {
+    fn open(path: &Path, n: usize) -> Bare {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE agents (agent_id TEXT PRIMARY KEY, next_number INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, agent_id TEXT NOT NULL,
+                 title TEXT NOT NULL, description TEXT, priority INTEGER NOT NULL, status TEXT NOT NULL,
+                 created TEXT NOT NULL, started TEXT, completed TEXT, result TEXT, blocker TEXT);
+             CREATE INDEX tasks_claim ON tasks (agent_id, status, priority);",
+        )
+        .unwrap();
+        let mut bare = Bare { conn, next_task: 0 };
+        bare.conn
+            .execute("INSERT INTO agents VALUES (?1, 1)", [AGENT])
+            .unwrap();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+            bare.conn.execute_batch("BEGIN").unwrap();
+            for &i in chunk {
+                bare.insert(&format!("task {i}"), 1 + (i as i64 * 7) % 10);
+            }
+            bare.conn.execute_batch("COMMIT").unwrap();
+        }
+        bare
+    }
+
+    fn insert(&mut self, title: &str, priority: i64) {
+        let number: i64 = self
+            .conn
+            .prepare_cached("UPDATE agents SET next_number = next_number + 1 WHERE agent_id = ?1 RETURNING next_number - 1")
+            .unwrap()
+            .query_row([AGENT], |r| r.get(0))
+            .unwrap();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO tasks (id, agent_id, title, priority, status, created) VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+            )
+            .unwrap()
+            .execute(params![format!("BEN-{number:03}"), AGENT, title, priority, now])
+            .unwrap();
+        self.next_task += 1;
+    }
+
+    fn create(&mut self) {
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        self.insert("bench", 5);
+        self.conn.execute_batch("COMMIT").unwrap();
+    }
+
+    fn create_batch(&mut self, n: usize) {
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for _ in 0..n {
+            self.insert("bench", 5);
+        }
+        self.conn.execute_batch("COMMIT").unwrap();
+    }
+
+    fn claim_complete(&mut self) {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let seq: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE tasks SET status = 'in_progress', started = ?2
+                 WHERE seq = (SELECT seq FROM tasks WHERE agent_id = ?1 AND status = 'queued' ORDER BY priority, seq LIMIT 1)
+                 RETURNING seq",
+            )
+            .unwrap()
+            .query_row(params![AGENT, now], |r| r.get(0))
+            .unwrap();
+        self.conn.execute_batch("COMMIT").unwrap();
+        self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        self.conn
+            .prepare_cached(
+                "UPDATE tasks SET status = 'complete', completed = ?2, result = ?3 WHERE seq = ?1",
+            )
+            .unwrap()
+            .execute(params![seq, now, "done"])
+            .unwrap();
+        self.conn.execute_batch("COMMIT").unwrap();
+    }
+}
+
+fn bench_store(c: &mut Criterion, storage: &str, n: usize) {
+    let store = match storage {
+        "file" => Store::open(fresh_file(&format!("lib-{n}.db"))).unwrap(),
+        _ => Store::open_in_memory().unwrap(),
+    };
+    populate(&store, n);
+    let mut g = c.benchmark_group(format!("{storage}-{n}"));
+    g.bench_function("create_task", |b| {
+        b.iter(|| {
+            store
+                .create_task(AGENT, NewTask::new("bench").priority(5))
+                .unwrap()
+        })
+    });
+    g.bench_function("create_tasks_100", |b| {
+        b.iter_batched(
+            || {
+                (0..100)
+                    .map(|_| NewTask::new("bench").priority(5))
+                    .collect::<Vec<_>>()
+            },
+            |tasks| store.create_tasks(AGENT, tasks).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let id = store
+        .list_tasks(AGENT, ListQuery::new().limit(1))
+        .unwrap()
+        .tasks[0]
+        .id
+        .clone();
+    g.bench_function("get_task", |b| {
+        b.iter(|| store.get_task(AGENT, black_box(&id)).unwrap())
+    });
+    let mut p = 1;
+    g.bench_function("update_task_priority", |b| {
+        b.iter(|| {
+            p = p % 10 + 1;
+            store
+                .update_task(AGENT, &id, TaskPatch::new().priority(p))
+                .unwrap()
+        })
+    });
+    g.bench_function("claim_complete", |b| {
+        b.iter(|| {
+            let t = store.claim_next(AGENT).unwrap().unwrap();
+            store
+                .update_task(
+                    AGENT,
+                    &t.id,
+                    TaskPatch::new().status(Status::Complete).result("done"),
+                )
+                .unwrap()
+        })
+    });
+    g.bench_function("delete_task", |b| {
+        b.iter_batched(
+            || {
+                store
+                    .create_task(AGENT, NewTask::new("to delete"))
+                    .unwrap()
+                    .id
+            },
+            |id| store.delete_task(AGENT, &id).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("list_first_page", |b| {
+        b.iter(|| {
+            store
+                .list_tasks(AGENT, ListQuery::new().limit(PAGE))
+                .unwrap()
+        })
+    });
+    g.bench_function("list_queued_page", |b| {
+        b.iter(|| {
+            store
+                .list_tasks(AGENT, ListQuery::new().status(Status::Queued).limit(PAGE))
+                .unwrap()
+        })
+    });
+    g.bench_function("query_first_page", |b| {
+        b.iter(|| store.query_tasks(TaskQuery::new().limit(PAGE)).unwrap())
+    });
+    g.bench_function("query_blocked_page", |b| {
+        b.iter(|| {
+            store
+                .query_tasks(TaskQuery::new().status(Status::Blocked).limit(PAGE))
+                .unwrap()
+        })
+    });
+    g.bench_function("summary", |b| {
+        b.iter(|| store.summary(black_box(AGENT)).unwrap())
+    });
+    g.bench_function("set_prefix", |b| {
+        b.iter(|| store.set_prefix("prefix-agent", "PFX").unwrap())
+    });
+    g.finish();
+}
+
+fn bench_floor(c: &mut Criterion, n: usize) {
+    let mut bare = Bare::open(&fresh_file(&format!("bare-{n}.db")), n);
+    let mut g = c.benchmark_group(format!("file-{n}"));
+    g.bench_function("floor_create", |b| b.iter(|| bare.create()));
+    g.bench_function("floor_create_100", |b| b.iter(|| bare.create_batch(100)));
+    g.bench_function("floor_claim_complete", |b| b.iter(|| bare.claim_complete()));
+    g.finish();
+}
+
+/// The median of one benchmark, in nanoseconds, from criterion's estimates.
+fn median_ns(group: &str, name: &str) -> Option<f64> {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()?
+        .join("criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn report(sizes: &[usize]) {
+    println!("\n## agent-backlog vs. the bare-rusqlite floor (medians)\n");
+    println!("| operation | storage | tasks | median | per second | vs. floor |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let ops = [
+        ("create_task", Some(("floor_create", 1.0))),
+        ("create_tasks_100", Some(("floor_create_100", 1.0))),
+        ("claim_complete", Some(("floor_claim_complete", 1.0))),
+        ("get_task", None),
+        ("update_task_priority", None),
+        ("delete_task", None),
+        ("list_first_page", None),
+        ("list_queued_page", None),
+        ("query_first_page", None),
+        ("query_blocked_page", None),
+        ("summary", None),
+        ("set_prefix", None),
+    ];
+    for storage in ["file", "memory"] {
+        for &n in sizes {
+            let group = format!("{storage}-{n}");
+            for (op, floor) in ops {
+                let Some(ns) = median_ns(&group, op) else {
+                    continue;
+                };
+                let ratio = floor
+                    .filter(|_| storage == "file")
+                    .and_then(|(f, _)| median_ns(&group, f))
+                    .map(|f| format!("{:.2}×", f / ns))
+                    .unwrap_or_default();
+                println!(
+                    "| {op} | {storage} | {n} | {:.1} µs | {:.0} | {ratio} |",
+                    ns / 1e3,
+                    1e9 / ns
+                );
+            }
+            if let (Some(single), Some(batch)) = (
+                median_ns(&group, "create_task"),
+                median_ns(&group, "create_tasks_100"),
+            ) {
+                println!(
+                    "| batch of 100 vs. 100 single creates | {storage} | {n} | | | {:.1}× faster |",
+                    single * 100.0 / batch
+                );
+            }
+        }
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let sizes = sizes();
+    for &n in &sizes {
+        bench_floor(&mut c, n);
+        bench_store(&mut c, "file", n);
+        bench_store(&mut c, "memory", n);
+    }
+    c.final_summary();
+    report(&sizes);
+}
