@@ -235,7 +235,7 @@ def test_worker_processes_never_do_a_task_twice(db_path: Path) -> None:
 
     workers = [
         subprocess.Popen(
-            run_example("worker.py", str(db_path), "marketing-lead", f"worker-{n}", "--work", "0.002"),
+            run_example("worker.py", str(db_path), "marketing-lead", f"worker-{n}", "--work", "0.01"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for n in range(3)
