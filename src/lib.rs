@@ -59,7 +59,7 @@ pub use model::{
     TaskList, TaskPatch, TaskQuery,
 };
 pub use prefix::{derive_prefix, ABBREVIATIONS};
-pub use request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
+pub use request::{prefix_from_json, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use store::{Durability, Store, StoreOptions};
 

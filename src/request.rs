@@ -406,6 +406,26 @@ impl TaskQuery {
     }
 }
 
+/// Parses the body of a set-prefix request, strictly: `{"prefix": "MKT"}`.
+/// Returns the prefix; its characters are checked by
+/// [`Store::set_prefix`](crate::Store::set_prefix).
+///
+/// ```
+/// assert_eq!(agent_backlog::prefix_from_json(r#"{"prefix": "MKT"}"#)?, "MKT");
+/// assert!(agent_backlog::prefix_from_json(r#"{"prefix": "MKT", "prefix": "OPS"}"#).is_err());
+/// # Ok::<(), agent_backlog::Error>(())
+/// ```
+pub fn prefix_from_json(text: &str) -> Result<String> {
+    let mut f = parse_object(text, "the body", r#"{"prefix": "MKT"}"#)?;
+    f.only(&["prefix"])?;
+    match f.take("prefix") {
+        Some(v) => string("prefix", v),
+        None => Err(Error::invalid(
+            "prefix is required: give a string of 1 to 8 characters A-Z and 0-9",
+        )),
+    }
+}
+
 impl StoreOptions {
     /// Parses store options, strictly: `{"busy_timeout_ms"?, "durability"?}` where
     /// `busy_timeout_ms` is an integer ≥ 0 and `durability` is `"normal"` or `"full"`.
@@ -556,6 +576,24 @@ mod tests {
         assert!(
             msg(TaskQuery::from_json(r#"{"agent_id":3}"#)).starts_with("agent_id must be a string")
         );
+    }
+
+    #[test]
+    fn prefix_bodies() {
+        assert_eq!(prefix_from_json(r#"{"prefix": "mkt"}"#).unwrap(), "mkt");
+        for (body, start) in [
+            (r#"{"prefix": 5}"#, "prefix must be a string"),
+            (r#"{}"#, "prefix is required"),
+            (r#"{"prefix": "A", "x": 1}"#, "unknown field \"x\""),
+            (
+                r#"{"prefix": "A", "prefix": "B"}"#,
+                "the body must be a JSON object",
+            ),
+            (r#"["MKT"]"#, "the body must be a JSON object"),
+            (r#"{"prefix": "#, "the body must be a JSON object"),
+        ] {
+            assert!(msg(prefix_from_json(body)).starts_with(start), "{body}");
+        }
     }
 
     #[test]

@@ -865,6 +865,37 @@ mod tests {
         rows.join(" | ")
     }
 
+    /// A panic while an operation holds the connection (caught at the C or Python
+    /// boundary) poisons the mutex; the store recovers and its open transaction was
+    /// rolled back when the panic unwound.
+    #[test]
+    fn a_panic_inside_a_write_leaves_the_store_usable() {
+        let store = Store::open_in_memory().unwrap();
+        store.create_task("a", NewTask::new("kept")).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store
+                .write(|tx| {
+                    Store::insert(
+                        tx,
+                        "a",
+                        "A-999".into(),
+                        valid_task(NewTask::new("lost"))?,
+                        &now(),
+                    )?;
+                    panic!("a bug in the middle of a write");
+                })
+                .map(|_: ()| ())
+        }));
+        assert!(result.is_err());
+        assert!(store.conn.is_poisoned());
+        assert_eq!(store.summary("a").unwrap().total, 1);
+        assert_eq!(
+            store.create_task("a", NewTask::new("next")).unwrap().id,
+            "A-002"
+        );
+        assert!(store.get_task("a", "A-999").is_err());
+    }
+
     /// Every listing, count and claim is served by an index in the order it returns,
     /// so a page or a count does not grow with the backlog.
     #[test]

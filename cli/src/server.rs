@@ -399,38 +399,10 @@ async fn set_prefix(
 ) -> Reply {
     let agent_id = path_param(path)?;
     no_query(&uri)?;
-    let prefix = prefix_body(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
+    let prefix =
+        agent_backlog::prefix_from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
     let set = blocking(&store, move |s| s.set_prefix(&agent_id, &prefix)).await?;
     Ok(json_response(StatusCode::OK, &set))
-}
-
-/// The prefix from `{"prefix": "MKT"}`; the prefix itself is checked by the core.
-fn prefix_body(text: &str) -> Result<String, Error> {
-    let invalid = |detail: String| {
-        Error::InvalidArgument(format!(
-            "the body must be a JSON object such as {{\"prefix\": \"MKT\"}}: {detail}"
-        ))
-    };
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(mut object)) => {
-            if let Some(key) = object.keys().find(|k| k.as_str() != "prefix") {
-                return Err(Error::InvalidArgument(format!(
-                    "unknown field {key:?}; the allowed fields are prefix"
-                )));
-            }
-            match object.remove("prefix") {
-                Some(Value::String(prefix)) => Ok(prefix),
-                Some(other) => Err(Error::InvalidArgument(format!(
-                    "prefix must be a string of 1 to 8 characters A-Z and 0-9, got {other}"
-                ))),
-                None => Err(Error::InvalidArgument(
-                    "prefix is required: give a string of 1 to 8 characters A-Z and 0-9".into(),
-                )),
-            }
-        }
-        Ok(other) => Err(invalid(format!("got {other}"))),
-        Err(e) => Err(invalid(e.to_string())),
-    }
 }
 
 /// `GET /api/backlogs/{agent_id}/summary` — summary.
@@ -588,23 +560,5 @@ mod tests {
             7
         )
         .is_ok());
-    }
-
-    #[test]
-    fn prefix_bodies() {
-        assert_eq!(prefix_body(r#"{"prefix": "MKT"}"#).unwrap(), "MKT");
-        // The core checks the prefix itself.
-        assert_eq!(prefix_body(r#"{"prefix": "mkt"}"#).unwrap(), "mkt");
-        for (body, start) in [
-            (r#"{"prefix": 5}"#, "prefix must be a string"),
-            (r#"{}"#, "prefix is required"),
-            (r#"{"prefix": "A", "x": 1}"#, "unknown field \"x\""),
-            (r#"["MKT"]"#, "the body must be a JSON object"),
-            (r#"{"prefix": "#, "the body must be a JSON object"),
-        ] {
-            let err = prefix_body(body).unwrap_err();
-            assert_eq!(err.code(), "invalid_argument");
-            assert!(err.to_string().starts_with(start), "{body}: {err}");
-        }
     }
 }
