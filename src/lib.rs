@@ -37,6 +37,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod error;
 pub mod lifecycle;
 mod model;

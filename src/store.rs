@@ -9,6 +9,7 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
 };
 
+use crate::checkpoint::Checkpointer;
 use crate::error::{Error, Result};
 use crate::lifecycle::{self, State};
 use crate::model::{
@@ -87,6 +88,8 @@ impl Default for StoreOptions {
 /// ```
 pub struct Store {
     conn: Mutex<Option<Connection>>,
+    /// The background checkpoint thread of a file store (none in memory).
+    checkpointer: Mutex<Option<Checkpointer>>,
     pid: u32,
 }
 
@@ -96,6 +99,13 @@ const TASK_COLUMN_COUNT: usize = 10;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Errors on close cannot be reported from a drop; `close()` reports them.
+        let _ = self.close();
+    }
 }
 
 /// Reads the task columns, in `TASK_COLUMNS` order, from the start of the row.
@@ -296,6 +306,13 @@ impl Store {
     /// then left untouched). An older schema is migrated in one transaction.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
+        if options.busy_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::invalid(format!(
+                "busy_timeout must be at most {} ms, got {} ms",
+                i32::MAX,
+                options.busy_timeout.as_millis()
+            )));
+        }
         let text = path.to_string_lossy();
         if text.is_empty() {
             return Err(Error::invalid(
@@ -349,19 +366,51 @@ impl Store {
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
+        let checkpointer = if mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)?;
+            Some(Checkpointer::start(
+                &mut conn,
+                path.to_path_buf(),
+                flags,
+                options.busy_timeout,
+            )?)
+        } else {
+            None
+        };
         Ok(Store {
             conn: Mutex::new(Some(conn)),
+            checkpointer: Mutex::new(checkpointer),
             pid: std::process::id(),
         })
     }
 
     /// Closes the store. Later calls fail with a `storage` error; closing twice is fine.
+    ///
+    /// In a child process forked after the store was opened, closing only lets go of
+    /// the parent's connection, without touching it.
     pub fn close(&self) -> Result<()> {
         let conn = self.lock().take();
-        match conn {
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if std::process::id() != self.pid {
+            std::mem::forget(conn);
+            if let Some(checkpointer) = checkpointer {
+                checkpointer.forget();
+            }
+            return Ok(());
+        }
+        // Closing the connection drops its commit hook, which stops the checkpointer.
+        let closed = match conn {
             Some(conn) => conn.close().map_err(|(_, e)| Error::from(e)),
             None => Ok(()),
+        };
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.join();
         }
+        closed
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
