@@ -18,13 +18,14 @@ mod reliability_common;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
 use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch};
 use common::TempDir;
-use reliability_common::{child_test, size, wait_bounded, Rng, CHILD_DEADLINE};
+use reliability_common::{child_test, say, size, Reporter, Rng};
 
 const AGENT: &str = "race";
 const ENV_DB: &str = "AGENT_BACKLOG_RACE_DB";
@@ -76,6 +77,10 @@ fn race_child() {
     let logs = std::path::PathBuf::from(std::env::var(ENV_LOGS).unwrap());
     let threads: usize = std::env::var(ENV_THREADS).unwrap().parse().unwrap();
     let store = Arc::new(Store::open(&path).unwrap());
+    // The start line: every child is open and waiting before any claims.
+    say("ready");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
     let pid = std::process::id();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -116,21 +121,30 @@ fn race_rust_processes_and_threads() {
         store.close().unwrap();
     }
 
-    let start = Instant::now();
-    let mut children: Vec<_> = (0..processes)
+    let mut children: Vec<Reporter> = (0..processes)
         .map(|_| {
-            child_test("race_child")
-                .env(ENV_DB, &path)
+            let mut cmd = child_test("race_child");
+            cmd.env(ENV_DB, &path)
                 .env(ENV_LOGS, &logs)
                 .env(ENV_THREADS, threads.to_string())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
+                .stdin(Stdio::piped());
+            Reporter::spawn(cmd)
         })
         .collect();
+    for child in &children {
+        assert_eq!(
+            child.next().as_deref(),
+            Some("ready"),
+            "a race child did not start"
+        );
+    }
+    let start = Instant::now();
+    for child in &mut children {
+        drop(child.child.stdin.take());
+    }
     let statuses: Vec<_> = children
-        .iter_mut()
-        .map(|c| wait_bounded(c, CHILD_DEADLINE, "a race child"))
+        .into_iter()
+        .map(|c| c.finish("a race child").0)
         .collect();
     let elapsed = start.elapsed();
     for status in &statuses {

@@ -1,0 +1,48 @@
+# Issue 5, reliability (docs/RELIABILITY.md): no double claim, no lost write, busy is a
+# bounded error, storage faults are errors.
+#
+#   make test-reliability   the C variant of the claim race (bounded sizes); `make test`
+#                           runs it, and runs the Rust tests (tests/reliability_*.rs,
+#                           through `cargo test`) and the Python race
+#                           (tests/python/test_reliability.py, through pytest) with the
+#                           same bounded sizes
+#   make stress             every reliability test at the full sizes of issue 5
+#                           (AGENT_BACKLOG_STRESS=1): 5,000 tasks claimed by 8 processes
+#                           x 2 threads through Rust, C and Python, 300 kills, ...
+#
+# Nothing here passes or fails by time; loops are bounded by counts, children by a
+# generous deadline. Set AGENT_BACKLOG_SEED to repeat a run's random choices.
+
+RELIABILITY_TESTS := reliability_claims reliability_kill reliability_busy reliability_faults
+
+.PHONY: test-reliability stress stress-rust stress-c stress-python
+
+test: test-reliability
+
+$(C_OUT)/race.o: tests/c/race.c $(C_TEST_HEADERS) | $(C_OUT)
+	$(CC) $(C_CFLAGS) -pthread -c $< -o $@
+
+$(C_OUT)/race: $(C_OUT)/race.o c-lib
+	$(CC) -pthread $< $(C_LINK_SHARED) -o $@
+
+# The race through the C ABI, in a scratch folder removed afterwards.
+define run-race-c
+	@set -e; scratch=$$(mktemp -d "$${TMPDIR:-/tmp}/agent-backlog-race-c.XXXXXX"); \
+	trap 'rm -rf "$$scratch"' EXIT; \
+	$(1) $(C_OUT)/race "$$scratch"
+endef
+
+test-reliability: $(C_OUT)/race
+	$(call run-race-c,)
+
+stress: stress-rust stress-c stress-python
+	@echo 'stress: ok'
+
+stress-rust:
+	AGENT_BACKLOG_STRESS=1 $(CARGO) test $(addprefix --test ,$(RELIABILITY_TESTS)) -- --nocapture
+
+stress-c: $(C_OUT)/race
+	$(call run-race-c,AGENT_BACKLOG_STRESS=1)
+
+stress-python: python-dev
+	AGENT_BACKLOG_STRESS=1 $(VENV)/bin/pytest -s tests/python/test_reliability.py
