@@ -30,8 +30,7 @@ pub const MIGRATIONS: &[&str] = &[
         title       TEXT    NOT NULL CHECK (length(title) BETWEEN 1 AND 500),
         description TEXT    CHECK (length(description) <= 65536),
         priority    INTEGER NOT NULL DEFAULT 5 CHECK (priority BETWEEN 1 AND 10),
-        status      TEXT    NOT NULL DEFAULT 'queued'
-                    CHECK (status IN ('queued', 'in_progress', 'complete', 'blocked')),
+        status      TEXT    NOT NULL DEFAULT 'queued',
         created     TEXT    NOT NULL,
         started     TEXT,
         completed   TEXT,
@@ -47,6 +46,7 @@ pub const MIGRATIONS: &[&str] = &[
             WHEN 'complete' THEN
                 started IS NOT NULL AND completed IS NOT NULL AND started <= completed
                 AND blocker IS NULL
+            ELSE 0 -- no other status
         END)
     ) STRICT;
 

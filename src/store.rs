@@ -275,13 +275,33 @@ impl Filter<'_> {
     }
 }
 
-/// Claims in one statement: the first queued task by priority, then creation order.
-fn claim_sql() -> String {
+/// Waits for another connection's lock, up to `timeout`, polling often.
+///
+/// SQLite's own handler sleeps 1, 2, 5, 10 … 100 ms between tries: while a process
+/// sleeps, the lock it waits for is usually released and taken again many times
+/// (a write holds it for a fraction of a millisecond), so several processes sharing
+/// one file spent most of their time asleep. This one backs off from 20 µs to 1 ms.
+fn busy_handler(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut since = std::time::Instant::now();
+    move |tries: i32| {
+        if tries == 0 {
+            since = std::time::Instant::now();
+        }
+        let waited = since.elapsed();
+        if waited >= timeout {
+            return false;
+        }
+        let backoff = Duration::from_micros(20 << tries.clamp(0, 6)).min(Duration::from_millis(1));
+        std::thread::sleep(backoff.min(timeout - waited));
+        true
+    }
+}
+
+/// The agent's first queued task, by priority then creation order, and its row.
+fn next_queued_sql() -> String {
     format!(
-        "UPDATE tasks SET status = 'in_progress', started = ?2
-         WHERE seq = (SELECT seq FROM tasks WHERE agent_id = ?1 AND status = 'queued'
-                      ORDER BY priority, seq LIMIT 1)
-         RETURNING {TASK_COLUMNS}"
+        "SELECT {TASK_COLUMNS}, seq FROM tasks WHERE agent_id = ?1 AND status = 'queued'
+         ORDER BY priority, seq LIMIT 1"
     )
 }
 
@@ -342,7 +362,7 @@ impl Store {
                 path.display()
             ))
         })?;
-        conn.busy_timeout(options.busy_timeout)?;
+        conn.busy_handler(Some(busy_handler(options.busy_timeout)))?;
         conn.set_prepared_statement_cache_capacity(64);
         // Query planner stability: without it, a statement whose plan looked at a bound
         // value (as the bundled SQLite's planner does for `agent_id = ?` and `LIMIT ?`)
@@ -834,15 +854,32 @@ impl Store {
     /// Atomically moves the agent's first queued task (by priority, then creation
     /// order) to in_progress and returns it; `None` when nothing is queued.
     ///
-    /// One statement inside an IMMEDIATE transaction: two claimers, in two threads or
-    /// two processes, never get the same task.
+    /// It runs inside an IMMEDIATE transaction, which holds the database's write lock:
+    /// two claimers, in two threads or two processes, never get the same task.
     pub fn claim_next(&self, agent_id: &str) -> Result<Option<Task>> {
         validate::agent_id(agent_id)?;
         self.write(|tx| {
-            Ok(tx
-                .prepare_cached(&claim_sql())?
-                .query_row(params![agent_id, now()], task_from_row)
-                .optional()?)
+            // Both statements run under the write lock of one IMMEDIATE transaction, so
+            // no other claimer, in any thread or process, can see the task as queued in
+            // between. (One `UPDATE … RETURNING` does the same work but costs more: its
+            // results go through an ephemeral table.)
+            let found = tx
+                .prepare_cached(&next_queued_sql())?
+                .query_row([agent_id], |row| {
+                    Ok((task_from_row(row)?, row.get::<_, i64>(TASK_COLUMN_COUNT)?))
+                })
+                .optional()?;
+            let Some((mut task, seq)) = found else {
+                return Ok(None);
+            };
+            let started = now();
+            tx.prepare_cached(
+                "UPDATE tasks SET status = 'in_progress', started = ?2 WHERE seq = ?1",
+            )?
+            .execute(params![seq, started])?;
+            task.status = Status::InProgress;
+            task.started = Some(started);
+            Ok(Some(task))
         })
     }
 
@@ -973,7 +1010,7 @@ mod tests {
                 assert!(count.contains("COVERING INDEX"), "{bits}: {count}");
             }
         }
-        let claim = plan(conn, &claim_sql());
+        let claim = plan(conn, &next_queued_sql());
         assert!(claim.contains("INDEX tasks_by_agent_status"), "{claim}");
         assert!(!claim.contains("TEMP B-TREE"), "{claim}");
         let get = plan(conn, "SELECT id FROM tasks WHERE id = ?1 AND agent_id = ?2");
