@@ -1,0 +1,27 @@
+# Benchmarks (not part of `make test`): `make bench` runs both.
+#
+#   make bench-rust     criterion: every operation at 10k, 100k and 1M tasks, on a file
+#                       and in memory, next to the bare-rusqlite floor; prints ratios
+#                       (AB_BENCH_SIZES=10000 for one size)
+#   make bench-python   the Python surface against a hand-written stdlib-sqlite3
+#                       version and litequeue; writes docs/bench-latency.svg
+#                       (BENCH_ARGS=--quick for a smoke run)
+
+BENCH_ARGS ?=
+# (also set in mk/python.mk, which is read after this file)
+VENV ?= .venv
+VENV_PY ?= $(VENV)/bin/python
+
+.PHONY: bench bench-rust bench-python
+
+bench: bench-rust bench-python
+
+bench-rust:
+	$(CARGO) bench --bench ops
+
+$(VENV)/bin/litequeue-installed: $(VENV)/bin/pytest
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check litequeue==0.9
+	touch $@
+
+bench-python: python-dev $(VENV)/bin/litequeue-installed
+	$(VENV_PY) bench/python/bench.py $(BENCH_ARGS)
