@@ -314,7 +314,7 @@ fn disk_full_is_a_storage_error() {
         return;
     }
     let dir = TempDir::new("diskfull");
-    let exe = std::env::current_exe().unwrap();
+    let exe = reliability_common::this_binary();
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg("mount -t tmpfs -o size=2m agent-backlog-test \"$0\" || exit 77; exec \"$@\"")
@@ -419,7 +419,7 @@ fn read_only_command(dir: &TempDir, db: &Path) -> Command {
         // that nobody can surely reach.
         let exe = dir.file("test-binary");
         if !exe.exists() {
-            std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            std::fs::copy(reliability_common::this_binary(), &exe).unwrap();
             std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let mut cmd = child_test_at(&exe, "read_only_child");

@@ -78,10 +78,23 @@ impl Rng {
     }
 }
 
+/// This test binary, as a path that stays valid while this process runs: on Linux
+/// `/proc/<this pid>/exe`, which still runs the same program after a rebuild replaced
+/// the file in target/ (a long stress run in a tree where others build), and means
+/// the same in any child (unlike `/proc/self/exe`).
+pub fn this_binary() -> std::path::PathBuf {
+    let proc_exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    if proc_exe.exists() {
+        proc_exe
+    } else {
+        std::env::current_exe().unwrap()
+    }
+}
+
 /// A command that runs the ignored test `name` of this same test binary as a child
 /// process (the technique of `tests/concurrency.rs`).
 pub fn child_test(name: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = Command::new(this_binary());
     cmd.args([
         name,
         "--exact",
