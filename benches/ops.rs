@@ -264,6 +264,48 @@ fn bench_store(c: &mut Criterion, storage: &str, n: usize) {
     g.finish();
 }
 
+/// Peak resident memory of this process so far, in KiB (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Lists a whole backlog page by page and reports how much the peak memory grew:
+/// a page holds `limit` tasks, whatever the size of the backlog.
+fn page_through(n: usize) {
+    let store = Store::open(fresh_file(&format!("paging-{n}.db"))).unwrap();
+    populate(&store, n);
+    let before = peak_rss_kib();
+    let page = 10_000;
+    let (mut seen, mut offset) = (0, 0);
+    let start = std::time::Instant::now();
+    loop {
+        let list = store
+            .list_tasks(
+                AGENT,
+                ListQuery::new()
+                    .status(Status::Queued)
+                    .limit(page)
+                    .offset(offset),
+            )
+            .unwrap();
+        if list.tasks.is_empty() {
+            break;
+        }
+        seen += list.tasks.len();
+        offset += list.tasks.len() as i64;
+    }
+    let elapsed = start.elapsed();
+    if let (Some(before), Some(after)) = (before, peak_rss_kib()) {
+        println!(
+            "\npaging: {seen} queued tasks of {n} in pages of {page} in {:.1} s; peak memory grew by {:.1} MiB",
+            elapsed.as_secs_f64(),
+            (after - before) as f64 / 1024.0
+        );
+    }
+}
+
 fn bench_floor(c: &mut Criterion, n: usize) {
     let mut bare = Bare::open(&fresh_file(&format!("bare-{n}.db")), n);
     let mut g = c.benchmark_group(format!("file-{n}"));
@@ -349,4 +391,7 @@ fn main() {
     }
     c.final_summary();
     report(&sizes);
+    if let Some(&largest) = sizes.iter().max() {
+        page_through(largest);
+    }
 }
