@@ -2,17 +2,41 @@
 # The REST server at work: builds `agent-backlog`, starts `agent-backlog serve` on a
 # free loopback port with a temporary database, waits until it answers, sends one
 # request per route with curl (printing method, path, status and body), then stops
-# the server with SIGTERM and shows its request log.
+# the server with SIGTERM and shows its request log. Without curl, the requests are
+# sent by Python's urllib, so the demo needs nothing beyond the quick start's tools.
 #
-# Run: bash examples/serve_demo.sh   (also part of `make demo`; needs curl)
+# Run: bash examples/serve_demo.sh   (also part of `make demo`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO=${CARGO:-cargo}
-command -v curl >/dev/null || {
-    echo "serve_demo.sh needs curl (apt-get install curl)" >&2
-    exit 1
-}
+
+# http METHOD URL [JSON-BODY]: prints the response body, a newline, and the status.
+if command -v curl >/dev/null; then
+    http() {
+        if [ -n "${3-}" ]; then
+            curl --silent --show-error -X "$1" -H 'Content-Type: application/json' \
+                --data-binary "$3" --write-out '\n%{http_code}' "$2"
+        else
+            curl --silent --show-error -X "$1" --write-out '\n%{http_code}' "$2"
+        fi
+    }
+else
+    http() {
+        python3 - "$@" <<'PY'
+import sys, urllib.error, urllib.request
+method, url, body = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "")
+request = urllib.request.Request(url, method=method, data=body.encode() or None,
+                                 headers={"Content-Type": "application/json"} if body else {})
+try:
+    with urllib.request.urlopen(request) as response:
+        status, text = response.status, response.read().decode()
+except urllib.error.HTTPError as error:
+    status, text = error.code, error.read().decode()
+print(text + "\n" + str(status), end="")
+PY
+    }
+fi
 $CARGO build --quiet -p agent-backlog-cli
 bin=${CARGO_TARGET_DIR:-target}/debug/agent-backlog
 
@@ -42,8 +66,10 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [ -n "$base" ] || { echo "the server did not start" >&2; exit 1; }
-curl --silent --fail --retry 20 --retry-connrefused --retry-delay 1 \
-    --output /dev/null "$base/api/backlogs"
+for _ in $(seq 30); do
+    http GET "$base/api/backlogs" >/dev/null 2>&1 && break
+    sleep 1
+done
 echo "# agent-backlog serve on $base (database $tmp/demo.db)"
 echo
 
@@ -53,11 +79,8 @@ call() {
     echo "$method $path"
     if [ -n "$body" ]; then
         echo "  request: $body"
-        out=$(curl --silent --show-error -X "$method" -H 'Content-Type: application/json' \
-            --data-binary "$body" --write-out '\n%{http_code}' "$base$path")
-    else
-        out=$(curl --silent --show-error -X "$method" --write-out '\n%{http_code}' "$base$path")
     fi
+    out=$(http "$method" "$base$path" "$body")
     echo "  status:  ${out##*$'\n'}"
     echo "  body:    ${out%$'\n'*}"
     echo
