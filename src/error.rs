@@ -151,6 +151,23 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode as C;
+        // A stored value that cannot be read back as what the STRICT schema allows
+        // (not UTF-8, a wrong type, out of range) means the file was damaged.
+        if matches!(
+            err,
+            rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::Utf8Error(..)
+        ) {
+            return Error::Storage {
+                message: format!(
+                    "the database file is corrupt (a stored value cannot be read); restore it \
+                     from a backup or open another file (SQLite: {err})"
+                ),
+                source: Some(err),
+            };
+        }
         let what = match err.sqlite_error_code() {
             Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => {
                 "the database is busy: another connection held the write lock for longer than \
@@ -170,7 +187,10 @@ impl From<rusqlite::Error> for Error {
                 "the database file cannot be opened; check that the path and its folder exist and are accessible"
             }
             Some(C::PermissionDenied) => "access to the database file was denied; check its permissions",
-            Some(C::SystemIoFailure) => "an I/O error occurred while accessing the database file",
+            Some(C::SystemIoFailure) => {
+                "reading or writing the database file failed (disk full, file size limit or an \
+                 I/O error); free space or raise the limit, then retry"
+            }
             Some(C::ConstraintViolation) => {
                 return Error::Internal(format!(
                     "a stored invariant was about to be violated, which is a bug in agent-backlog; nothing was written ({err})"

@@ -118,11 +118,15 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
             format!("unknown status {status:?} in the database").into(),
         )
     })?;
+    let priority: u8 = row.get(3)?;
+    if !(1..=10).contains(&priority) {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(3, priority.into()));
+    }
     Ok(Task {
         id: row.get(0)?,
         title: row.get(1)?,
         description: row.get(2)?,
-        priority: row.get(3)?,
+        priority,
         status,
         created: row.get(5)?,
         started: row.get(6)?,

@@ -823,11 +823,10 @@ fn a_corrupted_file_gives_storage_errors() {
     }
 }
 
-/// A value that cannot be read back (a flipped bit in a record) should say that the
-/// file is damaged. Today it is a `storage` error reading "SQLite failed (SQLite:
-/// invalid utf-8 sequence …)" or "… Invalid column type …": see docs/RELIABILITY.md.
+/// A value that cannot be read back (a flipped bit in a record: text that is not
+/// UTF-8, a wrong type, an out-of-range priority) is a `storage` error that says the
+/// file is corrupt.
 #[test]
-#[ignore = "core gap: unreadable stored values are reported as 'SQLite failed', not as corruption"]
 fn an_unreadable_stored_value_says_the_file_is_corrupt() {
     let dir = TempDir::new("badvalue");
     let path = dir.file("b.db");
