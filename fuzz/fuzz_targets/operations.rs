@@ -562,9 +562,8 @@ impl Run<'_> {
                 let a = &self.model.agents[agent];
                 let expected = if a.prefix.as_deref() == Some(prefix) {
                     BACKLOG_OK
-                } else if a.next > 1 {
-                    BACKLOG_CONFLICT
-                } else if self.model.holder(prefix).is_some() {
+                } else if a.next > 1 || self.model.holder(prefix).is_some() {
+                    // fixed since its first task, or held by another agent
                     BACKLOG_CONFLICT
                 } else {
                     BACKLOG_OK
