@@ -15,6 +15,7 @@ test: lint test-rust
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet -p agent-backlog
 
 test-rust:
 	$(CARGO) test
