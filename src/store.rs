@@ -986,6 +986,48 @@ mod tests {
         assert!(store.get_task("a", "A-999").is_err());
     }
 
+    /// The statements of the hot path are prepared once: rebinding them (another
+    /// agent, another limit) never makes SQLite re-prepare them. Without query-planner
+    /// stability the claim's statement is re-prepared on every call.
+    #[test]
+    fn hot_statements_are_never_re_prepared() {
+        fn reprepares(store: &Store, qpsg: bool) -> i32 {
+            let guard = store.lock();
+            let conn = guard.as_ref().unwrap();
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, qpsg)
+                .unwrap();
+            conn.flush_prepared_statement_cache();
+            drop(guard);
+            for round in 0..5 {
+                let agent = format!("agent-{round}");
+                store.create_task(&agent, NewTask::new("t")).unwrap();
+                let t = store.claim_next(&agent).unwrap().unwrap();
+                store
+                    .update_task(&agent, &t.id, TaskPatch::new().status(Status::Complete))
+                    .unwrap();
+                store
+                    .list_tasks(&agent, ListQuery::new().limit(round + 1))
+                    .unwrap();
+            }
+            let guard = store.lock();
+            let conn = guard.as_ref().unwrap();
+            [
+                next_queued_sql(),
+                format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1 AND agent_id = ?2"),
+            ]
+            .iter()
+            .map(|sql| {
+                conn.prepare_cached(sql)
+                    .unwrap()
+                    .get_status(rusqlite::StatementStatus::RePrepare)
+            })
+            .sum()
+        }
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(reprepares(&store, true), 0);
+        assert!(reprepares(&store, false) > 0, "the test would not notice");
+    }
+
     /// Every listing, count and claim is served by an index in the order it returns,
     /// so a page or a count does not grow with the backlog.
     #[test]
