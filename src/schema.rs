@@ -52,9 +52,12 @@ pub const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX tasks_by_agent_status ON tasks (agent_id, status, priority);
     "#,
-    // v2: per-agent counts by status, kept in the agent's row by triggers inside each
-    // write transaction (the row a create already writes for the counter), so summaries
-    // and totals never count rows; and the index of the cross-agent listing.
+    // v2: per-agent counts by status, kept in the agent's row inside each write
+    // transaction, so summaries and totals never count rows; and the index of the
+    // cross-agent listing. Status changes and deletes are counted by triggers. New
+    // tasks (always queued) are counted by the statement that takes their numbers from
+    // the same row (Store::take_numbers): one update per batch instead of a trigger
+    // run per row, which cost 29% of a batched insert.
     r#"
     ALTER TABLE agents ADD COLUMN queued INTEGER NOT NULL DEFAULT 0 CHECK (queued >= 0);
     ALTER TABLE agents ADD COLUMN in_progress INTEGER NOT NULL DEFAULT 0 CHECK (in_progress >= 0);
@@ -66,15 +69,6 @@ pub const MIGRATIONS: &[&str] = &[
         in_progress = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'in_progress'),
         complete = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'complete'),
         blocked = (SELECT count(*) FROM tasks t WHERE t.agent_id = agents.agent_id AND t.status = 'blocked');
-
-    CREATE TRIGGER tasks_counted_on_insert AFTER INSERT ON tasks BEGIN
-        UPDATE agents SET
-            queued = queued + (NEW.status = 'queued'),
-            in_progress = in_progress + (NEW.status = 'in_progress'),
-            complete = complete + (NEW.status = 'complete'),
-            blocked = blocked + (NEW.status = 'blocked')
-        WHERE agent_id = NEW.agent_id;
-    END;
 
     CREATE TRIGGER tasks_counted_on_delete AFTER DELETE ON tasks BEGIN
         UPDATE agents SET

@@ -479,26 +479,29 @@ impl Store {
     }
 
     /// Takes `count` consecutive task numbers for `agent_id`, registering the agent and
-    /// deriving its prefix on its first task. Returns the prefix and the first number.
+    /// deriving its prefix on its first task, and counts the `count` tasks about to be
+    /// inserted as queued (see the schema). Returns the prefix and the first number.
     fn take_numbers(tx: &Transaction<'_>, agent_id: &str, count: i64) -> Result<(String, i64)> {
-        let taken = tx
+        let updated = tx
             .prepare_cached(
-                "UPDATE agents SET next_number = next_number + ?2 WHERE agent_id = ?1
-                 RETURNING prefix, next_number - ?2",
+                "UPDATE agents SET next_number = next_number + ?2, queued = queued + ?2
+                 WHERE agent_id = ?1",
             )?
-            .query_row(params![agent_id, count], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some(taken) = taken {
-            return Ok(taken);
+            .execute(params![agent_id, count])?;
+        if updated == 1 {
+            let (prefix, next): (String, i64) = tx
+                .prepare_cached("SELECT prefix, next_number FROM agents WHERE agent_id = ?1")?
+                .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            return Ok((prefix, next - count));
         }
         let base = prefix::derive_prefix(agent_id);
         let mut insert = tx.prepare_cached(
-            "INSERT INTO agents (agent_id, prefix, next_number) VALUES (?1, ?2, ?3)
+            "INSERT INTO agents (agent_id, prefix, next_number, queued) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (prefix) DO NOTHING",
         )?;
         for n in 1.. {
             let candidate = prefix::candidate(&base, n);
-            if insert.execute(params![agent_id, candidate, 1 + count])? == 1 {
+            if insert.execute(params![agent_id, candidate, 1 + count, count])? == 1 {
                 return Ok((candidate, 1));
             }
         }
