@@ -142,21 +142,26 @@ class HandwrittenBacklog:
         return dict(zip(COLUMNS, row))
 
     def list_tasks(self, agent_id: str, status: Optional[str] = None,
-                   limit: int = -1, offset: int = 0) -> dict[str, Any]:
+                   limit: int = -1, offset: int = 0, with_total: bool = True) -> dict[str, Any]:
+        """The page and, unless `with_total` is false, the number of matches (which
+        costs a count over the agent's index range)."""
+        total = None
         if status is None:
             rows = self.db.execute(
                 "SELECT " + SELECT + " FROM tasks WHERE agent_id = ? "
                 "ORDER BY priority, seq LIMIT ? OFFSET ?", (agent_id, limit, offset)).fetchall()
-            total = self.db.execute("SELECT count(*) FROM tasks WHERE agent_id = ?",
-                                    (agent_id,)).fetchone()[0]
+            if with_total:
+                total = self.db.execute("SELECT count(*) FROM tasks WHERE agent_id = ?",
+                                        (agent_id,)).fetchone()[0]
         else:
             rows = self.db.execute(
                 "SELECT " + SELECT + " FROM tasks WHERE agent_id = ? AND status = ? "
                 "ORDER BY priority, seq LIMIT ? OFFSET ?",
                 (agent_id, status, limit, offset)).fetchall()
-            total = self.db.execute(
-                "SELECT count(*) FROM tasks WHERE agent_id = ? AND status = ?",
-                (agent_id, status)).fetchone()[0]
+            if with_total:
+                total = self.db.execute(
+                    "SELECT count(*) FROM tasks WHERE agent_id = ? AND status = ?",
+                    (agent_id, status)).fetchone()[0]
         return {"agent_id": agent_id, "tasks": [dict(zip(COLUMNS, r)) for r in rows],
                 "total": total}
 
