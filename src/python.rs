@@ -170,6 +170,8 @@ fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
 #[derive(Clone, Copy)]
 enum Path<'a> {
     Arg(&'a str),
+    /// Keyword arguments: each is named by itself (`blocker`, not `fields.blocker`).
+    Keywords,
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
 }
@@ -178,6 +180,8 @@ impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Path::Arg(name) => f.write_str(name),
+            Path::Keywords => f.write_str("the keyword arguments"),
+            Path::Key(Path::Keywords, key) => f.write_str(key),
             Path::Key(parent, key) => write!(f, "{parent}.{key}"),
             Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
         }
@@ -615,7 +619,7 @@ impl PyStore {
         let agent = arg(py, text_arg(agent_id, "agent_id"))?;
         let id = arg(py, text_arg(task_id, "task_id"))?;
         let patch = match fields {
-            Some(fields) => arg(py, dict_to_json(fields, Path::Arg("the patch"), 0))?,
+            Some(fields) => arg(py, dict_to_json(fields, Path::Keywords, 0))?,
             None => Value::Object(Map::new()),
         };
         let task = self.call(py, move |s| {

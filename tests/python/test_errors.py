@@ -282,3 +282,11 @@ def test_huge_busy_timeout_never_escapes_as_a_panic(tmp_path: Path) -> None:
         agent_backlog.Store(tmp_path / "x.db", busy_timeout=1e9).close()
     except BacklogError as err:
         assert err.code in ("invalid_argument", "internal")
+
+
+def test_a_wrong_keyword_value_is_named_by_its_keyword() -> None:
+    with agent_backlog.Store(":memory:") as store:
+        task = store.create_task("x", "t")
+        with pytest.raises(ValidationError) as info:
+            store.update_task("x", task["id"], blocker=b"bytes")  # type: ignore[arg-type]
+        assert str(info.value).startswith("blocker must be a str"), str(info.value)
