@@ -168,3 +168,35 @@ fn bad_paths() {
     assert_eq!(err.code(), "storage");
     assert!(err.to_string().contains("cannot open"), "{err}");
 }
+
+/// The background checkpointer keeps the WAL bounded: thousands of one-task
+/// transactions (about four WAL pages each) would grow it past 60 MiB without
+/// checkpoints; with them it restarts and is trimmed to 16 MiB, and the database file
+/// itself receives the pages.
+#[test]
+fn checkpoints_keep_the_wal_bounded() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("wal.db");
+    let store = Store::open(&path).unwrap();
+    for i in 0..4000 {
+        store
+            .create_task("writer", NewTask::new(format!("t{i}")))
+            .unwrap();
+    }
+    let wal = std::fs::metadata(dir.file("wal.db-wal")).unwrap().len();
+    assert!(wal <= 20 * 1024 * 1024, "the WAL grew to {wal} bytes");
+    let db = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        db > 64 * 1024,
+        "nothing was checkpointed into the database ({db} bytes)"
+    );
+    drop(store);
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .summary("writer")
+            .unwrap()
+            .queued,
+        4000
+    );
+}
