@@ -18,7 +18,7 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet -p agent-backlog
 
 test-rust:
-	$(CARGO) test
+	$(CARGO) test -p agent-backlog -p agent-backlog-capi
 
 clean:
 	$(CARGO) clean

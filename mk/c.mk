@@ -43,13 +43,13 @@ test: test-c
 
 # Cargo decides what to rebuild; the programs below are relinked every time (cheap).
 c-lib:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release -p agent-backlog-clib
 
 header:
-	UPDATE_HEADER=1 $(CARGO) test --quiet --test header
+	UPDATE_HEADER=1 $(CARGO) test --quiet -p agent-backlog-capi --test header
 
 header-check:
-	$(CARGO) test --quiet --test header
+	$(CARGO) test --quiet -p agent-backlog-capi --test header
 
 pkgconfig: c-lib
 	@mkdir -p $(C_LIBDIR)

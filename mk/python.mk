@@ -33,4 +33,4 @@ test-python: python-dev
 	$(VENV)/bin/pytest tests/python
 
 lint-python:
-	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(CARGO) clippy --features python --lib -- -D warnings
+	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(CARGO) clippy -p agent-backlog-python -- -D warnings

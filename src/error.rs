@@ -37,15 +37,15 @@ pub enum Error {
     /// A prefix already held by another agent, or a prefix change after the first task.
     #[error("{0}")]
     Conflict(String),
-    /// SQLite failed: busy past the timeout, disk full, read-only, corrupt or foreign
+    /// The database failed: busy past the timeout, disk full, read-only, corrupt or foreign
     /// file, a schema from a newer version, or a closed store.
     #[error("{message}")]
     Storage {
         /// What failed and what to do about it.
         message: String,
-        /// The underlying SQLite error, when there is one.
+        /// The underlying database error, when there is one.
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// A bug inside the library (for example a caught panic). The store stays usable.
     #[error("{0}")]
@@ -145,62 +145,5 @@ impl Error {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument(message.into())
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Self {
-        use rusqlite::ffi::ErrorCode as C;
-        // A stored value that cannot be read back as what the STRICT schema allows
-        // (not UTF-8, a wrong type, out of range) means the file was damaged.
-        if matches!(
-            err,
-            rusqlite::Error::FromSqlConversionFailure(..)
-                | rusqlite::Error::InvalidColumnType(..)
-                | rusqlite::Error::IntegralValueOutOfRange(..)
-                | rusqlite::Error::Utf8Error(..)
-        ) {
-            return Error::Storage {
-                message: format!(
-                    "the database file is corrupt (a stored value cannot be read); restore it \
-                     from a backup or open another file (SQLite: {err})"
-                ),
-                source: Some(err),
-            };
-        }
-        let what = match err.sqlite_error_code() {
-            Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => {
-                "the database is busy: another connection held the write lock for longer than \
-                 the busy timeout; retry the call, or open the store with a longer busy_timeout"
-            }
-            Some(C::DiskFull) => "the disk is full or the file reached its size limit; free space and retry",
-            Some(C::ReadOnly) => {
-                "the database is read-only; open a file (and folder) this process can write"
-            }
-            Some(C::DatabaseCorrupt) => {
-                "the database file is corrupt; restore it from a backup or open another file"
-            }
-            Some(C::NotADatabase) => {
-                "the file is not an SQLite database; give the path of an agent-backlog database or a new file"
-            }
-            Some(C::CannotOpen) => {
-                "the database file cannot be opened; check that the path and its folder exist and are accessible"
-            }
-            Some(C::PermissionDenied) => "access to the database file was denied; check its permissions",
-            Some(C::SystemIoFailure) => {
-                "reading or writing the database file failed (disk full, file size limit or an \
-                 I/O error); free space or raise the limit, then retry"
-            }
-            Some(C::ConstraintViolation) => {
-                return Error::Internal(format!(
-                    "a stored invariant was about to be violated, which is a bug in agent-backlog; nothing was written ({err})"
-                ))
-            }
-            _ => "SQLite failed",
-        };
-        Error::Storage {
-            message: format!("{what} (SQLite: {err})"),
-            source: Some(err),
-        }
     }
 }

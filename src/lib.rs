@@ -34,35 +34,31 @@
 //! Errors are one enum, [`Error`], whose variants map onto the stable codes
 //! `invalid_argument`, `not_found`, `invalid_transition`, `conflict`, `storage` and
 //! `internal`.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod checkpoint;
+mod backend;
 mod error;
-pub mod lifecycle;
 mod model;
-mod prefix;
+pub mod ops;
+mod options;
 mod request;
-mod schema;
+mod rules;
 mod store;
-pub mod validate;
-
-#[allow(unsafe_code)]
-pub mod ffi;
-
-#[cfg(feature = "python")]
-#[allow(unsafe_code)]
-mod python;
 
 pub use error::{Error, ErrorCode, Result};
 pub use model::{
     AgentTask, Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Status, Summary, Task,
     TaskList, TaskPatch, TaskQuery,
 };
-pub use prefix::{derive_prefix, ABBREVIATIONS};
+pub use options::{Durability, StoreOptions};
 pub use request::{prefix_from_json, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
-pub use schema::LATEST as SCHEMA_VERSION;
-pub use store::{Durability, Store, StoreOptions};
+pub use rules::prefix::{derive_prefix, ABBREVIATIONS};
+pub use rules::{lifecycle, validate};
+pub use store::Store;
+
+/// The schema version this library writes (SQLite's `PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = backend::sqlite::LATEST;
 
 /// The version of this library, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
-use crate::store::{Durability, StoreOptions};
+use crate::options::{Durability, StoreOptions};
 use crate::validate::MAX_BATCH_TASKS;
 
 /// Largest JSON body accepted for one task, a patch or a query, in bytes. Checked
@@ -52,6 +52,66 @@ impl<'de> Deserialize<'de> for StrictObject {
     }
 }
 
+/// Any JSON value, refusing duplicate keys in every object at any depth.
+pub(crate) struct StrictValue(pub(crate) Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(de::Error::custom(format_args!(
+                            "the key {key:?} appears twice; give each field once"
+                        )));
+                    }
+                    let StrictValue(value) = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(StrictValue(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
 /// A JSON array of strict objects.
 struct StrictArray(Vec<StrictObject>);
 
@@ -80,7 +140,7 @@ impl<'de> Deserialize<'de> for StrictArray {
     }
 }
 
-fn check_size(text: &str, max: usize, what: &str) -> Result<()> {
+pub(crate) fn check_size(text: &str, max: usize, what: &str) -> Result<()> {
     if text.len() > max {
         return Err(Error::invalid(format!(
             "{what} is {} bytes; the limit is {max} bytes",
@@ -102,7 +162,7 @@ fn parse_object(text: &str, what: &str, example: &str) -> Result<Fields> {
 }
 
 /// Describes a JSON value for a message: its type and, when short, the value itself.
-fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -114,10 +174,10 @@ fn describe(value: &Value) -> String {
 }
 
 /// The fields of a request object, checked against the allowed names.
-struct Fields(Vec<(String, Value)>);
+pub(crate) struct Fields(Vec<(String, Value)>);
 
 impl Fields {
-    fn from_value(value: Value, what: &str) -> Result<Fields> {
+    pub(crate) fn from_value(value: Value, what: &str) -> Result<Fields> {
         match value {
             Value::Object(map) => Ok(Fields(map.into_iter().collect())),
             other => Err(Error::invalid(format!(
@@ -127,7 +187,7 @@ impl Fields {
         }
     }
 
-    fn only(&self, allowed: &[&str]) -> Result<()> {
+    pub(crate) fn only(&self, allowed: &[&str]) -> Result<()> {
         match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             Some((k, _)) => Err(Error::invalid(format!(
                 "unknown field {:?}; the allowed fields are {}",
@@ -138,13 +198,18 @@ impl Fields {
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<Value> {
+    /// The fields not taken yet, as a JSON object.
+    pub(crate) fn into_map(self) -> serde_json::Map<String, Value> {
+        self.0.into_iter().collect()
+    }
+
+    pub(crate) fn take(&mut self, name: &str) -> Option<Value> {
         let i = self.0.iter().position(|(k, _)| k == name)?;
         Some(self.0.swap_remove(i).1)
     }
 }
 
-fn string(field: &str, value: Value) -> Result<String> {
+pub(crate) fn string(field: &str, value: Value) -> Result<String> {
     match value {
         Value::String(s) => Ok(s),
         other => Err(Error::invalid(format!(

@@ -3,7 +3,7 @@
 //!
 //! Two surfaces, each a table of (description, call, expected code):
 //! - the Rust API (`Store` and the strict JSON parsers of the requests);
-//! - the C ABI (`agent_backlog::ffi`), called from Rust: NULL pointers, invalid UTF-8,
+//! - the C ABI (`agent_backlog_capi`), called from Rust: NULL pointers, invalid UTF-8,
 //!   closed and never-opened handles, and the same bad values as JSON text.
 //!
 //! Every case runs on a fresh store holding one task in each status. Afterwards the
@@ -19,11 +19,11 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::path::Path;
 use std::ptr;
 
-use agent_backlog::ffi::*;
 use agent_backlog::{
     ListQuery, NewTask, Result, Status, Store, StoreOptions, TaskPatch, TaskQuery,
     MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES,
 };
+use agent_backlog_capi::*;
 use serde::Serialize;
 use serde_json::Value;
 

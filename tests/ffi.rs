@@ -6,8 +6,8 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
 
-use agent_backlog::ffi::*;
 use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch, TaskQuery};
+use agent_backlog_capi::*;
 
 /// A string that no pointer written by the library can equal.
 const SENTINEL: *mut c_char = ptr::dangling_mut::<c_char>();

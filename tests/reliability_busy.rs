@@ -325,7 +325,7 @@ fn a_write_waits_for_the_lock_and_then_succeeds() {
 /// The same error through the C ABI: code 5, the error JSON with the busy message.
 #[test]
 fn busy_through_the_c_abi() {
-    use agent_backlog::ffi::*;
+    use agent_backlog_capi::*;
     let dir = TempDir::new("busy-c");
     let path = prepared(&dir);
     let c_path = CString::new(path.to_str().unwrap()).unwrap();

@@ -10,7 +10,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
 
-pub use agent_backlog::ffi::*;
+pub use agent_backlog_capi::*;
 use serde_json::Value;
 
 /// The code names, indexed by the C code.

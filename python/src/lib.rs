@@ -22,7 +22,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use pyo3::{create_exception, intern};
 use serde_json::{Map, Number, Value};
 
-use crate::{
+use agent_backlog::{
     AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task, TaskPatch,
     TaskQuery,
 };
@@ -149,7 +149,7 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
 }
 
 /// Runs `f`, turning a panic into [`Error::Internal`].
-fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+fn guarded<T>(f: impl FnOnce() -> agent_backlog::Result<T>) -> agent_backlog::Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
@@ -429,7 +429,7 @@ fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py
 }
 
 /// `{"agent_id", "tasks", "total"}` of `list_tasks` and `create_tasks`.
-fn task_list<'py>(py: Python<'py>, list: &crate::TaskList) -> PyResult<Bound<'py, PyDict>> {
+fn task_list<'py>(py: Python<'py>, list: &agent_backlog::TaskList) -> PyResult<Bound<'py, PyDict>> {
     let tasks = list
         .tasks
         .iter()
@@ -466,7 +466,7 @@ impl PyStore {
     fn call<T: Send>(
         &self,
         py: Python<'_>,
-        op: impl FnOnce(&Store) -> crate::Result<T> + Send,
+        op: impl FnOnce(&Store) -> agent_backlog::Result<T> + Send,
     ) -> PyResult<T> {
         let store: &Store = &self.store;
         py.detach(move || guarded(|| op(store)))
@@ -780,6 +780,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConflictError", types.conflict.bind(py))?;
     m.add("StorageError", types.storage.bind(py))?;
     m.add("InternalError", types.internal.bind(py))?;
-    m.add("__version__", crate::VERSION)?;
+    m.add("__version__", agent_backlog::VERSION)?;
     Ok(())
 }

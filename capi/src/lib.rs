@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
-use crate::{
+use agent_backlog::{
     Error, ErrorCode, ListQuery, NewTask, Result, Store, StoreOptions, TaskPatch, TaskQuery,
 };
 
@@ -68,25 +69,32 @@ pub struct BacklogStore {
     _opaque: [u8; 0],
 }
 
-/// The live stores, keyed by the address handed to C as their handle.
+/// The live stores, keyed by the number handed to C as their handle.
 static STORES: RwLock<BTreeMap<usize, Arc<Store>>> = RwLock::new(BTreeMap::new());
 
-/// Adds a store to the registry and returns its handle.
+/// The number of the next handle. Handles are counted, never reused: a stale handle
+/// can never reach a store opened after it was closed.
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}
+
+/// Adds a store to the registry and returns its handle: a counter disguised as a
+/// pointer, never dereferenced.
 fn register(store: Store) -> *mut BacklogStore {
-    let store = Arc::new(store);
-    // The address of the `Store` inside the `Arc`: unique while it is registered.
-    let handle = Arc::as_ptr(&store).cast::<BacklogStore>().cast_mut();
+    let number = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
     STORES
         .write()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(handle.addr(), store);
-    handle
+        .insert(number, Arc::new(store));
+    ptr::without_provenance_mut(number)
 }
 
 /// The store behind a handle, if it is open. Never dereferences `handle`.
 fn lookup(handle: *const BacklogStore) -> Result<Arc<Store>> {
     if handle.is_null() {
-        return Err(Error::invalid(
+        return Err(invalid(
             "store must not be NULL: pass the handle that backlog_open gave",
         ));
     }
@@ -96,7 +104,7 @@ fn lookup(handle: *const BacklogStore) -> Result<Arc<Store>> {
         .get(&handle.addr())
         .cloned()
         .ok_or_else(|| {
-            Error::invalid(
+            invalid(
                 "store handle is not open (closed or never opened): pass a handle from \
                  backlog_open that has not been given to backlog_close",
             )
@@ -110,7 +118,7 @@ fn lookup(handle: *const BacklogStore) -> Result<Arc<Store>> {
 /// while the returned `&str` is used.
 unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     if ptr.is_null() {
-        return Err(Error::invalid(format!(
+        return Err(invalid(format!(
             "{name} must not be NULL: pass a NUL-terminated UTF-8 string"
         )));
     }
@@ -118,7 +126,7 @@ unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     // NUL-terminated string that outlives the borrow.
     let c = unsafe { CStr::from_ptr(ptr) };
     c.to_str().map_err(|e| {
-        Error::invalid(format!(
+        invalid(format!(
             "{name} must be valid UTF-8, but the byte at offset {} is not",
             e.valid_up_to()
         ))
@@ -188,7 +196,7 @@ fn forget_payload(payload: Box<dyn std::any::Any + Send>) {
 /// Public so that tests can drive a panic through it:
 ///
 /// ```
-/// use agent_backlog::ffi::{guard, BACKLOG_INTERNAL};
+/// use agent_backlog_capi::{guard, BACKLOG_INTERNAL};
 /// let (code, json) = guard(|| panic!("boom"));
 /// assert_eq!(code, BACKLOG_INTERNAL);
 /// assert!(json.starts_with(r#"{"error":{"code":"internal","message":"#));
@@ -264,7 +272,7 @@ unsafe fn open(
     unsafe { out_error.write(ptr::null_mut()) };
     let (code, json) = guard(|| {
         if out_store.is_null() {
-            return Err(Error::invalid(
+            return Err(invalid(
                 "out_store must not be NULL: pass the address of a BacklogStore * variable",
             ));
         }
@@ -347,9 +355,8 @@ pub unsafe extern "C" fn backlog_open_with_options(
 /// Waits for the call running on the handle in another thread, if any, to finish, then
 /// closes the database. Any later call with this handle returns code 1 ("store handle
 /// is not open"); a call that raced with the close and lost returns code 5 ("the store
-/// is closed"). Caveat: once closed, the handle's address may be reused by a store opened
-/// later; a stale handle that happens to equal a newer handle cannot be told apart
-/// from it, so do not use a handle after closing it.
+/// is closed"). Handles are never reused, so a stale handle never reaches a store
+/// opened later.
 ///
 /// Thread safety: may be called from any thread, also while other threads use the
 /// handle: their calls either complete or fail cleanly, and the store is freed only
@@ -713,6 +720,45 @@ pub unsafe extern "C" fn backlog_set_prefix(
         // SAFETY: the caller guarantees these are NULL or NUL-terminated strings.
         let (agent_id, prefix) = unsafe { (text(agent_id, "agent_id")?, text(prefix, "prefix")?) };
         json(&store.set_prefix(agent_id, prefix)?)
+    };
+    // SAFETY: the caller guarantees `out_json` is NULL or valid for one write.
+    unsafe { respond(out_json, body) }
+}
+
+/// Runs any operation of the library by name, with a JSON request.
+///
+/// `operation` is the operation's name (`"list_tasks"`, `"create_task"`,
+/// `"claim_next"`, ...); `request_json` is a JSON object whose keys are the operation's
+/// inputs by name: `{"agent_id": "marketing-lead", "status": "queued", "limit": 10}`.
+/// The patch of `update_task` sits under `"patch"`, the body of `create_task` under
+/// `"task"`, the list of `create_tasks` under `"tasks"`. The result JSON is exactly
+/// what the operation's own function writes. An unknown operation, an unknown key or
+/// a missing input is code 1.
+///
+/// Returns 0 or the code of the failure (1 to 6), as every function here; either way
+/// free `*out_json` with `backlog_string_free`.
+///
+/// # Safety
+/// `store` is any pointer (it is only compared with open handles). The strings are NULL
+/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
+/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+#[no_mangle]
+pub unsafe extern "C" fn backlog_call(
+    store: *const BacklogStore,
+    operation: *const c_char,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    let body = || {
+        let store = lookup(store)?;
+        // SAFETY: the caller guarantees these are NULL or NUL-terminated strings.
+        let (operation, request) = unsafe {
+            (
+                text(operation, "operation")?,
+                text(request_json, "request_json")?,
+            )
+        };
+        store.call(operation, request)
     };
     // SAFETY: the caller guarantees `out_json` is NULL or valid for one write.
     unsafe { respond(out_json, body) }

@@ -100,10 +100,4 @@ impl Checkpointer {
             let _ = thread.join();
         }
     }
-
-    /// Lets go of the thread without waiting for it (in a forked child, where it
-    /// does not exist).
-    pub fn forget(mut self) {
-        self.thread.take();
-    }
 }

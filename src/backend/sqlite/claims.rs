@@ -1,0 +1,42 @@
+//! Claims: the agent's next queued task, taken under the write lock.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
+use super::SqlResult;
+use crate::model::{Status, Task};
+
+/// The agent's first queued task, by priority then creation order, and its row.
+pub(super) fn next_queued_sql() -> String {
+    format!(
+        "SELECT {TASK_COLUMNS}, seq FROM tasks WHERE agent_id = ?1 AND status = 'queued'
+         ORDER BY priority, seq LIMIT 1"
+    )
+}
+
+/// Moves the agent's first queued task to in_progress.
+///
+/// Both statements run under the write lock of one IMMEDIATE transaction, so no other
+/// claimer, in any thread or process, can see the task as queued in between. (One
+/// `UPDATE … RETURNING` does the same work but costs more: its results go through an
+/// ephemeral table.)
+pub(super) fn claim_next(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    started: &str,
+) -> SqlResult<Option<Task>> {
+    let found = tx
+        .prepare_cached(&next_queued_sql())?
+        .query_row([agent_id], |row| {
+            Ok((task_from_row(row)?, row.get::<_, i64>(TASK_COLUMN_COUNT)?))
+        })
+        .optional()?;
+    let Some((mut task, seq)) = found else {
+        return Ok(None);
+    };
+    tx.prepare_cached("UPDATE tasks SET status = 'in_progress', started = ?2 WHERE seq = ?1")?
+        .execute(params![seq, started])?;
+    task.status = Status::InProgress;
+    task.started = Some(started.to_owned());
+    Ok(Some(task))
+}

@@ -1,0 +1,474 @@
+//! The connections of one SQLite store: one writer, a pool of readers, on the absolute
+//! path resolved once at open; fork-aware, and closed exactly once (SPEC §8).
+//!
+//! - **Writes** go through the one writer connection. Threads of one store queue for
+//!   it at a [`Gate`] that gives up at the caller's deadline, and the connection's
+//!   busy handler (waiting for *another* connection's lock) gives up at the same
+//!   deadline: a write waits at most its busy timeout, counted from when it was
+//!   called, however many threads wait with it.
+//! - **Reads** take a connection of their own from the pool (opening one when none is
+//!   idle), so a read never waits for a write of this store, nor for another
+//!   process's write lock (WAL). An in-memory store has one connection, which reads
+//!   share with writes (there is no other connection to wait for).
+//! - **Fork.** Every call first checks that it runs in the process that opened the
+//!   store; in a forked child it is a `storage` error and touches nothing. `close()`
+//!   in a child takes no lock and lets go of the parent's connections without closing
+//!   them (closing would release the parent's locks or delete its WAL).
+//! - **Close.** Each call holds a shared guard while it uses a connection; `close()`
+//!   takes the guard exclusively, so it waits for calls in flight, and a second
+//!   concurrent `close()` waits for the first to finish.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use super::checkpoint::Checkpointer;
+use super::{migrations, Fail, SqlResult};
+use crate::error::{Error, Result};
+use crate::options::{Durability, StoreOptions};
+
+/// Idle readers kept open for the next read; more are opened under load and closed
+/// when they come back to a full pool.
+const IDLE_READERS: usize = 8;
+
+/// Statements kept prepared per connection.
+const STATEMENT_CACHE: usize = 64;
+
+fn unpoison<T>(result: std::result::Result<T, PoisonError<T>>) -> T {
+    // A panic inside an operation (caught at the C or Python boundary) poisons a lock;
+    // its transaction was rolled back when it unwound, so what the lock guards is fine.
+    result.unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The busy message, the same whether the wait was for this store's writer or for
+/// another connection's lock.
+fn busy() -> Error {
+    Error::storage(
+        "the database is busy: another connection held the write lock for longer than the \
+         busy timeout; retry the call, or open the store with a longer busy_timeout",
+    )
+}
+
+/// A deadline shared between a connection's busy handler and the call using it.
+struct Deadline {
+    base: Instant,
+    /// Nanoseconds after `base`.
+    at: AtomicU64,
+}
+
+impl Deadline {
+    fn new() -> Arc<Deadline> {
+        Arc::new(Deadline {
+            base: Instant::now(),
+            at: AtomicU64::new(0),
+        })
+    }
+
+    fn set(&self, deadline: Instant) {
+        let nanos = deadline.saturating_duration_since(self.base).as_nanos();
+        self.at
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn remaining(&self) -> Duration {
+        let at = self.base + Duration::from_nanos(self.at.load(Ordering::Relaxed));
+        at.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Waits for another connection's lock until the deadline, polling often.
+///
+/// SQLite's own handler sleeps 1, 2, 5, 10 … 100 ms between tries: while a process
+/// sleeps, the lock it waits for is usually released and taken again many times (a
+/// write holds it for a fraction of a millisecond), so several processes sharing one
+/// file spent most of their time asleep. This one backs off from 20 µs to 1 ms.
+fn busy_handler(deadline: Arc<Deadline>) -> impl FnMut(i32) -> bool + Send + 'static {
+    move |tries: i32| {
+        let left = deadline.remaining();
+        if left.is_zero() {
+            return false;
+        }
+        let backoff = Duration::from_micros(20 << tries.clamp(0, 6)).min(Duration::from_millis(1));
+        std::thread::sleep(backoff.min(left));
+        true
+    }
+}
+
+/// How connections to the file are opened.
+#[derive(Debug, Clone)]
+struct Opener {
+    /// Absolute, resolved once at open (a later `chdir` changes nothing).
+    path: PathBuf,
+    flags: OpenFlags,
+    options: StoreOptions,
+}
+
+impl Opener {
+    fn open(&self, deadline: &Arc<Deadline>) -> SqlResult<Connection> {
+        let mut conn = Connection::open_with_flags(&self.path, self.flags)?;
+        conn.busy_handler(Some(busy_handler(Arc::clone(deadline))))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Query planner stability: without it, a statement whose plan looked at a bound
+        // value (as the bundled SQLite's planner does for `agent_id = ?` and `LIMIT ?`)
+        // is re-prepared each time it is rebound, which more than doubled the cost of a
+        // claim. Every plan here is chosen for the indexes, not for the values.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        Ok(conn)
+    }
+
+    /// A connection for reads: it refuses to write, and its busy handler (rarely
+    /// needed in WAL mode) waits up to the busy timeout from each read's start.
+    fn open_reader(&self) -> SqlResult<Reader> {
+        let deadline = Deadline::new();
+        let conn = self.open(&deadline)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(Reader { conn, deadline })
+    }
+}
+
+/// A pooled read connection.
+struct Reader {
+    conn: Connection,
+    deadline: Arc<Deadline>,
+}
+
+/// Exclusive use of the writer connection, queued with a deadline.
+struct Gate {
+    state: Mutex<GateState>,
+    freed: Condvar,
+    conn: Mutex<Connection>,
+    deadline: Arc<Deadline>,
+}
+
+#[derive(Default)]
+struct GateState {
+    taken: bool,
+    waiting: usize,
+}
+
+struct GateGuard<'a> {
+    gate: &'a Gate,
+    conn: Option<MutexGuard<'a, Connection>>,
+}
+
+impl Gate {
+    /// Waits for the writer until `deadline`; `None` when the deadline passed first.
+    fn enter(&self, deadline: Instant) -> Option<GateGuard<'_>> {
+        let mut state = unpoison(self.state.lock());
+        if state.taken {
+            state.waiting += 1;
+            while state.taken {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    state.waiting -= 1;
+                    return None;
+                }
+                state = unpoison(
+                    self.freed
+                        .wait_timeout(state, left)
+                        .map(|(s, _)| s)
+                        .map_err(|e| {
+                            let (s, _) = e.into_inner();
+                            PoisonError::new(s)
+                        }),
+                );
+            }
+            state.waiting -= 1;
+        }
+        state.taken = true;
+        drop(state);
+        self.deadline.set(deadline);
+        Some(GateGuard {
+            gate: self,
+            conn: Some(unpoison(self.conn.lock())),
+        })
+    }
+}
+
+impl GateGuard<'_> {
+    fn conn(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.take();
+        let mut state = unpoison(self.gate.state.lock());
+        state.taken = false;
+        if state.waiting > 0 {
+            self.gate.freed.notify_one();
+        }
+    }
+}
+
+/// The open connections of a store.
+struct Pool {
+    writer: Gate,
+    /// `None` in memory: reads use the writer, the only connection to that database.
+    readers: Option<Mutex<Vec<Reader>>>,
+    opener: Opener,
+    checkpointer: Option<Checkpointer>,
+}
+
+impl Pool {
+    fn close(self) -> Result<()> {
+        let readers = self.readers.map(|r| unpoison(r.into_inner()));
+        for reader in readers.into_iter().flatten() {
+            // A reader holds no lock between calls: closing it cannot fail in a way
+            // that loses anything, so its error is not the caller's concern.
+            let _ = reader.conn.close();
+        }
+        // Closing the writer drops its commit hook, which stops the checkpointer.
+        let closed = unpoison(self.writer.conn.into_inner())
+            .close()
+            .map_err(|(_, e)| Error::from(Fail::from(e)));
+        if let Some(checkpointer) = self.checkpointer {
+            checkpointer.join();
+        }
+        closed
+    }
+}
+
+/// The connections of one store; see the module docs.
+pub(crate) struct Connections {
+    pid: u32,
+    busy_timeout: Duration,
+    pool: RwLock<Option<Pool>>,
+    closing: Mutex<()>,
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            // A forked child: the connections are the parent's; never close them here.
+            if let Some(pool) = unpoison(self.pool.get_mut()).take() {
+                std::mem::forget(pool);
+            }
+            return;
+        }
+        // Errors on close cannot be reported from a drop; `close()` reports them.
+        let _ = self.close();
+    }
+}
+
+impl Connections {
+    /// Opens the writer (creating the file), checks and migrates the schema, and
+    /// starts the background checkpoints of a file store.
+    pub(crate) fn open(path: &std::path::Path, options: StoreOptions) -> Result<Connections> {
+        let memory = path.as_os_str() == ":memory:";
+        // No SQLITE_OPEN_URI; and since the bundled SQLite is built with SQLITE_USE_URI,
+        // a relative name that starts with "file:" must not reach it as such. An absolute
+        // path never starts with "file:", so resolving the path once settles both this
+        // and a later change of the working directory.
+        let path = if memory {
+            path.to_path_buf()
+        } else {
+            std::path::absolute(path).map_err(|e| {
+                Error::storage(format!(
+                    "cannot resolve the database path {}: {e}",
+                    path.display()
+                ))
+            })?
+        };
+        let opener = Opener {
+            path,
+            flags: OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            options,
+        };
+        let deadline = Deadline::new();
+        let (conn, checkpointer) = Self::open_writer(&opener, &deadline)?;
+        Ok(Connections {
+            pid: std::process::id(),
+            busy_timeout: options.busy_timeout,
+            pool: RwLock::new(Some(Pool {
+                writer: Gate {
+                    state: Mutex::new(GateState::default()),
+                    freed: Condvar::new(),
+                    conn: Mutex::new(conn),
+                    deadline,
+                },
+                readers: (!memory).then(|| Mutex::new(Vec::new())),
+                opener,
+                checkpointer,
+            })),
+            closing: Mutex::new(()),
+        })
+    }
+
+    fn open_writer(
+        opener: &Opener,
+        deadline: &Arc<Deadline>,
+    ) -> Result<(Connection, Option<Checkpointer>)> {
+        // The open itself waits up to the busy timeout for a migration elsewhere.
+        deadline.set(Instant::now() + opener.options.busy_timeout);
+        let mut conn = opener.open(deadline).map_err(|e| {
+            let err = Error::from(e);
+            Error::storage(format!(
+                "cannot open the database at {}: {err}",
+                opener.path.display()
+            ))
+        })?;
+        // Refuse a foreign or newer file before anything (even WAL mode) is written to it.
+        migrations::check(&conn)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(Fail::from)?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            return Err(Error::storage(format!(
+                "the database could not be switched to WAL mode (it is in {mode} mode); \
+                 use a local file system that supports shared memory"
+            )));
+        }
+        let synchronous = match opener.options.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(Fail::from)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(Fail::from)?;
+        migrations::migrate(&mut conn)?;
+        let checkpointer = if mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
+                .map_err(Fail::from)?;
+            Some(
+                Checkpointer::start(
+                    &mut conn,
+                    opener.path.clone(),
+                    opener.flags,
+                    opener.options.busy_timeout,
+                )
+                .map_err(Fail::from)?,
+            )
+        } else {
+            None
+        };
+        Ok((conn, checkpointer))
+    }
+
+    /// Refuses a call in a forked child before anything is touched.
+    fn same_process(&self) -> Result<()> {
+        if std::process::id() == self.pid {
+            Ok(())
+        } else {
+            Err(Error::storage(
+                "this store was opened in a parent process before fork(); open a new store in this process",
+            ))
+        }
+    }
+
+    fn closed() -> Error {
+        Error::storage("the store is closed; open it again to use it")
+    }
+
+    /// Checks that the store can be used now: in this process and not closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.same_process()?;
+        match &*unpoison(self.pool.read()) {
+            Some(_) => Ok(()),
+            None => Err(Self::closed()),
+        }
+    }
+
+    /// Runs `f` on the writer connection, waiting for it at most until `deadline`.
+    fn with_writer<T>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce(&mut Connection) -> SqlResult<T>,
+    ) -> Result<T> {
+        self.same_process()?;
+        let guard = unpoison(self.pool.read());
+        let pool = guard.as_ref().ok_or_else(Self::closed)?;
+        let mut writer = pool.writer.enter(deadline).ok_or_else(busy)?;
+        f(writer.conn()).map_err(Error::from)
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction on the writer and commits it when `f`
+    /// succeeds. The call waits at most the busy timeout in all, from now.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> SqlResult<T>) -> Result<T> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.with_writer(deadline, |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `f` on a reader connection (the writer in memory), outside a transaction:
+    /// for a read of one statement.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> SqlResult<T>) -> Result<T> {
+        self.with_reader(|conn| f(conn))
+    }
+
+    /// Runs `f` in a read transaction (one snapshot) on a reader connection.
+    pub(crate) fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> SqlResult<T>,
+    ) -> Result<T> {
+        self.with_reader(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> SqlResult<T>) -> Result<T> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.same_process()?;
+        let guard = unpoison(self.pool.read());
+        let pool = guard.as_ref().ok_or_else(Self::closed)?;
+        let Some(readers) = &pool.readers else {
+            drop(guard);
+            return self.with_writer(deadline, f);
+        };
+        let idle = unpoison(readers.lock()).pop();
+        let mut reader = match idle {
+            Some(reader) => reader,
+            None => pool.opener.open_reader().map_err(Error::from)?,
+        };
+        reader.deadline.set(deadline);
+        let value = f(&mut reader.conn).map_err(Error::from);
+        let mut idle = unpoison(readers.lock());
+        if idle.len() < IDLE_READERS {
+            idle.push(reader);
+        }
+        value
+    }
+
+    /// Closes every connection; see the module docs. In a forked child it lets go of
+    /// them without touching anything.
+    pub(crate) fn close(&self) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Ok(());
+        }
+        let _closing = unpoison(self.closing.lock());
+        let pool = unpoison(self.pool.write()).take();
+        match pool {
+            Some(pool) => pool.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a panic left the writer's lock poisoned (tests).
+    #[cfg(test)]
+    pub(crate) fn writer_poisoned(&self) -> bool {
+        let guard = unpoison(self.pool.read());
+        guard.as_ref().is_some_and(|p| p.writer.conn.is_poisoned())
+    }
+
+    /// Runs `f` on the writer connection outside any transaction (tests).
+    #[cfg(test)]
+    pub(crate) fn with_writer_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        self.with_writer(Instant::now() + self.busy_timeout, |c| Ok(f(c)))
+            .expect("the store is open")
+    }
+}

@@ -1,0 +1,118 @@
+//! Listings and counts: pages in priority order, totals from the per-agent counts.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+
+use super::tasks::TASK_COLUMNS;
+use super::SqlResult;
+use crate::backend::Filter;
+use crate::model::{Status, Summary};
+
+/// The statuses listed: the one asked for, or all four.
+fn statuses(filter: &Filter<'_>) -> Vec<Status> {
+    match filter.status {
+        Some(status) => vec![status],
+        None => Status::ALL.to_vec(),
+    }
+}
+
+/// One page in priority, then creation order. Without a status filter it is a merge
+/// of one indexed arm per status, so a page reads about `limit + offset` index entries
+/// per status however large the backlog is. Only fixed SQL fragments are put
+/// together; every value is a bound parameter.
+pub(super) fn page_sql(filter: &Filter<'_>) -> String {
+    let mut extra = String::new();
+    if filter.agent_id.is_some() {
+        extra.push_str(" AND agent_id = :agent_id");
+    }
+    if filter.priority.is_some() {
+        extra.push_str(" AND priority = :priority");
+    }
+    let arms: Vec<String> = statuses(filter)
+        .into_iter()
+        .map(|status| {
+            format!(
+                "SELECT {TASK_COLUMNS}, agent_id, seq FROM tasks WHERE status = '{status}'{extra}"
+            )
+        })
+        .collect();
+    format!(
+        "{} ORDER BY priority, seq LIMIT :limit OFFSET :offset",
+        arms.join(" UNION ALL ")
+    )
+}
+
+/// The number of matches: from the per-agent counts, or, for a priority filter (which
+/// has no count), from the matching index entries.
+pub(super) fn count_sql(filter: &Filter<'_>) -> String {
+    let agent = if filter.agent_id.is_some() {
+        " AND agent_id = :agent_id"
+    } else {
+        ""
+    };
+    if filter.priority.is_some() {
+        let statuses: Vec<String> = statuses(filter).iter().map(|s| format!("'{s}'")).collect();
+        format!(
+            "SELECT count(*) FROM tasks WHERE status IN ({}) AND priority = :priority{agent}",
+            statuses.join(", ")
+        )
+    } else {
+        let counted = match filter.status {
+            Some(status) => status.as_str(),
+            None => "queued + in_progress + complete + blocked",
+        };
+        format!("SELECT coalesce(sum({counted}), 0) FROM agents WHERE 1{agent}")
+    }
+}
+
+/// The page of matching rows, mapped by `map`, and the total of matches, read in one
+/// snapshot (the caller's transaction).
+pub(super) fn page<T>(
+    tx: &Transaction<'_>,
+    filter: &Filter<'_>,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> SqlResult<(Vec<T>, u64)> {
+    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+    if let Some(agent_id) = &filter.agent_id {
+        args.push((":agent_id", agent_id));
+    }
+    if let Some(priority) = &filter.priority {
+        args.push((":priority", priority));
+    }
+    let total: i64 = tx
+        .prepare_cached(&count_sql(filter))?
+        .query_row(args.as_slice(), |r| r.get(0))?;
+    // SQLite takes a negative limit as "no limit"; larger values than i64 hold are none.
+    let limit = filter
+        .limit
+        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+    args.push((":limit", &limit));
+    args.push((":offset", &offset));
+    let rows = tx
+        .prepare_cached(&page_sql(filter))?
+        .query_map(args.as_slice(), map)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, total as u64))
+}
+
+/// The agent's counts by status; zeros for an agent without a row.
+pub(super) fn summary(conn: &Connection, agent_id: &str) -> SqlResult<Summary> {
+    let counts = conn
+        .prepare_cached(
+            "SELECT queued, in_progress, complete, blocked FROM agents WHERE agent_id = ?1",
+        )?
+        .query_row([agent_id], |r| {
+            Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+        })
+        .optional()?
+        .unwrap_or_default()
+        .map(|n| n as u64);
+    let [queued, in_progress, complete, blocked] = counts;
+    Ok(Summary {
+        queued,
+        in_progress,
+        complete,
+        blocked,
+        total: queued + in_progress + complete + blocked,
+    })
+}

@@ -1,0 +1,201 @@
+//! The SQLite backend: one file (or `:memory:`) through rusqlite's bundled SQLite.
+//!
+//! Split by family, as rusqlite splits its `Connection`: [`conn`] holds the
+//! connections, [`tasks`] writes and reads single tasks, [`listing`] pages and counts,
+//! [`claims`] takes the next task, [`agents`] numbers and prefixes, and
+//! [`migrations`] the schema (SQL files under `migrations/`).
+
+mod agents;
+mod checkpoint;
+mod claims;
+mod conn;
+mod listing;
+mod migrations;
+mod tasks;
+
+use std::path::Path;
+
+use crate::backend::{Backend, Filter, NewRow, Patcher, PrefixOutcome};
+use crate::error::{Error, Result};
+use crate::model::{AgentTask, Summary, Task};
+use crate::options::StoreOptions;
+
+pub(crate) use migrations::LATEST;
+
+/// A failure inside the backend: an SQLite error, or a rule's error raised inside a
+/// transaction (which rolls it back). Converted to the public [`Error`] at the seam,
+/// so that no rusqlite type reaches the public API.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Sql(rusqlite::Error),
+    Rule(Error),
+}
+
+pub(crate) type SqlResult<T> = std::result::Result<T, Fail>;
+
+impl From<rusqlite::Error> for Fail {
+    fn from(err: rusqlite::Error) -> Self {
+        Fail::Sql(err)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(err: Error) -> Self {
+        Fail::Rule(err)
+    }
+}
+
+impl From<Fail> for Error {
+    fn from(fail: Fail) -> Self {
+        match fail {
+            Fail::Rule(err) => err,
+            Fail::Sql(err) => storage_error(err),
+        }
+    }
+}
+
+/// The contract's error for an SQLite failure, saying what to do about it.
+fn storage_error(err: rusqlite::Error) -> Error {
+    use rusqlite::ffi::ErrorCode as C;
+    // A stored value that cannot be read back as what the STRICT schema allows
+    // (not UTF-8, a wrong type, out of range) means the file was damaged.
+    if matches!(
+        err,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+    ) {
+        return Error::Storage {
+            message: format!(
+                "the database file is corrupt (a stored value cannot be read); restore it \
+                 from a backup or open another file (SQLite: {err})"
+            ),
+            source: Some(Box::new(err)),
+        };
+    }
+    let what = match err.sqlite_error_code() {
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => {
+            "the database is busy: another connection held the write lock for longer than \
+             the busy timeout; retry the call, or open the store with a longer busy_timeout"
+        }
+        Some(C::DiskFull) => {
+            "the disk is full or the file reached its size limit; free space and retry"
+        }
+        Some(C::ReadOnly) => {
+            "the database is read-only; open a file (and folder) this process can write"
+        }
+        Some(C::DatabaseCorrupt) => {
+            "the database file is corrupt; restore it from a backup or open another file"
+        }
+        Some(C::NotADatabase) => {
+            "the file is not an SQLite database; give the path of an agent-backlog database or a new file"
+        }
+        Some(C::CannotOpen) => {
+            "the database file cannot be opened; check that the path and its folder exist and are accessible"
+        }
+        Some(C::PermissionDenied) => {
+            "access to the database file was denied; check its permissions"
+        }
+        Some(C::SystemIoFailure) => {
+            "reading or writing the database file failed (disk full, file size limit or an \
+             I/O error); free space or raise the limit, then retry"
+        }
+        Some(C::ConstraintViolation) => {
+            return Error::Internal(format!(
+                "a stored invariant was about to be violated, which is a bug in agent-backlog; nothing was written ({err})"
+            ))
+        }
+        _ => "SQLite failed",
+    };
+    Error::Storage {
+        message: format!("{what} (SQLite: {err})"),
+        source: Some(Box::new(err)),
+    }
+}
+
+/// The SQLite backend of a [`Store`](crate::Store).
+pub(crate) struct Sqlite {
+    conns: conn::Connections,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the file at `path`, or a private in-memory database
+    /// for `":memory:"`.
+    pub(crate) fn open(path: &Path, options: StoreOptions) -> Result<Sqlite> {
+        Ok(Sqlite {
+            conns: conn::Connections::open(path, options)?,
+        })
+    }
+}
+
+impl Backend for Sqlite {
+    fn create_tasks(&self, agent_id: &str, rows: Vec<NewRow>) -> Result<Vec<Task>> {
+        if rows.is_empty() {
+            self.conns.check_open()?;
+            return Ok(Vec::new());
+        }
+        self.conns
+            .write(|tx| tasks::create(tx, agent_id, rows, &crate::backend::now()))
+    }
+
+    fn get_task(&self, agent_id: &str, task_id: &str) -> Result<Option<Task>> {
+        self.conns.read(|conn| tasks::load(conn, agent_id, task_id))
+    }
+
+    fn update_task(
+        &self,
+        agent_id: &str,
+        task_id: &str,
+        patch: &mut Patcher<'_>,
+    ) -> Result<Option<Task>> {
+        self.conns
+            .write(|tx| tasks::update(tx, agent_id, task_id, patch))
+    }
+
+    fn delete_task(&self, agent_id: &str, task_id: &str) -> Result<bool> {
+        self.conns.write(|tx| tasks::delete(tx, agent_id, task_id))
+    }
+
+    fn list(&self, filter: &Filter<'_>) -> Result<(Vec<Task>, u64)> {
+        self.conns
+            .snapshot(|tx| listing::page(tx, filter, tasks::task_from_row))
+    }
+
+    fn query(&self, filter: &Filter<'_>) -> Result<(Vec<AgentTask>, u64)> {
+        self.conns.snapshot(|tx| {
+            listing::page(tx, filter, |row| {
+                Ok(AgentTask {
+                    task: tasks::task_from_row(row)?,
+                    agent_id: row.get(tasks::TASK_COLUMN_COUNT)?,
+                })
+            })
+        })
+    }
+
+    fn summary(&self, agent_id: &str) -> Result<Summary> {
+        self.conns.read(|conn| listing::summary(conn, agent_id))
+    }
+
+    fn claim_next(&self, agent_id: &str) -> Result<Option<Task>> {
+        self.conns
+            .write(|tx| claims::claim_next(tx, agent_id, &crate::backend::now()))
+    }
+
+    fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixOutcome> {
+        self.conns
+            .write(|tx| agents::set_prefix(tx, agent_id, prefix))
+    }
+
+    fn close(&self) -> Result<()> {
+        self.conns.close()
+    }
+
+    #[cfg(test)]
+    fn as_sqlite(&self) -> Option<&Sqlite> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Single tasks: insert, load, patch and delete.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::{agents, SqlResult};
+use crate::backend::{NewRow, Patcher};
+use crate::model::{Status, Task};
+
+/// The task columns, in the order [`task_from_row`] reads them.
+pub(super) const TASK_COLUMNS: &str =
+    "id, title, description, priority, status, created, started, completed, result, blocker";
+/// How many columns [`TASK_COLUMNS`] holds; extra columns of a query come after them.
+pub(super) const TASK_COLUMN_COUNT: usize = 10;
+
+/// Reads the task columns, in `TASK_COLUMNS` order, from the start of the row.
+pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let status: String = row.get(4)?;
+    let status = status.parse::<Status>().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            format!("unknown status {status:?} in the database").into(),
+        )
+    })?;
+    let priority: u8 = row.get(3)?;
+    if !(1..=10).contains(&priority) {
+        return Err(rusqlite::Error::IntegralValueOutOfRange(3, priority.into()));
+    }
+    Ok(Task {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        description: row.get(2)?,
+        priority,
+        status,
+        created: row.get(5)?,
+        started: row.get(6)?,
+        completed: row.get(7)?,
+        result: row.get(8)?,
+        blocker: row.get(9)?,
+    })
+}
+
+fn format_id(prefix: &str, number: i64) -> String {
+    format!("{prefix}-{number:03}")
+}
+
+/// Numbers and inserts `rows` as queued tasks of the agent.
+pub(super) fn create(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    rows: Vec<NewRow>,
+    created: &str,
+) -> SqlResult<Vec<Task>> {
+    let (prefix, first) = agents::take_numbers(tx, agent_id, rows.len() as i64)?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tasks (id, agent_id, title, description, priority, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    rows.into_iter()
+        .zip(first..)
+        .map(|(row, number)| {
+            let id = format_id(&prefix, number);
+            insert.execute(params![
+                id,
+                agent_id,
+                row.title,
+                row.description,
+                row.priority,
+                created
+            ])?;
+            Ok(Task {
+                id,
+                title: row.title,
+                description: row.description,
+                priority: row.priority,
+                status: Status::Queued,
+                created: created.to_owned(),
+                started: None,
+                completed: None,
+                result: None,
+                blocker: None,
+            })
+        })
+        .collect()
+}
+
+/// The SQL of [`load`] (also checked for its plan by the tests).
+pub(super) fn load_sql() -> String {
+    format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1 AND agent_id = ?2")
+}
+
+/// The task, if it is in the agent's backlog.
+pub(super) fn load(conn: &Connection, agent_id: &str, task_id: &str) -> SqlResult<Option<Task>> {
+    Ok(conn
+        .prepare_cached(&load_sql())?
+        .query_row(params![task_id, agent_id], task_from_row)
+        .optional()?)
+}
+
+/// Loads the task, lets `patch` decide what it becomes, and stores that.
+pub(super) fn update(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    task_id: &str,
+    patch: &mut Patcher<'_>,
+) -> SqlResult<Option<Task>> {
+    let Some(task) = load(tx, agent_id, task_id)? else {
+        return Ok(None);
+    };
+    let task = patch(task, &crate::backend::now())?;
+    // The status column's triggers move the task between the agent's counts.
+    tx.prepare_cached(
+        "UPDATE tasks SET title = ?2, description = ?3, priority = ?4, status = ?5,
+         started = ?6, completed = ?7, result = ?8, blocker = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        task.id,
+        task.title,
+        task.description,
+        task.priority,
+        task.status.as_str(),
+        task.started,
+        task.completed,
+        task.result,
+        task.blocker
+    ])?;
+    Ok(Some(task))
+}
+
+/// Deletes the task (its trigger takes it out of the counts); `false` when absent.
+pub(super) fn delete(tx: &Transaction<'_>, agent_id: &str, task_id: &str) -> SqlResult<bool> {
+    let n = tx
+        .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND agent_id = ?2")?
+        .execute(params![task_id, agent_id])?;
+    Ok(n == 1)
+}

@@ -1,0 +1,388 @@
+//! The operation table: every operation of the contract, declared once — its name, its
+//! inputs, its REST route, and how a JSON request reaches the typed [`Store`] method.
+//!
+//! [`Store::call`] dispatches by name from JSON, and so do the C entry point
+//! `backlog_call`, the REST server and the command line, which derive their routes and
+//! commands from [`OPERATIONS`]. A request is a JSON object whose keys are the
+//! operation's inputs by name, as the Python keywords (SPEC §17): the patch of
+//! `update_task` sits under `"patch"`, the body of `create_task` under `"task"`, and the
+//! list of `create_tasks` under `"tasks"`.
+//!
+//! ```
+//! use agent_backlog::Store;
+//! let store = Store::open_in_memory()?;
+//! let task = store.call("create_task", r#"{"agent_id": "ops", "task": {"title": "Rotate keys"}}"#)?;
+//! assert!(task.starts_with(r#"{"id":"OPS-001","title":"Rotate keys""#));
+//! let err = store.call("create_task", r#"{"agent_id": "ops"}"#).unwrap_err();
+//! assert_eq!(err.code(), "invalid_argument");
+//! assert!(agent_backlog::ops::operation("summary").is_some());
+//! # Ok::<(), agent_backlog::Error>(())
+//! ```
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{ListQuery, NewTask, TaskPatch, TaskQuery};
+use crate::request::{check_size, describe, string, Fields, StrictValue};
+use crate::request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
+use crate::store::Store;
+
+/// Whether an operation changes the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A pure read: it never waits for a writer and changes nothing.
+    Read,
+    /// A write, in one transaction.
+    Write,
+    /// A write that deletes data for good.
+    Delete,
+}
+
+/// Where an input of an operation travels over REST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A segment of the route's path, e.g. `{agent_id}`.
+    Path,
+    /// A query-string parameter.
+    Query,
+    /// The JSON request body: a field of it, or (for `task`, `tasks` and `patch`) the
+    /// whole body.
+    Body,
+}
+
+/// One input of an operation: a key of its JSON request.
+#[derive(Debug, Clone, Copy)]
+pub struct Input {
+    /// The key, as in the request object and the Python keyword.
+    pub name: &'static str,
+    /// Whether the request must hold it.
+    pub required: bool,
+    /// Where it travels over REST.
+    pub place: Place,
+    /// What it is, in a sentence, for help texts and tool descriptions.
+    pub doc: &'static str,
+}
+
+/// An operation's REST route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// The HTTP method, e.g. `"POST"`.
+    pub method: &'static str,
+    /// The path, with `{input}` segments, e.g. `/api/backlogs/{agent_id}`.
+    pub path: &'static str,
+    /// The status of a success with a result (201 for creates, 200 otherwise).
+    pub status: u16,
+    /// The status when the result is `null` (e.g. 204 when nothing was claimed).
+    pub status_if_null: Option<u16>,
+}
+
+/// One operation of the contract.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// The name on every surface (`claim_next`; the CLI spells it `claim-next`).
+    pub name: &'static str,
+    /// What it does and when to use it, in a sentence or two.
+    pub doc: &'static str,
+    /// Read, write or delete.
+    pub access: Access,
+    /// The keys of its JSON request.
+    pub inputs: &'static [Input],
+    /// Its REST route.
+    pub route: Route,
+    /// Parses the request and runs the typed method; the result as compact JSON.
+    run: fn(&Store, Fields) -> Result<String>,
+}
+
+impl Operation {
+    /// The name as a command-line subcommand: `claim-next`.
+    pub fn command_name(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// The largest request this operation accepts, in bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        if self.name == "create_tasks" {
+            MAX_BATCH_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        }
+    }
+
+    /// Runs the operation on `store` with a request already decoded as JSON.
+    pub fn call_value(&self, store: &Store, request: Value) -> Result<String> {
+        let what = format!("the request of {}", self.name);
+        let fields = Fields::from_value(request, &what)?;
+        let allowed: Vec<&str> = self.inputs.iter().map(|i| i.name).collect();
+        fields.only(&allowed)?;
+        (self.run)(store, fields)
+    }
+
+    /// Runs the operation on `store` with a request given as JSON text (strict:
+    /// duplicate keys are refused at any depth).
+    pub fn call(&self, store: &Store, request_json: &str) -> Result<String> {
+        let what = format!("the request of {}", self.name);
+        check_size(request_json, self.max_request_bytes(), &what)?;
+        let StrictValue(value) = serde_json::from_str(request_json).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{what} must be a JSON object such as {}: {e}",
+                self.example()
+            ))
+        })?;
+        self.call_value(store, value)
+    }
+
+    /// A small example request, for messages.
+    fn example(&self) -> String {
+        let keys: Vec<String> = self
+            .inputs
+            .iter()
+            .filter(|i| i.required)
+            .map(|i| format!("\"{}\": ...", i.name))
+            .collect();
+        format!("{{{}}}", keys.join(", "))
+    }
+}
+
+/// Compact JSON of a result.
+fn json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::Internal(format!("a result could not be written as JSON: {e}")))
+}
+
+/// A required string input.
+fn text(f: &mut Fields, name: &str) -> Result<String> {
+    match f.take(name) {
+        Some(value) => string(name, value),
+        None => Err(Error::InvalidArgument(format!(
+            "{name} is required: give it as a string"
+        ))),
+    }
+}
+
+/// A required input of any JSON type.
+fn value(f: &mut Fields, name: &str, what: &str) -> Result<Value> {
+    f.take(name)
+        .ok_or_else(|| Error::InvalidArgument(format!("{name} is required: give {what}")))
+}
+
+/// Everything left in `f`, as one object (the filters of a listing).
+fn rest(f: Fields) -> Value {
+    Value::Object(f.into_map())
+}
+
+const AGENT_ID: Input = Input {
+    name: "agent_id",
+    required: true,
+    place: Place::Path,
+    doc: "The agent whose backlog it is: 1 to 64 characters A-Z a-z 0-9 - _ . starting with a letter or digit.",
+};
+const TASK_ID: Input = Input {
+    name: "task_id",
+    required: true,
+    place: Place::Path,
+    doc: "The task's ID, such as MKT-001.",
+};
+const STATUS_FILTER: Input = Input {
+    name: "status",
+    required: false,
+    place: Place::Query,
+    doc: "Only tasks in this status: queued, in_progress, complete or blocked.",
+};
+const LIMIT: Input = Input {
+    name: "limit",
+    required: false,
+    place: Place::Query,
+    doc: "At most this many tasks (0 or more); all when absent.",
+};
+const OFFSET: Input = Input {
+    name: "offset",
+    required: false,
+    place: Place::Query,
+    doc: "Skip this many matching tasks first (0 or more).",
+};
+
+/// Every operation of the contract, in the order of SPEC §3.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "list_tasks",
+        doc: "List an agent's backlog by priority, then creation order, optionally filtered by status and paged; total counts every match.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, STATUS_FILTER, LIMIT, OFFSET],
+        route: Route { method: "GET", path: "/api/backlogs/{agent_id}", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let query = ListQuery::from_value(rest(f))?;
+            json(&store.list_tasks(&agent_id, query)?)
+        },
+    },
+    Operation {
+        name: "create_task",
+        doc: "Add a task to an agent's backlog; it starts queued and gets the agent's next ID.",
+        access: Access::Write,
+        inputs: &[
+            AGENT_ID,
+            Input { name: "task", required: true, place: Place::Body, doc: "The task: {\"title\", \"description\"?, \"priority\"? (1 highest to 10, default 5)}." },
+        ],
+        route: Route { method: "POST", path: "/api/backlogs/{agent_id}", status: 201, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task = NewTask::from_value(value(&mut f, "task", "the task object, such as {\"title\": \"Write posts\"}")?)?;
+            json(&store.create_task(&agent_id, task)?)
+        },
+    },
+    Operation {
+        name: "get_task",
+        doc: "One task of an agent's backlog, with every field.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, TASK_ID],
+        route: Route { method: "GET", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            json(&store.get_task(&agent_id, &task_id)?)
+        },
+    },
+    Operation {
+        name: "update_task",
+        doc: "Change a task: its status (following the lifecycle), priority, title, description, blocker or result. Absent fields are unchanged; null clears description, blocker or result.",
+        access: Access::Write,
+        inputs: &[
+            AGENT_ID,
+            TASK_ID,
+            Input { name: "patch", required: true, place: Place::Body, doc: "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}." },
+        ],
+        route: Route { method: "PATCH", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            let patch = TaskPatch::from_value(value(&mut f, "patch", "the changes, such as {\"status\": \"complete\"}")?)?;
+            json(&store.update_task(&agent_id, &task_id, patch)?)
+        },
+    },
+    Operation {
+        name: "delete_task",
+        doc: "Delete a task for good; its number is never given again.",
+        access: Access::Delete,
+        inputs: &[AGENT_ID, TASK_ID],
+        route: Route { method: "DELETE", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            json(&store.delete_task(&agent_id, &task_id)?)
+        },
+    },
+    Operation {
+        name: "query_tasks",
+        doc: "Tasks across every agent, each with its agent_id, filtered by status, exact priority and agent, and paged.",
+        access: Access::Read,
+        inputs: &[
+            STATUS_FILTER,
+            Input { name: "priority", required: false, place: Place::Query, doc: "Only tasks of exactly this priority (1 to 10)." },
+            Input { name: "agent_id", required: false, place: Place::Query, doc: "Only this agent's tasks." },
+            LIMIT,
+            OFFSET,
+        ],
+        route: Route { method: "GET", path: "/api/backlogs", status: 200, status_if_null: None },
+        run: |store, f| json(&store.query_tasks(TaskQuery::from_value(rest(f))?)?),
+    },
+    Operation {
+        name: "summary",
+        doc: "Counts of an agent's tasks by status, and their total.",
+        access: Access::Read,
+        inputs: &[AGENT_ID],
+        route: Route { method: "GET", path: "/api/backlogs/{agent_id}/summary", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            json(&store.summary(&agent_id)?)
+        },
+    },
+    Operation {
+        name: "claim_next",
+        doc: "Take the agent's most urgent queued task and move it to in_progress, atomically: two workers never get the same task. null when nothing is queued.",
+        access: Access::Write,
+        inputs: &[AGENT_ID],
+        route: Route { method: "POST", path: "/api/backlogs/{agent_id}/claim", status: 200, status_if_null: Some(204) },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            json(&store.claim_next(&agent_id)?)
+        },
+    },
+    Operation {
+        name: "create_tasks",
+        doc: "Add several tasks to an agent's backlog in one transaction: all of them, or none on any error.",
+        access: Access::Write,
+        inputs: &[
+            AGENT_ID,
+            Input { name: "tasks", required: true, place: Place::Body, doc: "A list of task objects, each {\"title\", \"description\"?, \"priority\"?}." },
+        ],
+        route: Route { method: "POST", path: "/api/backlogs/{agent_id}/batch", status: 201, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let tasks = NewTask::list_from_value(value(&mut f, "tasks", "a list of task objects")?)?;
+            json(&store.create_tasks(&agent_id, tasks)?)
+        },
+    },
+    Operation {
+        name: "set_prefix",
+        doc: "Choose the prefix of an agent's task IDs (1 to 8 characters A-Z 0-9) before its first task.",
+        access: Access::Write,
+        inputs: &[
+            AGENT_ID,
+            Input { name: "prefix", required: true, place: Place::Body, doc: "The prefix: 1 to 8 characters A-Z and 0-9, starting with a letter." },
+        ],
+        route: Route { method: "PUT", path: "/api/backlogs/{agent_id}/prefix", status: 200, status_if_null: None },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let prefix = text(&mut f, "prefix")?;
+            json(&store.set_prefix(&agent_id, &prefix)?)
+        },
+    },
+];
+
+/// The operation of that name, if there is one.
+pub fn operation(name: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|op| op.name == name)
+}
+
+fn unknown(name: &str) -> Error {
+    let names: Vec<&str> = OPERATIONS.iter().map(|op| op.name).collect();
+    Error::InvalidArgument(format!(
+        "operation must be one of {}, got {}",
+        names.join(", "),
+        describe(&Value::String(name.to_owned()))
+    ))
+}
+
+impl Store {
+    /// Runs the operation named `operation` with a JSON request and returns its
+    /// result as compact JSON, exactly as the operation's own method serializes it
+    /// (`null` when `claim_next` finds nothing).
+    ///
+    /// The request is a JSON object whose keys are the operation's inputs (see
+    /// [`OPERATIONS`]); an unknown operation, an unknown key, a missing input or a
+    /// wrong type is `invalid_argument`, and nothing is written.
+    ///
+    /// ```
+    /// use agent_backlog::Store;
+    /// let store = Store::open_in_memory()?;
+    /// store.call("create_tasks", r#"{"agent_id": "ops", "tasks": [{"title": "a"}, {"title": "b", "priority": 1}]}"#)?;
+    /// assert_eq!(store.call("claim_next", r#"{"agent_id": "ops"}"#)?.contains("\"title\":\"b\""), true);
+    /// assert_eq!(store.call("summary", r#"{"agent_id": "ops"}"#)?,
+    ///            r#"{"queued":1,"in_progress":1,"complete":0,"blocked":0,"total":2}"#);
+    /// assert_eq!(store.call("nap", "{}").unwrap_err().code(), "invalid_argument");
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn call(&self, operation: &str, request_json: &str) -> Result<String> {
+        self::operation(operation)
+            .ok_or_else(|| unknown(operation))?
+            .call(self, request_json)
+    }
+
+    /// Like [`Store::call`], with the request already decoded as a JSON value.
+    pub fn call_value(&self, operation: &str, request: Value) -> Result<String> {
+        self::operation(operation)
+            .ok_or_else(|| unknown(operation))?
+            .call_value(self, request)
+    }
+}
