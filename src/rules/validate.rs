@@ -18,6 +18,9 @@ pub const MAX_BLOCKER_CHARS: usize = 2_000;
 pub const MAX_AGENT_ID_CHARS: usize = 64;
 /// Longest explicit prefix, in characters.
 pub const MAX_PREFIX_CHARS: usize = 8;
+/// Longest prefix of a task ID: a derived prefix may run past [`MAX_PREFIX_CHARS`]
+/// when many agents share a base (`WOR100000`), SPEC §5.
+pub const MAX_TASK_PREFIX_CHARS: usize = 12;
 /// Most tasks in one `create_tasks` batch.
 pub const MAX_BATCH_TASKS: usize = 10_000;
 
@@ -50,12 +53,13 @@ pub fn agent_id(value: &str) -> Result<()> {
     }
 }
 
-/// `task_id`: `{PREFIX}-{NNN}` — a prefix of 1..=8 characters A–Z 0–9 starting with a
-/// letter, a hyphen, and at least three digits.
+/// `task_id`: `{PREFIX}-{NNN}` — a prefix of 1..=12 characters A–Z 0–9 starting with a
+/// letter, a hyphen, and at least three digits. (An explicit prefix has at most 8
+/// characters; a derived one may have more.)
 pub fn task_id(value: &str) -> Result<()> {
     let ok = match value.split_once('-') {
         Some((prefix, number)) => {
-            is_prefix(prefix)
+            is_prefix(prefix, MAX_TASK_PREFIX_CHARS)
                 && (3..=20).contains(&number.len())
                 && number.bytes().all(|b| b.is_ascii_digit())
         }
@@ -65,14 +69,14 @@ pub fn task_id(value: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "task_id must look like MKT-001 (a prefix of 1 to 8 characters A-Z 0-9, a hyphen, at least 3 digits), got {}",
+            "task_id must look like MKT-001 (a prefix of 1 to 12 characters A-Z 0-9, a hyphen, at least 3 digits), got {}",
             shown(value)
         )))
     }
 }
 
-fn is_prefix(value: &str) -> bool {
-    (1..=MAX_PREFIX_CHARS).contains(&value.len())
+fn is_prefix(value: &str, max: usize) -> bool {
+    (1..=max).contains(&value.len())
         && value.starts_with(|c: char| c.is_ascii_uppercase())
         && value
             .bytes()
@@ -81,7 +85,7 @@ fn is_prefix(value: &str) -> bool {
 
 /// An explicit prefix: 1..=8 characters A–Z and 0–9, starting with a letter.
 pub fn prefix(value: &str) -> Result<()> {
-    if is_prefix(value) {
+    if is_prefix(value, MAX_PREFIX_CHARS) {
         Ok(())
     } else {
         Err(Error::invalid(format!(
