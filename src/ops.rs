@@ -46,9 +46,11 @@ pub enum Place {
     Path,
     /// A query-string parameter.
     Query,
-    /// The JSON request body: a field of it, or (for `task`, `tasks` and `patch`) the
-    /// whole body.
+    /// The whole JSON request body (the `task` of a create, the `tasks` of a batch,
+    /// the `patch` of an update).
     Body,
+    /// A field of the JSON request body object (the `prefix` of set_prefix).
+    BodyField,
 }
 
 /// One input of an operation: a key of its JSON request.
@@ -62,6 +64,8 @@ pub struct Input {
     pub place: Place,
     /// What it is, in a sentence, for help texts and tool descriptions.
     pub doc: &'static str,
+    /// A good value, as JSON text, for messages and help (empty when obvious).
+    pub example: &'static str,
 }
 
 /// An operation's REST route.
@@ -123,17 +127,12 @@ impl Operation {
     pub fn call(&self, store: &Store, request_json: &str) -> Result<String> {
         let what = format!("the request of {}", self.name);
         check_size(request_json, self.max_request_bytes(), &what)?;
-        let StrictValue(value) = serde_json::from_str(request_json).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "{what} must be a JSON object such as {}: {e}",
-                self.example()
-            ))
-        })?;
+        let value = parse_json(request_json, &what, &self.example())?;
         self.call_value(store, value)
     }
 
-    /// A small example request, for messages.
-    fn example(&self) -> String {
+    /// A small example request, for messages: `{"agent_id": ..., "task": ...}`.
+    pub fn example(&self) -> String {
         let keys: Vec<String> = self
             .inputs
             .iter()
@@ -142,6 +141,22 @@ impl Operation {
             .collect();
         format!("{{{}}}", keys.join(", "))
     }
+}
+
+/// Parses JSON text strictly — duplicate keys are refused in every object at any
+/// depth — for a request or a body that the operations then check field by field.
+/// `what` names the text in the message (`"the body"`), `example` shows a good one.
+///
+/// ```
+/// use agent_backlog::ops::parse_json;
+/// assert!(parse_json(r#"{"title": "a"}"#, "the body", "{}").is_ok());
+/// let err = parse_json(r#"{"title": "a", "title": "b"}"#, "the body", "{}").unwrap_err();
+/// assert!(err.to_string().contains("appears twice"));
+/// ```
+pub fn parse_json(text: &str, what: &str, example: &str) -> Result<Value> {
+    serde_json::from_str::<StrictValue>(text)
+        .map(|StrictValue(value)| value)
+        .map_err(|e| Error::InvalidArgument(format!("{what} must be JSON such as {example}: {e}")))
 }
 
 /// Compact JSON of a result.
@@ -176,30 +191,35 @@ const AGENT_ID: Input = Input {
     required: true,
     place: Place::Path,
     doc: "The agent whose backlog it is: 1 to 64 characters A-Z a-z 0-9 - _ . starting with a letter or digit.",
+    example: "",
 };
 const TASK_ID: Input = Input {
     name: "task_id",
     required: true,
     place: Place::Path,
     doc: "The task's ID, such as MKT-001.",
+    example: "",
 };
 const STATUS_FILTER: Input = Input {
     name: "status",
     required: false,
     place: Place::Query,
     doc: "Only tasks in this status: queued, in_progress, complete or blocked.",
+    example: "",
 };
 const LIMIT: Input = Input {
     name: "limit",
     required: false,
     place: Place::Query,
     doc: "At most this many tasks (0 or more); all when absent.",
+    example: "",
 };
 const OFFSET: Input = Input {
     name: "offset",
     required: false,
     place: Place::Query,
     doc: "Skip this many matching tasks first (0 or more).",
+    example: "",
 };
 
 /// Every operation of the contract, in the order of SPEC §3.
@@ -222,7 +242,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "task", required: true, place: Place::Body, doc: "The task: {\"title\", \"description\"?, \"priority\"? (1 highest to 10, default 5)}." },
+            Input { name: "task", required: true, place: Place::Body, doc: "The task: {\"title\", \"description\"?, \"priority\"? (1 highest to 10, default 5)}.", example: "{\"title\": \"Write 3 LinkedIn posts\"}" },
         ],
         route: Route { method: "POST", path: "/api/backlogs/{agent_id}", status: 201, status_if_null: None },
         run: |store, mut f| {
@@ -250,7 +270,7 @@ pub const OPERATIONS: &[Operation] = &[
         inputs: &[
             AGENT_ID,
             TASK_ID,
-            Input { name: "patch", required: true, place: Place::Body, doc: "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}." },
+            Input { name: "patch", required: true, place: Place::Body, doc: "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}.", example: "{\"status\": \"complete\"}" },
         ],
         route: Route { method: "PATCH", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
         run: |store, mut f| {
@@ -278,8 +298,8 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[
             STATUS_FILTER,
-            Input { name: "priority", required: false, place: Place::Query, doc: "Only tasks of exactly this priority (1 to 10)." },
-            Input { name: "agent_id", required: false, place: Place::Query, doc: "Only this agent's tasks." },
+            Input { name: "priority", required: false, place: Place::Query, doc: "Only tasks of exactly this priority (1 to 10).", example: "" },
+            Input { name: "agent_id", required: false, place: Place::Query, doc: "Only this agent's tasks.", example: "" },
             LIMIT,
             OFFSET,
         ],
@@ -314,7 +334,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "tasks", required: true, place: Place::Body, doc: "A list of task objects, each {\"title\", \"description\"?, \"priority\"?}." },
+            Input { name: "tasks", required: true, place: Place::Body, doc: "A list of task objects, each {\"title\", \"description\"?, \"priority\"?}.", example: "[{\"title\": \"Write posts\"}]" },
         ],
         route: Route { method: "POST", path: "/api/backlogs/{agent_id}/batch", status: 201, status_if_null: None },
         run: |store, mut f| {
@@ -329,7 +349,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "prefix", required: true, place: Place::Body, doc: "The prefix: 1 to 8 characters A-Z and 0-9, starting with a letter." },
+            Input { name: "prefix", required: true, place: Place::BodyField, doc: "The prefix: 1 to 8 characters A-Z and 0-9, starting with a letter.", example: "\"MKT\"" },
         ],
         route: Route { method: "PUT", path: "/api/backlogs/{agent_id}/prefix", status: 200, status_if_null: None },
         run: |store, mut f| {

@@ -15,10 +15,13 @@
 //! | PATCH | `/api/backlogs/{agent_id}/{task_id}` | update_task | 200 |
 //! | DELETE | `/api/backlogs/{agent_id}/{task_id}` | delete_task | 200 |
 //!
-//! The server only converts: query strings and bodies go through the core's strict
-//! parsers, and core errors come back with `ErrorCode::http_status` and the error
-//! JSON of the contract. Store calls run on tokio's blocking pool, never on the
-//! async workers.
+//! The routes are derived from the core's operation table
+//! ([`agent_backlog::ops::OPERATIONS`]): each operation names its method, path and
+//! success status, and where each of its inputs travels (path, query string, body).
+//! The server only converts: it gathers the inputs into the operation's JSON request,
+//! which the core parses strictly, and core errors come back with
+//! `ErrorCode::http_status` and the error JSON of the contract. Store calls run on
+//! tokio's blocking pool, never on the async workers.
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -27,10 +30,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_backlog::{
-    Error, ListQuery, NewTask, Store, StoreOptions, TaskPatch, TaskQuery, MAX_BATCH_BODY_BYTES,
-    MAX_BODY_BYTES,
-};
+use agent_backlog::ops::{Operation, Place, OPERATIONS};
+use agent_backlog::{Error, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -38,9 +39,9 @@ use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::convert;
 
@@ -147,22 +148,35 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     }
 }
 
-/// The application: every route, the JSON 404 and 405 answers, and the request log.
+/// The application: one route per operation of [`OPERATIONS`], the JSON 404 and 405
+/// answers, and the request log.
 pub fn router(store: Arc<Store>) -> Router {
-    let api = Router::new()
-        .route("/api/backlogs", get(query_tasks))
-        .route(
-            "/api/backlogs/{agent_id}",
-            get(list_tasks).post(create_task),
-        )
-        .route("/api/backlogs/{agent_id}/summary", get(summary))
-        .route("/api/backlogs/{agent_id}/claim", post(claim_next))
-        .route("/api/backlogs/{agent_id}/batch", post(create_tasks))
-        .route("/api/backlogs/{agent_id}/prefix", put(set_prefix))
-        .route(
-            "/api/backlogs/{agent_id}/{task_id}",
-            get(get_task).patch(update_task).delete(delete_task),
-        )
+    let mut routes: Vec<(&'static str, MethodRouter<Arc<Store>>)> = Vec::new();
+    for op in OPERATIONS {
+        let filter = match op.route.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => unreachable!("the operation table names no method {other}"),
+        };
+        let handler =
+            move |State(store): AppState,
+                  path: Result<Path<Vec<(String, String)>>, PathRejection>,
+                  uri: Uri,
+                  headers: HeaderMap,
+                  body: Body| { operation(op, store, path, uri, headers, body) };
+        match routes.iter_mut().find(|(path, _)| *path == op.route.path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, handler),
+            None => routes.push((op.route.path, MethodRouter::new().on(filter, handler))),
+        }
+    }
+    let api = routes
+        .into_iter()
+        .fold(Router::new(), |api, (path, methods)| {
+            api.route(path, methods)
+        })
         .fallback(unknown_route)
         .with_state(store);
     // The log layer wraps the whole router as a fallback service (rather than each
@@ -204,6 +218,16 @@ impl IntoResponse for ApiError {
 }
 
 type Reply = Result<Response, ApiError>;
+
+/// A response whose body is JSON text the core already wrote.
+fn json_text_response(status: StatusCode, json: String) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response()
+}
 
 fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
@@ -340,134 +364,96 @@ async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
 
 type AppState = State<Arc<Store>>;
 
-/// `GET /api/backlogs` — query_tasks.
-async fn query_tasks(State(store): AppState, uri: Uri) -> Reply {
-    let query = TaskQuery::from_value(query_object(&uri)?)?;
-    let result = blocking(&store, move |s| s.query_tasks(query)).await?;
-    Ok(json_response(StatusCode::OK, &result))
-}
-
-/// `GET /api/backlogs/{agent_id}` — list_tasks.
-async fn list_tasks(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
-    uri: Uri,
-) -> Reply {
-    let agent_id = path_param(path)?;
-    let query = ListQuery::from_value(query_object(&uri)?)?;
-    let list = blocking(&store, move |s| s.list_tasks(&agent_id, query)).await?;
-    Ok(json_response(StatusCode::OK, &list))
-}
-
-/// `POST /api/backlogs/{agent_id}` — create_task.
-async fn create_task(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
+/// Serves one operation: its request is gathered from the path, the query string and
+/// the body as the operation's inputs say (see [`agent_backlog::ops::Place`]), then run
+/// by the core's operation table on the blocking pool.
+async fn operation(
+    op: &'static Operation,
+    store: Arc<Store>,
+    path: Result<Path<Vec<(String, String)>>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Reply {
-    let agent_id = path_param(path)?;
-    no_query(&uri)?;
-    let task = NewTask::from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
-    let task = blocking(&store, move |s| s.create_task(&agent_id, task)).await?;
-    Ok(json_response(StatusCode::CREATED, &task))
-}
-
-/// `POST /api/backlogs/{agent_id}/batch` — create_tasks.
-async fn create_tasks(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Reply {
-    let agent_id = path_param(path)?;
-    no_query(&uri)?;
-    let tasks = NewTask::list_from_json(&json_body(&headers, body, MAX_BATCH_BODY_BYTES).await?)?;
-    let list = blocking(&store, move |s| s.create_tasks(&agent_id, tasks)).await?;
-    Ok(json_response(StatusCode::CREATED, &list))
-}
-
-/// `PUT /api/backlogs/{agent_id}/prefix` — set_prefix, body `{"prefix": "MKT"}`.
-async fn set_prefix(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Reply {
-    let agent_id = path_param(path)?;
-    no_query(&uri)?;
-    let prefix =
-        agent_backlog::prefix_from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
-    let set = blocking(&store, move |s| s.set_prefix(&agent_id, &prefix)).await?;
-    Ok(json_response(StatusCode::OK, &set))
-}
-
-/// `GET /api/backlogs/{agent_id}/summary` — summary.
-async fn summary(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
-    uri: Uri,
-) -> Reply {
-    let agent_id = path_param(path)?;
-    no_query(&uri)?;
-    let summary = blocking(&store, move |s| s.summary(&agent_id)).await?;
-    Ok(json_response(StatusCode::OK, &summary))
-}
-
-/// `POST /api/backlogs/{agent_id}/claim` — claim_next: 200 with the task, or 204.
-async fn claim_next(
-    State(store): AppState,
-    path: Result<Path<String>, PathRejection>,
-    uri: Uri,
-) -> Reply {
-    let agent_id = path_param(path)?;
-    no_query(&uri)?;
-    match blocking(&store, move |s| s.claim_next(&agent_id)).await? {
-        Some(task) => Ok(json_response(StatusCode::OK, &task)),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    let mut request = Map::new();
+    for (name, value) in path_param(path)? {
+        request.insert(name, Value::String(value));
+    }
+    let allowed_in = |place: Place| -> Vec<&'static str> {
+        op.inputs
+            .iter()
+            .filter(|i| i.place == place)
+            .map(|i| i.name)
+            .collect()
+    };
+    let in_query = allowed_in(Place::Query);
+    if in_query.is_empty() {
+        no_query(&uri)?;
+    } else if let Value::Object(query) = query_object(&uri)? {
+        for (name, value) in query {
+            if !in_query.contains(&name.as_str()) {
+                return Err(ApiError::from(unknown_field(&name, &in_query)));
+            }
+            request.insert(name, value);
+        }
+    }
+    if let Some(whole) = op.inputs.iter().find(|i| i.place == Place::Body) {
+        let text = json_body(&headers, body, op.max_request_bytes()).await?;
+        let what = format!("the body ({})", whole.name);
+        let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
+        request.insert(whole.name.to_owned(), value);
+    } else {
+        let in_body = allowed_in(Place::BodyField);
+        if !in_body.is_empty() {
+            let text = json_body(&headers, body, op.max_request_bytes()).await?;
+            let example = body_example(op);
+            match agent_backlog::ops::parse_json(&text, "the body", &example)? {
+                Value::Object(fields) => {
+                    for (name, value) in fields {
+                        if !in_body.contains(&name.as_str()) {
+                            return Err(ApiError::from(unknown_field(&name, &in_body)));
+                        }
+                        request.insert(name, value);
+                    }
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body must be a JSON object such as {example}"),
+                    ))
+                }
+            }
+        }
+    }
+    let result = blocking(&store, move |s| op.call_value(s, Value::Object(request))).await?;
+    match op.route.status_if_null {
+        Some(status) if result == "null" => Ok(StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::NO_CONTENT)
+            .into_response()),
+        _ => Ok(json_text_response(
+            StatusCode::from_u16(op.route.status).unwrap_or(StatusCode::OK),
+            result,
+        )),
     }
 }
 
-/// `GET /api/backlogs/{agent_id}/{task_id}` — get_task.
-async fn get_task(
-    State(store): AppState,
-    path: Result<Path<(String, String)>, PathRejection>,
-    uri: Uri,
-) -> Reply {
-    let (agent_id, task_id) = path_param(path)?;
-    no_query(&uri)?;
-    let task = blocking(&store, move |s| s.get_task(&agent_id, &task_id)).await?;
-    Ok(json_response(StatusCode::OK, &task))
+/// The object of an operation's body fields, for messages: `{"prefix": "MKT"}`.
+fn body_example(op: &Operation) -> String {
+    let fields: Vec<String> = op
+        .inputs
+        .iter()
+        .filter(|i| i.place == Place::BodyField)
+        .map(|i| format!("\"{}\": {}", i.name, i.example))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
 }
 
-/// `PATCH /api/backlogs/{agent_id}/{task_id}` — update_task.
-async fn update_task(
-    State(store): AppState,
-    path: Result<Path<(String, String)>, PathRejection>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Reply {
-    let (agent_id, task_id) = path_param(path)?;
-    no_query(&uri)?;
-    let patch = TaskPatch::from_json(&json_body(&headers, body, MAX_BODY_BYTES).await?)?;
-    let task = blocking(&store, move |s| s.update_task(&agent_id, &task_id, patch)).await?;
-    Ok(json_response(StatusCode::OK, &task))
-}
-
-/// `DELETE /api/backlogs/{agent_id}/{task_id}` — delete_task.
-async fn delete_task(
-    State(store): AppState,
-    path: Result<Path<(String, String)>, PathRejection>,
-    uri: Uri,
-) -> Reply {
-    let (agent_id, task_id) = path_param(path)?;
-    no_query(&uri)?;
-    let deleted = blocking(&store, move |s| s.delete_task(&agent_id, &task_id)).await?;
-    Ok(json_response(StatusCode::OK, &deleted))
+/// An unknown query parameter or body field, in the core's words.
+fn unknown_field(name: &str, allowed: &[&str]) -> Error {
+    Error::InvalidArgument(format!(
+        "unknown field {name:?}; the allowed fields are {}",
+        allowed.join(", ")
+    ))
 }
 
 /// Any path that is not a route: 404 with the error JSON, code `not_found`.
