@@ -53,6 +53,11 @@ pub struct Cli {
     )]
     pub busy_timeout_ms: Option<String>,
 
+    /// How results and errors are printed: json, the exact JSON shape, compact, on one
+    /// line; table: aligned text for people.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
     /// `normal`: an acknowledged write survives a crash of the process; `full`: it
     /// also survives power loss, at the price of an fsync per write [default: normal].
     #[arg(long, global = true, help_heading = DATABASE, value_name = "normal|full")]
@@ -81,9 +86,6 @@ pub enum Command {
         /// Skip this many tasks first.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         offset: Option<String>,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Add a task to an agent's backlog; its ID is generated.
     Create {
@@ -97,9 +99,6 @@ pub enum Command {
         /// 1 (highest) to 10 (lowest); default 5.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         priority: Option<String>,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Change a task's status, priority, title, description, blocker or result.
     Update {
@@ -134,9 +133,6 @@ pub enum Command {
         /// Remove the result.
         #[arg(long)]
         clear_result: bool,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Delete a task for good (its ID is never given again).
     Delete {
@@ -144,9 +140,6 @@ pub enum Command {
         agent: String,
         /// The task ID, e.g. MKT-001.
         task: String,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Show one task.
     Get {
@@ -154,9 +147,6 @@ pub enum Command {
         agent: String,
         /// The task ID, e.g. MKT-001.
         task: String,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// List tasks across all agents, by priority then creation order.
     Query {
@@ -175,26 +165,30 @@ pub enum Command {
         /// Skip this many tasks first.
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         offset: Option<String>,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Count an agent's tasks by status.
     Summary {
         /// The agent, e.g. marketing-lead.
         agent: String,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
     /// Move the agent's most urgent queued task to in_progress and print it (null when
     /// nothing is queued). Two claimers never get the same task.
     Claim {
         /// The agent, e.g. marketing-lead.
         agent: String,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
+    },
+    /// Run any operation by name with a JSON request, as the C function backlog_call
+    /// does: `call summary '{"agent_id": "ops"}'`. The operations and their inputs are
+    /// listed by `call --list`.
+    Call {
+        /// The operation, e.g. claim_next (see --list).
+        #[arg(required_unless_present = "list")]
+        operation: Option<String>,
+        /// The request: a JSON object of the operation's inputs [default: {}].
+        request: Option<String>,
+        /// List the operations with their inputs and routes, and exit.
+        #[arg(long, conflicts_with_all = ["operation", "request"])]
+        list: bool,
     },
     /// Set the prefix of an agent's task IDs, before its first task.
     Prefix {
@@ -202,9 +196,6 @@ pub enum Command {
         agent: String,
         /// 1 to 8 characters A-Z and 0-9, starting with a letter, e.g. GRW.
         prefix: String,
-        /// How the result is printed.
-        #[command(flatten)]
-        format: FormatArg,
     },
 }
 
@@ -218,14 +209,6 @@ pub struct ServeArgs {
     /// TCP port to listen on; 0 picks a free port (printed at startup).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
-}
-
-/// The `--format` option of the data commands.
-#[derive(Debug, Args)]
-pub struct FormatArg {
-    /// json: the exact JSON shape, compact, on one line; table: aligned text for people.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
 }
 
 /// How a result is printed.

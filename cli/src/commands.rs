@@ -1,11 +1,12 @@
 //! The data commands: argv values become JSON requests that the core parses and
 //! checks, and each command's result becomes an [`Output`].
 
+use agent_backlog::ops::OPERATIONS;
 use agent_backlog::{
     Deleted, Error, ListQuery, NewTask, PrefixSet, QueryResult, Store, Summary, Task, TaskList,
     TaskPatch, TaskQuery,
 };
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::args::Command;
 use crate::convert::field_value;
@@ -37,6 +38,8 @@ pub enum Output {
     Deleted(Deleted),
     /// The prefix that was set.
     Prefix(PrefixSet),
+    /// The JSON result of an operation run by name (`call`).
+    Json(String),
 }
 
 /// Builds a JSON request object from the options that were given.
@@ -63,6 +66,28 @@ impl Request {
     fn value(self) -> Value {
         Value::Object(self.0)
     }
+}
+
+/// The operation table as JSON, for `call --list`: each operation's name, what it
+/// does, its inputs and its REST route.
+fn operations() -> String {
+    let ops: Vec<Value> = OPERATIONS
+        .iter()
+        .map(|op| {
+            let inputs: Vec<Value> = op
+                .inputs
+                .iter()
+                .map(|i| json!({"name": i.name, "required": i.required, "doc": i.doc}))
+                .collect();
+            json!({
+                "name": op.name,
+                "doc": op.doc,
+                "inputs": inputs,
+                "route": format!("{} {}", op.route.method, op.route.path),
+            })
+        })
+        .collect();
+    Value::Array(ops).to_string()
 }
 
 /// Runs a data command against the store. `serve` is not a data command.
@@ -160,6 +185,18 @@ pub fn run(store: &Store, command: Command) -> Result<Output, Error> {
                 agent_id: agent,
                 task,
             })
+        }
+        Command::Call {
+            operation,
+            request,
+            list,
+        } => {
+            if list {
+                return Ok(Output::Json(operations()));
+            }
+            let operation = operation.unwrap_or_default();
+            let request = request.as_deref().unwrap_or("{}");
+            Ok(Output::Json(store.call(&operation, request)?))
         }
         Command::Prefix { agent, prefix, .. } => {
             Ok(Output::Prefix(store.set_prefix(&agent, &prefix)?))

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    let format = command_format(&cli.command);
+    let format = command_format(&cli);
     let options = match store_options(&cli) {
         Ok(options) => options,
         Err(err) => return fail(&err, format),
@@ -69,18 +69,10 @@ fn main() -> ExitCode {
 }
 
 /// The `--format` of a data command; `serve` reports errors as text.
-fn command_format(command: &Command) -> Format {
-    match command {
+fn command_format(cli: &Cli) -> Format {
+    match cli.command {
         Command::Serve(_) => Format::Table,
-        Command::List { format, .. }
-        | Command::Create { format, .. }
-        | Command::Update { format, .. }
-        | Command::Delete { format, .. }
-        | Command::Get { format, .. }
-        | Command::Query { format, .. }
-        | Command::Summary { format, .. }
-        | Command::Claim { format, .. }
-        | Command::Prefix { format, .. } => format.format,
+        _ => cli.format,
     }
 }
 

@@ -33,6 +33,7 @@ fn json(output: &Output) -> String {
         Output::Summary { summary, .. } => serde_json::to_string(summary),
         Output::Deleted(deleted) => serde_json::to_string(deleted),
         Output::Prefix(set) => serde_json::to_string(set),
+        Output::Json(text) => Ok(text.clone()),
     };
     // The response types are plain data: serializing them cannot fail.
     text.unwrap_or_else(|e| {
@@ -92,6 +93,7 @@ fn table(output: &Output) -> String {
             ("total", Some(&summary.total.to_string())),
         ]),
         Output::Deleted(deleted) => format!("deleted {}", deleted.deleted),
+        Output::Json(text) => text.clone(),
         Output::Prefix(set) => fields(&[
             ("agent", Some(set.agent_id.as_str())),
             ("prefix", Some(set.prefix.as_str())),

@@ -645,3 +645,77 @@ fn the_command_line_and_the_server_share_one_file() {
     let list = ok(&server.db, &["list", "marketing-lead"]);
     assert_eq!(list, server.get("/api/backlogs/marketing-lead").expect(200));
 }
+
+/// `call` runs any operation of the table by name, with the same JSON as the
+/// dedicated command; `--format` is global, so it may stand before the command.
+#[test]
+fn call_runs_every_operation_by_name() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+    let created = ok(
+        db,
+        &[
+            "call",
+            "create_task",
+            r#"{"agent_id": "ops", "task": {"title": "Rotate keys", "priority": 2}}"#,
+        ],
+    );
+    assert_eq!(created["id"], "OPS-001");
+    let by_call = cli(
+        db,
+        &[
+            "call",
+            "get_task",
+            r#"{"agent_id":"ops","task_id":"OPS-001"}"#,
+        ],
+    );
+    let by_command = cli(db, &["get", "ops", "OPS-001"]);
+    assert_eq!(by_call.code, 0, "{by_call:?}");
+    assert_eq!(by_call.stdout, by_command.stdout);
+    assert_eq!(
+        ok(db, &["call", "claim_next", r#"{"agent_id":"ops"}"#])["status"],
+        "in_progress"
+    );
+    assert_eq!(
+        ok(db, &["call", "claim_next", r#"{"agent_id":"ops"}"#]),
+        Value::Null
+    );
+    let message = fails(db, &["call", "nap", "{}"], 1, "invalid_argument");
+    assert!(message.contains("claim_next"), "{message}");
+    let message = fails(
+        db,
+        &["call", "summary", r#"{"agent":"ops"}"#],
+        1,
+        "invalid_argument",
+    );
+    assert!(message.starts_with("unknown field \"agent\""), "{message}");
+    fails(
+        db,
+        &[
+            "call",
+            "get_task",
+            r#"{"agent_id":"ops","task_id":"OPS-009"}"#,
+        ],
+        2,
+        "not_found",
+    );
+    let listed = ok(db, &["call", "--list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["name"].as_str().unwrap())
+        .collect();
+    let table: Vec<&str> = agent_backlog::ops::OPERATIONS
+        .iter()
+        .map(|op| op.name)
+        .collect();
+    assert_eq!(names, table);
+    let table_run = cli(db, &["--format", "table", "summary", "ops"]);
+    assert_eq!(table_run.code, 0);
+    assert!(
+        table_run.stdout.contains("in_progress  1"),
+        "{}",
+        table_run.stdout
+    );
+}
