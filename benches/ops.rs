@@ -6,9 +6,10 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch, TaskQuery};
+use agent_backlog::{ListQuery, NewTask, Status, Store, StoreOptions, TaskPatch, TaskQuery};
 use criterion::{BatchSize, Criterion};
 use rusqlite::{params, Connection};
 
@@ -306,6 +307,93 @@ fn page_through(n: usize) {
     }
 }
 
+/// Reads per second (a summary, a task, a page: three calls count as three reads) from
+/// 1, 2 and 4 threads of one store while another connection holds the write lock and
+/// a write of the same store waits for it (SPEC §8: reads never wait for a writer).
+fn reads_under_a_held_lock() {
+    let path = fresh_file("held-lock.db");
+    let store = Arc::new(
+        Store::open_with(
+            &path,
+            StoreOptions {
+                busy_timeout: Duration::from_secs(120),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    populate(&store, 10_000);
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.create_task(AGENT, NewTask::new("waits")))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    println!("\nreads while another connection holds the write lock and a write of the same store waits:");
+    println!("| threads | reads per second |\n|---:|---:|");
+    for threads in [1, 2, 4] {
+        let until = Instant::now() + Duration::from_secs(2);
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while Instant::now() < until {
+                        black_box(store.summary(AGENT).unwrap());
+                        black_box(store.get_task(AGENT, "BEN-001").unwrap());
+                        black_box(
+                            store
+                                .list_tasks(AGENT, ListQuery::new().limit(PAGE))
+                                .unwrap(),
+                        );
+                        reads += 3;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let reads: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+        println!("| {threads} | {:.0} |", reads as f64 / 2.0);
+    }
+    assert!(!writer.is_finished(), "the write must still be waiting");
+    holder.execute_batch("ROLLBACK").unwrap();
+    writer.join().unwrap().unwrap();
+}
+
+/// What the first task of an agent costs when many agents share a derived base
+/// (`worker-1` … `worker-N` all derive WOR): the median of ten agents around the 2nd,
+/// the 10,000th and the N-th (SPEC §5: about the same for all).
+fn fleet_first_tasks() {
+    let n: usize = std::env::var("AB_BENCH_FLEET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let store = Store::open(fresh_file("fleet.db")).unwrap();
+    let mut costs = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 1..=n {
+        let t = Instant::now();
+        store
+            .create_task(&format!("worker-{i}"), NewTask::new("first"))
+            .unwrap();
+        costs.push(t.elapsed());
+    }
+    let median = |from: usize| {
+        let mut window: Vec<Duration> = costs[from - 1..(from + 9).min(n)].to_vec();
+        window.sort();
+        window[window.len() / 2]
+    };
+    println!(
+        "\nfirst task of an agent sharing a base with {n} others ({:.1} s in all):",
+        start.elapsed().as_secs_f64()
+    );
+    println!("| agent | first task (median of 10) |\n|---:|---:|");
+    for at in [2, 10_000.min(n - 9), n - 9] {
+        println!("| {at} | {:.1} µs |", median(at).as_secs_f64() * 1e6);
+    }
+}
+
 fn bench_floor(c: &mut Criterion, n: usize) {
     let mut bare = Bare::open(&fresh_file(&format!("bare-{n}.db")), n);
     let mut g = c.benchmark_group(format!("file-{n}"));
@@ -394,4 +482,6 @@ fn main() {
     if let Some(&largest) = sizes.iter().max() {
         page_through(largest);
     }
+    reads_under_a_held_lock();
+    fleet_first_tasks();
 }
