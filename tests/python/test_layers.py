@@ -1,0 +1,18 @@
+"""The layers stay apart: the Python extension carries the core, not the C ABI."""
+
+from __future__ import annotations
+
+import ctypes
+
+import agent_backlog
+from agent_backlog import _native
+
+
+def test_the_extension_exports_no_c_function() -> None:
+    lib = ctypes.CDLL(_native.__file__)
+    for name in ("backlog_open", "backlog_call", "backlog_close", "backlog_string_free"):
+        assert not hasattr(lib, name), name
+    # The module itself is there and works.
+    assert agent_backlog.__version__
+    with agent_backlog.Store(":memory:") as store:
+        assert store.create_task("ops", "t")["id"] == "OPS-001"
