@@ -53,6 +53,36 @@ pub enum Place {
     BodyField,
 }
 
+/// The JSON type of an input or a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    Text,
+    /// An integer.
+    Integer,
+    /// One of the statuses `queued`, `in_progress`, `complete`, `blocked`.
+    Status,
+    /// An object with these fields (a task, a patch).
+    Object(&'static [Field]),
+    /// A list of objects with these fields (a batch of tasks).
+    List(&'static [Field]),
+}
+
+/// A field of an object input (the `title` of a task, the `status` of a patch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The key in the object.
+    pub name: &'static str,
+    /// Its JSON type.
+    pub kind: Kind,
+    /// Whether the object must hold it.
+    pub required: bool,
+    /// Whether `null` clears it (in a patch).
+    pub nullable: bool,
+    /// What it is, in a sentence.
+    pub doc: &'static str,
+}
+
 /// One input of an operation: a key of its JSON request.
 #[derive(Debug, Clone, Copy)]
 pub struct Input {
@@ -62,6 +92,8 @@ pub struct Input {
     pub required: bool,
     /// Where it travels over REST.
     pub place: Place,
+    /// Its JSON type.
+    pub kind: Kind,
     /// What it is, in a sentence, for help texts and tool descriptions.
     pub doc: &'static str,
     /// A good value, as JSON text, for messages and help (empty when obvious).
@@ -84,8 +116,10 @@ pub struct Route {
 /// One operation of the contract.
 #[derive(Debug, Clone, Copy)]
 pub struct Operation {
-    /// The name on every surface (`claim_next`; the CLI spells it `claim-next`).
+    /// The name on every surface but the command line (`claim_next`).
     pub name: &'static str,
+    /// The command-line subcommand (`claim`).
+    pub command: &'static str,
     /// What it does and when to use it, in a sentence or two.
     pub doc: &'static str,
     /// Read, write or delete.
@@ -99,11 +133,6 @@ pub struct Operation {
 }
 
 impl Operation {
-    /// The name as a command-line subcommand: `claim-next`.
-    pub fn command_name(&self) -> String {
-        self.name.replace('_', "-")
-    }
-
     /// The largest request this operation accepts, in bytes.
     pub fn max_request_bytes(&self) -> usize {
         if self.name == "create_tasks" {
@@ -186,46 +215,125 @@ fn rest(f: Fields) -> Value {
     Value::Object(f.into_map())
 }
 
-const AGENT_ID: Input = Input {
-    name: "agent_id",
-    required: true,
-    place: Place::Path,
-    doc: "The agent whose backlog it is: 1 to 64 characters A-Z a-z 0-9 - _ . starting with a letter or digit.",
-    example: "",
-};
-const TASK_ID: Input = Input {
-    name: "task_id",
-    required: true,
-    place: Place::Path,
-    doc: "The task's ID, such as MKT-001.",
-    example: "",
-};
-const STATUS_FILTER: Input = Input {
-    name: "status",
-    required: false,
-    place: Place::Query,
-    doc: "Only tasks in this status: queued, in_progress, complete or blocked.",
-    example: "",
-};
-const LIMIT: Input = Input {
-    name: "limit",
-    required: false,
-    place: Place::Query,
-    doc: "At most this many tasks (0 or more); all when absent.",
-    example: "",
-};
-const OFFSET: Input = Input {
-    name: "offset",
-    required: false,
-    place: Place::Query,
-    doc: "Skip this many matching tasks first (0 or more).",
-    example: "",
-};
+const fn input(name: &'static str, place: Place, kind: Kind, doc: &'static str) -> Input {
+    Input {
+        name,
+        required: true,
+        place,
+        kind,
+        doc,
+        example: "",
+    }
+}
+
+const fn optional(mut input: Input) -> Input {
+    input.required = false;
+    input
+}
+
+const fn field(name: &'static str, kind: Kind, doc: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+        nullable: false,
+        doc,
+    }
+}
+
+const AGENT_ID: Input = input(
+    "agent_id",
+    Place::Path,
+    Kind::Text,
+    "The agent whose backlog it is: 1 to 64 characters A-Z a-z 0-9 - _ . starting with a letter or digit.",
+);
+const TASK_ID: Input = input(
+    "task_id",
+    Place::Path,
+    Kind::Text,
+    "The task's ID, such as MKT-001.",
+);
+const STATUS_FILTER: Input = optional(input(
+    "status",
+    Place::Query,
+    Kind::Status,
+    "Only tasks in this status: queued, in_progress, complete or blocked.",
+));
+const LIMIT: Input = optional(input(
+    "limit",
+    Place::Query,
+    Kind::Integer,
+    "At most this many tasks (0 or more); all when absent.",
+));
+const OFFSET: Input = optional(input(
+    "offset",
+    Place::Query,
+    Kind::Integer,
+    "Skip this many matching tasks first (0 or more).",
+));
+
+/// The fields of a create body.
+const TASK_FIELDS: &[Field] = &[
+    Field {
+        required: true,
+        ..field(
+            "title",
+            Kind::Text,
+            "Short task title (1 to 500 characters).",
+        )
+    },
+    field(
+        "description",
+        Kind::Text,
+        "Detailed instructions for the agent (up to 65,536 characters).",
+    ),
+    field(
+        "priority",
+        Kind::Integer,
+        "1 (highest) to 10 (lowest); default 5.",
+    ),
+];
+
+/// The fields of a patch; `null` clears the nullable ones.
+const PATCH_FIELDS: &[Field] = &[
+    field(
+        "status",
+        Kind::Status,
+        "Move the task to queued, in_progress, complete or blocked.",
+    ),
+    field(
+        "priority",
+        Kind::Integer,
+        "New priority, 1 (highest) to 10 (lowest).",
+    ),
+    field("title", Kind::Text, "New title."),
+    Field {
+        nullable: true,
+        ..field("description", Kind::Text, "New description.")
+    },
+    Field {
+        nullable: true,
+        ..field(
+            "blocker",
+            Kind::Text,
+            "Why the task is blocked (only when it is or becomes blocked).",
+        )
+    },
+    Field {
+        nullable: true,
+        ..field(
+            "result",
+            Kind::Text,
+            "What the agent produced (only when the task is or becomes complete).",
+        )
+    },
+];
 
 /// Every operation of the contract, in the order of SPEC §3.
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "list_tasks",
+        command: "list",
         doc: "List an agent's backlog by priority, then creation order, optionally filtered by status and paged; total counts every match.",
         access: Access::Read,
         inputs: &[AGENT_ID, STATUS_FILTER, LIMIT, OFFSET],
@@ -238,11 +346,15 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "create_task",
+        command: "create",
         doc: "Add a task to an agent's backlog; it starts queued and gets the agent's next ID.",
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "task", required: true, place: Place::Body, doc: "The task: {\"title\", \"description\"?, \"priority\"? (1 highest to 10, default 5)}.", example: "{\"title\": \"Write 3 LinkedIn posts\"}" },
+            Input {
+                example: "{\"title\": \"Write 3 LinkedIn posts\"}",
+                ..input("task", Place::Body, Kind::Object(TASK_FIELDS), "The task: {\"title\", \"description\"?, \"priority\"?}.")
+            },
         ],
         route: Route { method: "POST", path: "/api/backlogs/{agent_id}", status: 201, status_if_null: None },
         run: |store, mut f| {
@@ -253,7 +365,8 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "get_task",
-        doc: "One task of an agent's backlog, with every field.",
+        command: "get",
+        doc: "Show one task of an agent's backlog, with every field.",
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
         route: Route { method: "GET", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
@@ -265,12 +378,16 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "update_task",
-        doc: "Change a task: its status (following the lifecycle), priority, title, description, blocker or result. Absent fields are unchanged; null clears description, blocker or result.",
+        command: "update",
+        doc: "Change a task's status (following the lifecycle), priority, title, description, blocker or result. Absent fields are unchanged; null clears description, blocker or result.",
         access: Access::Write,
         inputs: &[
             AGENT_ID,
             TASK_ID,
-            Input { name: "patch", required: true, place: Place::Body, doc: "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}.", example: "{\"status\": \"complete\"}" },
+            Input {
+                example: "{\"status\": \"complete\"}",
+                ..input("patch", Place::Body, Kind::Object(PATCH_FIELDS), "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}.")
+            },
         ],
         route: Route { method: "PATCH", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
         run: |store, mut f| {
@@ -282,7 +399,8 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "delete_task",
-        doc: "Delete a task for good; its number is never given again.",
+        command: "delete",
+        doc: "Delete a task for good; its ID is never given again.",
         access: Access::Delete,
         inputs: &[AGENT_ID, TASK_ID],
         route: Route { method: "DELETE", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
@@ -294,12 +412,13 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "query_tasks",
-        doc: "Tasks across every agent, each with its agent_id, filtered by status, exact priority and agent, and paged.",
+        command: "query",
+        doc: "List tasks across every agent, each with its agent_id, by priority then creation order, filtered by status, exact priority and agent, and paged.",
         access: Access::Read,
         inputs: &[
             STATUS_FILTER,
-            Input { name: "priority", required: false, place: Place::Query, doc: "Only tasks of exactly this priority (1 to 10).", example: "" },
-            Input { name: "agent_id", required: false, place: Place::Query, doc: "Only this agent's tasks.", example: "" },
+            optional(input("priority", Place::Query, Kind::Integer, "Only tasks of exactly this priority (1 to 10).")),
+            optional(input("agent_id", Place::Query, Kind::Text, "Only this agent's tasks.")),
             LIMIT,
             OFFSET,
         ],
@@ -308,7 +427,8 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "summary",
-        doc: "Counts of an agent's tasks by status, and their total.",
+        command: "summary",
+        doc: "Count an agent's tasks by status, with their total.",
         access: Access::Read,
         inputs: &[AGENT_ID],
         route: Route { method: "GET", path: "/api/backlogs/{agent_id}/summary", status: 200, status_if_null: None },
@@ -319,7 +439,8 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "claim_next",
-        doc: "Take the agent's most urgent queued task and move it to in_progress, atomically: two workers never get the same task. null when nothing is queued.",
+        command: "claim",
+        doc: "Move the agent's most urgent queued task to in_progress and return it, atomically: two workers never get the same task. null when nothing is queued.",
         access: Access::Write,
         inputs: &[AGENT_ID],
         route: Route { method: "POST", path: "/api/backlogs/{agent_id}/claim", status: 200, status_if_null: Some(204) },
@@ -330,11 +451,15 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "create_tasks",
+        command: "batch",
         doc: "Add several tasks to an agent's backlog in one transaction: all of them, or none on any error.",
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "tasks", required: true, place: Place::Body, doc: "A list of task objects, each {\"title\", \"description\"?, \"priority\"?}.", example: "[{\"title\": \"Write posts\"}]" },
+            Input {
+                example: "[{\"title\": \"Write posts\"}]",
+                ..input("tasks", Place::Body, Kind::List(TASK_FIELDS), "A JSON list of task objects, each {\"title\", \"description\"?, \"priority\"?}.")
+            },
         ],
         route: Route { method: "POST", path: "/api/backlogs/{agent_id}/batch", status: 201, status_if_null: None },
         run: |store, mut f| {
@@ -345,11 +470,15 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "set_prefix",
-        doc: "Choose the prefix of an agent's task IDs (1 to 8 characters A-Z 0-9) before its first task.",
+        command: "prefix",
+        doc: "Set the prefix of an agent's task IDs, before its first task.",
         access: Access::Write,
         inputs: &[
             AGENT_ID,
-            Input { name: "prefix", required: true, place: Place::BodyField, doc: "The prefix: 1 to 8 characters A-Z and 0-9, starting with a letter.", example: "\"MKT\"" },
+            Input {
+                example: "\"MKT\"",
+                ..input("prefix", Place::BodyField, Kind::Text, "1 to 8 characters A-Z and 0-9, starting with a letter, e.g. GRW.")
+            },
         ],
         route: Route { method: "PUT", path: "/api/backlogs/{agent_id}/prefix", status: 200, status_if_null: None },
         run: |store, mut f| {

@@ -1,12 +1,23 @@
-//! The command line's grammar (clap derive): every command and option, with its help.
+//! The command line's grammar. `serve` and `call` are written here; every other
+//! command is derived from the core's operation table ([`OPERATIONS`]): its name is
+//! the operation's `command`, its arguments the operation's inputs.
 //!
-//! Values that the core validates (statuses, priorities, limits, prefixes, the
-//! durability) are taken as plain strings and handed to the core's JSON parsers, so
-//! that a bad value gets the same message on every surface.
+//! - A required input that is not an object (`agent_id`, `task_id`, `prefix`) is a
+//!   positional argument, named after the input (`AGENT`, `TASK`, `PREFIX`).
+//! - An optional input is an option (`--status`, `--limit`; `agent_id` is `--agent`).
+//! - An object input (a task, a patch) gives its fields: required ones positional
+//!   (`TITLE`), optional ones as options, and `--clear-NAME` for each field that
+//!   `null` clears.
+//! - A list input (a batch of tasks) is one positional argument holding its JSON.
+//!
+//! Values are taken as plain text and handed to the core's JSON parsers (integers
+//! become JSON numbers when they read as numbers), so that a bad value gets the same
+//! message on every surface.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use agent_backlog::ops::{Input, Kind, Operation, OPERATIONS};
+use clap::{Arg, ArgAction, Args, Command, ValueEnum};
 
 /// Text shown after the help of the program: the exit statuses.
 const EXIT_STATUSES: &str = "\
@@ -26,11 +37,9 @@ REST API) unless --format table is given. Errors go to stderr: the error JSON wi
 /// The help heading of the options every command takes.
 const DATABASE: &str = "Database options";
 
-/// A prioritized task backlog for every AI agent, in one SQLite file: a REST server
-/// and a command line.
-#[derive(Debug, Parser)]
-#[command(name = "agent-backlog", version, after_long_help = EXIT_STATUSES)]
-pub struct Cli {
+/// The options every command takes.
+#[derive(Debug, Args)]
+pub struct Globals {
     /// The database file, created when missing (":memory:" for a throwaway store).
     #[arg(
         long,
@@ -53,150 +62,15 @@ pub struct Cli {
     )]
     pub busy_timeout_ms: Option<String>,
 
-    /// How results and errors are printed: json, the exact JSON shape, compact, on one
-    /// line; table: aligned text for people.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
-
     /// `normal`: an acknowledged write survives a crash of the process; `full`: it
     /// also survives power loss, at the price of an fsync per write [default: normal].
     #[arg(long, global = true, help_heading = DATABASE, value_name = "normal|full")]
     pub durability: Option<String>,
 
-    /// The command to run.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve the REST API (see the README for the routes) until Ctrl-C or SIGTERM.
-    Serve(ServeArgs),
-    /// List an agent's backlog, by priority then creation order.
-    List {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-        /// Only tasks in this status: queued, in_progress, complete or blocked.
-        #[arg(long)]
-        status: Option<String>,
-        /// At most this many tasks (default: all).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        limit: Option<String>,
-        /// Skip this many tasks first.
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        offset: Option<String>,
-    },
-    /// Add a task to an agent's backlog; its ID is generated.
-    Create {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-        /// Short task title (1 to 500 characters).
-        title: String,
-        /// Detailed instructions for the agent.
-        #[arg(long)]
-        description: Option<String>,
-        /// 1 (highest) to 10 (lowest); default 5.
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        priority: Option<String>,
-    },
-    /// Change a task's status, priority, title, description, blocker or result.
-    Update {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-        /// The task ID, e.g. MKT-001.
-        task: String,
-        /// Move the task to queued, in_progress, complete or blocked.
-        #[arg(long)]
-        status: Option<String>,
-        /// New priority, 1 (highest) to 10 (lowest).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        priority: Option<String>,
-        /// New title.
-        #[arg(long)]
-        title: Option<String>,
-        /// New description.
-        #[arg(long, conflicts_with = "clear_description")]
-        description: Option<String>,
-        /// Remove the description.
-        #[arg(long)]
-        clear_description: bool,
-        /// Why the task is blocked (only when it is or becomes blocked).
-        #[arg(long, conflicts_with = "clear_blocker")]
-        blocker: Option<String>,
-        /// Remove the blocker.
-        #[arg(long)]
-        clear_blocker: bool,
-        /// What the agent produced (only when the task is or becomes complete).
-        #[arg(long, conflicts_with = "clear_result")]
-        result: Option<String>,
-        /// Remove the result.
-        #[arg(long)]
-        clear_result: bool,
-    },
-    /// Delete a task for good (its ID is never given again).
-    Delete {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-        /// The task ID, e.g. MKT-001.
-        task: String,
-    },
-    /// Show one task.
-    Get {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-        /// The task ID, e.g. MKT-001.
-        task: String,
-    },
-    /// List tasks across all agents, by priority then creation order.
-    Query {
-        /// Only tasks in this status: queued, in_progress, complete or blocked.
-        #[arg(long)]
-        status: Option<String>,
-        /// Only tasks of exactly this priority.
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        priority: Option<String>,
-        /// Only tasks of this agent.
-        #[arg(long, value_name = "AGENT")]
-        agent: Option<String>,
-        /// At most this many tasks (default: all).
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        limit: Option<String>,
-        /// Skip this many tasks first.
-        #[arg(long, value_name = "N", allow_negative_numbers = true)]
-        offset: Option<String>,
-    },
-    /// Count an agent's tasks by status.
-    Summary {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-    },
-    /// Move the agent's most urgent queued task to in_progress and print it (null when
-    /// nothing is queued). Two claimers never get the same task.
-    Claim {
-        /// The agent, e.g. marketing-lead.
-        agent: String,
-    },
-    /// Run any operation by name with a JSON request, as the C function backlog_call
-    /// does: `call summary '{"agent_id": "ops"}'`. The operations and their inputs are
-    /// listed by `call --list`.
-    Call {
-        /// The operation, e.g. claim_next (see --list).
-        #[arg(required_unless_present = "list")]
-        operation: Option<String>,
-        /// The request: a JSON object of the operation's inputs [default: {}].
-        request: Option<String>,
-        /// List the operations with their inputs and routes, and exit.
-        #[arg(long, conflicts_with_all = ["operation", "request"])]
-        list: bool,
-    },
-    /// Set the prefix of an agent's task IDs, before its first task.
-    Prefix {
-        /// The agent, e.g. growth-bot.
-        agent: String,
-        /// 1 to 8 characters A-Z and 0-9, starting with a letter, e.g. GRW.
-        prefix: String,
-    },
+    /// How results and errors are printed: json, the exact JSON shape, compact, on one
+    /// line; table: aligned text for people.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
 }
 
 /// Options of `serve`.
@@ -218,4 +92,129 @@ pub enum Format {
     Json,
     /// Aligned columns (lists) or field/value lines (one task).
     Table,
+}
+
+/// The whole grammar: the global options, `serve`, a command per operation, `call`.
+pub fn command() -> Command {
+    let root = Command::new("agent-backlog")
+        .version(agent_backlog::VERSION)
+        .after_long_help(EXIT_STATUSES)
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    // (augment_args sets the about text from the struct's doc: set ours after it.)
+    let root = Globals::augment_args(root).about(
+        "A prioritized task backlog for every AI agent, in one SQLite file: a REST server \
+         and a command line.",
+    );
+    let serve = ServeArgs::augment_args(Command::new("serve"))
+        .about("Serve the REST API (see the README for the routes) until Ctrl-C or SIGTERM.");
+    let call = Command::new("call")
+        .about(
+            "Run any operation by name with a JSON request, as the C function backlog_call \
+             does: call summary '{\"agent_id\": \"ops\"}'.",
+        )
+        .arg(
+            Arg::new("operation")
+                .help("The operation, e.g. claim_next (see --list).")
+                .required_unless_present("list"),
+        )
+        .arg(
+            Arg::new("request")
+                .help("The request: a JSON object of the operation's inputs [default: {}]."),
+        )
+        .arg(
+            Arg::new("list")
+                .long("list")
+                .action(ArgAction::SetTrue)
+                .conflicts_with_all(["operation", "request"])
+                .help("List the operations with their inputs and routes, and exit."),
+        );
+    root.subcommand(serve)
+        .subcommands(OPERATIONS.iter().map(operation_command))
+        .subcommand(call)
+}
+
+/// The name of an input or field as an argument: `agent_id` is `agent`, `task_id`
+/// is `task`, `claim_after` would be `claim-after`.
+pub fn arg_name(name: &str) -> String {
+    name.strip_suffix("_id").unwrap_or(name).replace('_', "-")
+}
+
+/// The first clause of a doc text, for the list of commands.
+fn short(doc: &str) -> String {
+    let end = [". ", ": ", "; "]
+        .iter()
+        .filter_map(|sep| doc.find(sep))
+        .min()
+        .unwrap_or(doc.len());
+    doc[..end].trim_end_matches('.').to_owned()
+}
+
+fn value_name(kind: Kind, name: &str) -> String {
+    match kind {
+        Kind::Integer => "N".to_owned(),
+        Kind::Status => "STATUS".to_owned(),
+        _ => arg_name(name).to_uppercase(),
+    }
+}
+
+/// A positional argument with clap id `id`, shown under the input or field `name`.
+fn positional(id: &str, name: &str, kind: Kind, doc: &'static str) -> Arg {
+    Arg::new(id.to_owned())
+        .value_name(value_name(kind, name))
+        .help(doc)
+        .required(true)
+        .allow_negative_numbers(kind == Kind::Integer)
+}
+
+/// An option with clap id `id`, spelled after the input or field `name`.
+fn option(id: &str, name: &str, kind: Kind, doc: &'static str) -> Arg {
+    Arg::new(id.to_owned())
+        .long(arg_name(name))
+        .value_name(value_name(kind, name))
+        .help(doc)
+        .allow_negative_numbers(kind == Kind::Integer)
+}
+
+/// The subcommand of one operation; see the module docs for the rules.
+fn operation_command(op: &'static Operation) -> Command {
+    let mut command = Command::new(op.command)
+        .about(short(op.doc))
+        .long_about(op.doc);
+    for input in op.inputs {
+        command = match input.kind {
+            Kind::Object(fields) => fields.iter().fold(command, |mut command, field| {
+                let name = field_id(input, field.name);
+                if field.required {
+                    return command.arg(positional(&name, field.name, field.kind, field.doc));
+                }
+                let mut arg = option(&name, field.name, field.kind, field.doc);
+                if field.nullable {
+                    let clear = format!("clear_{name}");
+                    arg = arg.conflicts_with(&clear);
+                    command = command.arg(
+                        Arg::new(clear)
+                            .long(format!("clear-{}", arg_name(field.name)))
+                            .action(ArgAction::SetTrue)
+                            .help(format!("Remove the {}.", field.name)),
+                    );
+                }
+                command.arg(arg)
+            }),
+            Kind::List(_) => command.arg(
+                positional(input.name, input.name, input.kind, input.doc)
+                    .value_name(format!("{}_JSON", input.name.to_uppercase())),
+            ),
+            _ if input.required => {
+                command.arg(positional(input.name, input.name, input.kind, input.doc))
+            }
+            _ => command.arg(option(input.name, input.name, input.kind, input.doc)),
+        };
+    }
+    command
+}
+
+/// The clap id of a field of an object input: `task.title`.
+pub fn field_id(input: &Input, field: &str) -> String {
+    format!("{}.{field}", input.name)
 }

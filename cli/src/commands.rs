@@ -1,75 +1,92 @@
-//! The data commands: argv values become JSON requests that the core parses and
-//! checks, and each command's result becomes an [`Output`].
+//! The data commands: the matches of an operation's subcommand become its JSON request
+//! (see [`crate::args`] for how inputs map to arguments), which the core's operation
+//! table parses, checks and runs.
 
-use agent_backlog::ops::OPERATIONS;
-use agent_backlog::{
-    Deleted, Error, ListQuery, NewTask, PrefixSet, QueryResult, Store, Summary, Task, TaskList,
-    TaskPatch, TaskQuery,
-};
+use agent_backlog::ops::{parse_json, Kind, Operation, OPERATIONS};
+use agent_backlog::{Error, Store};
+use clap::ArgMatches;
 use serde_json::{json, Map, Value};
 
-use crate::args::Command;
-use crate::convert::field_value;
+use crate::args::field_id;
+use crate::convert::text_value;
 
 /// The result of one data command, ready to print.
 #[derive(Debug)]
-pub enum Output {
-    /// One task (create, get, update).
-    Task(Task),
-    /// The claimed task, or `None` when nothing was queued.
-    Claimed {
-        /// The agent that claimed.
-        agent_id: String,
-        /// The task now in progress.
-        task: Option<Task>,
-    },
-    /// An agent's backlog (list).
-    List(TaskList),
-    /// Tasks across agents (query).
-    Query(QueryResult),
-    /// Counts by status (summary).
-    Summary {
-        /// The agent counted.
-        agent_id: String,
-        /// The counts.
-        summary: Summary,
-    },
-    /// The deleted task's ID.
-    Deleted(Deleted),
-    /// The prefix that was set.
-    Prefix(PrefixSet),
-    /// The JSON result of an operation run by name (`call`).
-    Json(String),
+pub struct Done {
+    /// The operation that ran.
+    pub operation: &'static str,
+    /// The agent it ran for, when its request named one.
+    pub agent_id: Option<String>,
+    /// Its result, as the core's compact JSON.
+    pub json: String,
 }
 
-/// Builds a JSON request object from the options that were given.
-#[derive(Default)]
-struct Request(Map<String, Value>);
-
-impl Request {
-    /// Adds `field` when the option was given (as text, converted like a query string).
-    fn text(mut self, field: &str, value: Option<String>) -> Self {
-        if let Some(text) = value {
-            self.0.insert(field.to_owned(), field_value(field, &text));
+/// The JSON request of `op` from its subcommand's matches.
+pub fn request(op: &Operation, matches: &ArgMatches) -> Result<Value, Error> {
+    let mut request = Map::new();
+    for input in op.inputs {
+        match input.kind {
+            Kind::Object(fields) => {
+                let mut object = Map::new();
+                for field in fields {
+                    let id = field_id(input, field.name);
+                    if let Some(text) = matches.get_one::<String>(&id) {
+                        object.insert(field.name.to_owned(), text_value(field.kind, text));
+                    }
+                    if field.nullable && matches.get_flag(&format!("clear_{id}")) {
+                        object.insert(field.name.to_owned(), Value::Null);
+                    }
+                }
+                request.insert(input.name.to_owned(), Value::Object(object));
+            }
+            Kind::List(_) => {
+                if let Some(text) = matches.get_one::<String>(input.name) {
+                    let what = format!("the {} argument", input.name);
+                    request.insert(
+                        input.name.to_owned(),
+                        parse_json(text, &what, input.example)?,
+                    );
+                }
+            }
+            kind => {
+                if let Some(text) = matches.get_one::<String>(input.name) {
+                    request.insert(input.name.to_owned(), text_value(kind, text));
+                }
+            }
         }
-        self
     }
-
-    /// Adds `field: null` when `clear` is set.
-    fn clear(mut self, field: &str, clear: bool) -> Self {
-        if clear {
-            self.0.insert(field.to_owned(), Value::Null);
-        }
-        self
-    }
-
-    fn value(self) -> Value {
-        Value::Object(self.0)
-    }
+    Ok(Value::Object(request))
 }
 
-/// The operation table as JSON, for `call --list`: each operation's name, what it
-/// does, its inputs and its REST route.
+/// Runs the operation of a derived subcommand against the store.
+pub fn run(store: &Store, op: &'static Operation, matches: &ArgMatches) -> Result<Done, Error> {
+    let request = request(op, matches)?;
+    let agent_id = request["agent_id"].as_str().map(str::to_owned);
+    Ok(Done {
+        operation: op.name,
+        agent_id,
+        json: op.call_value(store, request)?,
+    })
+}
+
+/// Runs `call OPERATION REQUEST`, or lists the table for `call --list`.
+pub fn call(store: Option<&Store>, matches: &ArgMatches) -> Result<Done, Error> {
+    let done = |json| Done {
+        operation: "call",
+        agent_id: None,
+        json,
+    };
+    let (Some(store), Some(operation)) = (store, matches.get_one::<String>("operation")) else {
+        return Ok(done(operations()));
+    };
+    let request = matches
+        .get_one::<String>("request")
+        .map_or("{}", String::as_str);
+    Ok(done(store.call(operation, request)?))
+}
+
+/// The operation table as JSON, for `call --list`: each operation's name, command,
+/// what it does, its inputs and its REST route.
 fn operations() -> String {
     let ops: Vec<Value> = OPERATIONS
         .iter()
@@ -81,6 +98,7 @@ fn operations() -> String {
                 .collect();
             json!({
                 "name": op.name,
+                "command": op.command,
                 "doc": op.doc,
                 "inputs": inputs,
                 "route": format!("{} {}", op.route.method, op.route.path),
@@ -88,118 +106,4 @@ fn operations() -> String {
         })
         .collect();
     Value::Array(ops).to_string()
-}
-
-/// Runs a data command against the store. `serve` is not a data command.
-pub fn run(store: &Store, command: Command) -> Result<Output, Error> {
-    match command {
-        Command::Serve(_) => Err(Error::Internal(
-            "serve is not a data command; this is a bug in agent-backlog".into(),
-        )),
-        Command::List {
-            agent,
-            status,
-            limit,
-            offset,
-            ..
-        } => {
-            let query = Request::default()
-                .text("status", status)
-                .text("limit", limit)
-                .text("offset", offset);
-            let query = ListQuery::from_value(query.value())?;
-            Ok(Output::List(store.list_tasks(&agent, query)?))
-        }
-        Command::Create {
-            agent,
-            title,
-            description,
-            priority,
-            ..
-        } => {
-            let task = Request::default()
-                .text("title", Some(title))
-                .text("description", description)
-                .text("priority", priority);
-            let task = NewTask::from_value(task.value())?;
-            Ok(Output::Task(store.create_task(&agent, task)?))
-        }
-        Command::Update {
-            agent,
-            task,
-            status,
-            priority,
-            title,
-            description,
-            clear_description,
-            blocker,
-            clear_blocker,
-            result,
-            clear_result,
-            ..
-        } => {
-            let patch = Request::default()
-                .text("status", status)
-                .text("priority", priority)
-                .text("title", title)
-                .text("description", description)
-                .clear("description", clear_description)
-                .text("blocker", blocker)
-                .clear("blocker", clear_blocker)
-                .text("result", result)
-                .clear("result", clear_result);
-            let patch = TaskPatch::from_value(patch.value())?;
-            Ok(Output::Task(store.update_task(&agent, &task, patch)?))
-        }
-        Command::Delete { agent, task, .. } => {
-            Ok(Output::Deleted(store.delete_task(&agent, &task)?))
-        }
-        Command::Get { agent, task, .. } => Ok(Output::Task(store.get_task(&agent, &task)?)),
-        Command::Query {
-            status,
-            priority,
-            agent,
-            limit,
-            offset,
-            ..
-        } => {
-            let query = Request::default()
-                .text("status", status)
-                .text("priority", priority)
-                .text("agent_id", agent)
-                .text("limit", limit)
-                .text("offset", offset);
-            let query = TaskQuery::from_value(query.value())?;
-            Ok(Output::Query(store.query_tasks(query)?))
-        }
-        Command::Summary { agent, .. } => {
-            let summary = store.summary(&agent)?;
-            Ok(Output::Summary {
-                agent_id: agent,
-                summary,
-            })
-        }
-        Command::Claim { agent, .. } => {
-            let task = store.claim_next(&agent)?;
-            Ok(Output::Claimed {
-                agent_id: agent,
-                task,
-            })
-        }
-        Command::Call {
-            operation,
-            request,
-            list,
-        } => {
-            if list {
-                return Ok(Output::Json(operations()));
-            }
-            let operation = operation.unwrap_or_default();
-            let request = request.as_deref().unwrap_or("{}");
-            Ok(Output::Json(store.call(&operation, request)?))
-        }
-        Command::Prefix { agent, prefix, .. } => {
-            Ok(Output::Prefix(store.set_prefix(&agent, &prefix)?))
-        }
-    }
 }

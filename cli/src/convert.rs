@@ -5,18 +5,15 @@
 //! is passed on as a JSON string, so that the core reports it with its own message
 //! (`priority must be an integer from 1 to 10, got the string "abc"`).
 
+use agent_backlog::ops::Kind;
 use agent_backlog::Error;
 use serde_json::{Map, Value};
 
-/// The request fields whose values are JSON numbers.
-const NUMERIC_FIELDS: [&str; 4] = ["priority", "limit", "offset", "busy_timeout_ms"];
-
-/// The JSON value for `text` given as the field `field`.
-///
-/// For a numeric field, text that reads as a JSON number becomes that number (`3`,
-/// `3.5`, `-1`); anything else stays a string for the core to refuse.
-pub fn field_value(field: &str, text: &str) -> Value {
-    if NUMERIC_FIELDS.contains(&field) {
+/// The JSON value for `text` given for an input of this kind: text that reads as a
+/// JSON number becomes that number for an integer input (`3`, `3.5`, `-1`); anything
+/// else stays a string for the core to check.
+pub fn text_value(kind: Kind, text: &str) -> Value {
+    if kind == Kind::Integer {
         if let Ok(number) = serde_json::from_str::<serde_json::Number>(text) {
             return Value::Number(number);
         }
@@ -24,11 +21,16 @@ pub fn field_value(field: &str, text: &str) -> Value {
     Value::String(text.to_owned())
 }
 
-/// A JSON object from `name=value` pairs, each converted by [`field_value`].
+/// A JSON object from `name=value` pairs, each converted by [`text_value`] with the
+/// kind that `kind_of` gives its name.
 ///
 /// A name given twice is `invalid_argument`; unknown names are kept so that the
 /// core's parser names them in its error.
-pub fn object_from_pairs<I, K, V>(pairs: I, what: &str) -> Result<Value, Error>
+pub fn object_from_pairs<I, K, V>(
+    pairs: I,
+    what: &str,
+    kind_of: impl Fn(&str) -> Kind,
+) -> Result<Value, Error>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
@@ -42,7 +44,7 @@ where
                 "the {what} {name} is given twice; give it once"
             )));
         }
-        object.insert(name.to_owned(), field_value(name, text.as_ref()));
+        object.insert(name.to_owned(), text_value(kind_of(name), text.as_ref()));
     }
     Ok(Value::Object(object))
 }
@@ -54,20 +56,28 @@ mod tests {
 
     #[test]
     fn numbers_only_for_numeric_fields() {
-        assert_eq!(field_value("priority", "3"), json!(3));
-        assert_eq!(field_value("priority", "3.5"), json!(3.5));
-        assert_eq!(field_value("priority", "abc"), json!("abc"));
-        assert_eq!(field_value("limit", ""), json!(""));
-        assert_eq!(field_value("agent_id", "42"), json!("42"));
-        assert_eq!(field_value("status", "queued"), json!("queued"));
+        assert_eq!(text_value(Kind::Integer, "3"), json!(3));
+        assert_eq!(text_value(Kind::Integer, "3.5"), json!(3.5));
+        assert_eq!(text_value(Kind::Integer, "abc"), json!("abc"));
+        assert_eq!(text_value(Kind::Integer, ""), json!(""));
+        assert_eq!(text_value(Kind::Text, "42"), json!("42"));
+        assert_eq!(text_value(Kind::Status, "queued"), json!("queued"));
     }
 
     #[test]
     fn pairs_become_an_object() {
-        let value = object_from_pairs([("status", "queued"), ("limit", "2")], "parameter").unwrap();
+        let kind = |name: &str| {
+            if name == "limit" {
+                Kind::Integer
+            } else {
+                Kind::Text
+            }
+        };
+        let value =
+            object_from_pairs([("status", "queued"), ("limit", "2")], "parameter", kind).unwrap();
         assert_eq!(value, json!({"status": "queued", "limit": 2}));
-        let err =
-            object_from_pairs([("limit", "2"), ("limit", "3")], "query parameter").unwrap_err();
+        let err = object_from_pairs([("limit", "2"), ("limit", "3")], "query parameter", kind)
+            .unwrap_err();
         assert_eq!(err.code(), "invalid_argument");
         assert_eq!(
             err.to_string(),

@@ -15,10 +15,11 @@ mod server;
 use std::io::Write;
 use std::process::ExitCode;
 
+use agent_backlog::ops::{Kind, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
-use clap::Parser;
+use clap::FromArgMatches;
 
-use args::{Cli, Command, Format};
+use args::{Format, Globals, ServeArgs};
 
 /// Exit status for a command line that cannot be parsed (sysexits EX_USAGE). clap's
 /// own 2 would be mistaken for `not_found`.
@@ -27,65 +28,90 @@ const EXIT_USAGE: u8 = 64;
 const EXIT_IO: u8 = 74;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let matches = match args::command().try_get_matches() {
+        Ok(matches) => matches,
         Err(err) => {
             // --help and --version print to stdout and succeed; the rest is misuse.
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    let format = command_format(&cli);
-    let options = match store_options(&cli) {
+    let globals = match Globals::from_arg_matches(&matches) {
+        Ok(globals) => globals,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let Some((name, sub)) = matches.subcommand() else {
+        unreachable!("a subcommand is required");
+    };
+    // `serve` reports its errors as text, for people reading its log.
+    let format = if name == "serve" {
+        Format::Table
+    } else {
+        globals.format
+    };
+    let options = match store_options(&globals) {
         Ok(options) => options,
         Err(err) => return fail(&err, format),
     };
-    match cli.command {
-        Command::Serve(serve) => {
-            let config = server::ServeConfig {
-                host: serve.host,
-                port: serve.port,
-                db: cli.db,
-                options,
-            };
-            match server::serve(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(server::ServeError::Store(err)) => fail(&err, format),
-                Err(server::ServeError::Listen(message)) => {
-                    eprintln!("error: {message}");
-                    ExitCode::from(server::EXIT_CANNOT_LISTEN)
-                }
+    if name == "serve" {
+        let serve = match ServeArgs::from_arg_matches(sub) {
+            Ok(serve) => serve,
+            Err(err) => {
+                let _ = err.print();
+                return ExitCode::from(EXIT_USAGE);
             }
-        }
-        command => {
-            let result =
-                Store::open_with(&cli.db, options).and_then(|store| commands::run(&store, command));
-            match result {
-                Ok(out) => print(&output::render(&out, format)),
-                Err(err) => fail(&err, format),
+        };
+        let config = server::ServeConfig {
+            host: serve.host,
+            port: serve.port,
+            db: globals.db,
+            options,
+        };
+        return match server::serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(server::ServeError::Store(err)) => fail(&err, format),
+            Err(server::ServeError::Listen(message)) => {
+                eprintln!("error: {message}");
+                ExitCode::from(server::EXIT_CANNOT_LISTEN)
             }
-        }
+        };
     }
-}
-
-/// The `--format` of a data command; `serve` reports errors as text.
-fn command_format(cli: &Cli) -> Format {
-    match cli.command {
-        Command::Serve(_) => Format::Table,
-        _ => cli.format,
+    let result = if name == "call" && sub.get_flag("list") {
+        commands::call(None, sub)
+    } else {
+        Store::open_with(&globals.db, options).and_then(|store| {
+            match OPERATIONS.iter().find(|op| op.command == name) {
+                Some(op) => commands::run(&store, op, sub),
+                None => commands::call(Some(&store), sub),
+            }
+        })
+    };
+    match result {
+        Ok(done) => print(&output::render(&done, format)),
+        Err(err) => fail(&err, format),
     }
 }
 
 /// `--busy-timeout-ms` and `--durability`, checked by the core's options parser.
-fn store_options(cli: &Cli) -> Result<StoreOptions, Error> {
+fn store_options(globals: &Globals) -> Result<StoreOptions, Error> {
     let pairs = [
-        ("busy_timeout_ms", cli.busy_timeout_ms.as_deref()),
-        ("durability", cli.durability.as_deref()),
+        ("busy_timeout_ms", globals.busy_timeout_ms.as_deref()),
+        ("durability", globals.durability.as_deref()),
     ];
     let given = pairs
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)));
-    StoreOptions::from_value(convert::object_from_pairs(given, "option")?)
+    let kind = |name: &str| {
+        if name == "busy_timeout_ms" {
+            Kind::Integer
+        } else {
+            Kind::Text
+        }
+    };
+    StoreOptions::from_value(convert::object_from_pairs(given, "option", kind)?)
 }
 
 /// Prints the error to stderr and exits with its code's number (1–6).

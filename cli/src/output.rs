@@ -1,18 +1,42 @@
 //! Printing results: the exact JSON shapes (compact, one line) or tables for people.
 
-use agent_backlog::{Error, Task};
+use agent_backlog::{Deleted, Error, PrefixSet, QueryResult, Summary, Task, TaskList};
 
 use crate::args::Format;
-use crate::commands::Output;
+use crate::commands::Done;
 
 /// Longest title shown in a list table; longer titles end with `…`.
 const TITLE_WIDTH: usize = 60;
 
-/// The text to print on stdout for `output`, without the final newline.
-pub fn render(output: &Output, format: Format) -> String {
+/// A result, typed for the table of its operation.
+enum Output {
+    /// One task (create, get, update).
+    Task(Task),
+    /// The claimed task, or `None` when nothing was queued.
+    Claimed {
+        agent_id: String,
+        task: Option<Task>,
+    },
+    /// An agent's backlog (list, batch).
+    List(TaskList),
+    /// Tasks across agents (query).
+    Query(QueryResult),
+    /// Counts by status (summary).
+    Summary { agent_id: String, summary: Summary },
+    /// The deleted task's ID.
+    Deleted(Deleted),
+    /// The prefix that was set.
+    Prefix(PrefixSet),
+    /// Any other result, printed as its JSON.
+    Json(String),
+}
+
+/// The text to print on stdout for a result, without the final newline: the core's
+/// JSON as it is, or a table for people.
+pub fn render(done: &Done, format: Format) -> String {
     match format {
-        Format::Json => json(output),
-        Format::Table => table(output),
+        Format::Json => done.json.clone(),
+        Format::Table => table(&typed(done).unwrap_or_else(|_| Output::Json(done.json.clone()))),
     }
 }
 
@@ -24,22 +48,25 @@ pub fn render_error(error: &Error, format: Format) -> String {
     }
 }
 
-fn json(output: &Output) -> String {
-    let text = match output {
-        Output::Task(task) => serde_json::to_string(task),
-        Output::Claimed { task, .. } => serde_json::to_string(task),
-        Output::List(list) => serde_json::to_string(list),
-        Output::Query(result) => serde_json::to_string(result),
-        Output::Summary { summary, .. } => serde_json::to_string(summary),
-        Output::Deleted(deleted) => serde_json::to_string(deleted),
-        Output::Prefix(set) => serde_json::to_string(set),
-        Output::Json(text) => Ok(text.clone()),
-    };
-    // The response types are plain data: serializing them cannot fail.
-    text.unwrap_or_else(|e| {
-        Error::Internal(format!("cannot print the result: {e}"))
-            .to_json()
-            .to_string()
+/// The result read back into its type, for the tables.
+fn typed(done: &Done) -> serde_json::Result<Output> {
+    let text = done.json.as_str();
+    let agent_id = || done.agent_id.clone().unwrap_or_default();
+    Ok(match done.operation {
+        "create_task" | "get_task" | "update_task" => Output::Task(serde_json::from_str(text)?),
+        "claim_next" => Output::Claimed {
+            agent_id: agent_id(),
+            task: serde_json::from_str(text)?,
+        },
+        "list_tasks" | "create_tasks" => Output::List(serde_json::from_str(text)?),
+        "query_tasks" => Output::Query(serde_json::from_str(text)?),
+        "summary" => Output::Summary {
+            agent_id: agent_id(),
+            summary: serde_json::from_str(text)?,
+        },
+        "delete_task" => Output::Deleted(serde_json::from_str(text)?),
+        "set_prefix" => Output::Prefix(serde_json::from_str(text)?),
+        _ => Output::Json(text.to_owned()),
     })
 }
 

@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_backlog::ops::{Operation, Place, OPERATIONS};
+use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -272,8 +272,9 @@ fn path_param<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     })
 }
 
-/// The query string as a JSON object for the core's parsers (see [`convert`]).
-fn query_object(uri: &Uri) -> Result<Value, ApiError> {
+/// The query string as a JSON object for the core's parsers (see [`convert`]), each
+/// value converted for the kind of the operation's input of that name.
+fn query_object(op: &Operation, uri: &Uri) -> Result<Value, ApiError> {
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|rejection| {
         ApiError::invalid(
             StatusCode::BAD_REQUEST,
@@ -283,7 +284,17 @@ fn query_object(uri: &Uri) -> Result<Value, ApiError> {
             ),
         )
     })?;
-    Ok(convert::object_from_pairs(pairs, "query parameter")?)
+    let kind_of = |name: &str| {
+        op.inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map_or(Kind::Text, |i| i.kind)
+    };
+    Ok(convert::object_from_pairs(
+        pairs,
+        "query parameter",
+        kind_of,
+    )?)
 }
 
 /// Refuses any query parameter on a route that takes none.
@@ -389,7 +400,7 @@ async fn operation(
     let in_query = allowed_in(Place::Query);
     if in_query.is_empty() {
         no_query(&uri)?;
-    } else if let Value::Object(query) = query_object(&uri)? {
+    } else if let Value::Object(query) = query_object(op, &uri)? {
         for (name, value) in query {
             if !in_query.contains(&name.as_str()) {
                 return Err(ApiError::from(unknown_field(&name, &in_query)));

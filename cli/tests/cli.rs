@@ -719,3 +719,49 @@ fn call_runs_every_operation_by_name() {
         table_run.stdout
     );
 }
+
+/// Every operation of the table is a command, named by the table, with its inputs as
+/// arguments; `batch` (create_tasks) takes the list as JSON.
+#[test]
+fn every_operation_of_the_table_is_a_command() {
+    let (_dir, db) = db();
+    let db = db.as_path();
+    let help = cli(db, &["--help"]).stdout;
+    for op in agent_backlog::ops::OPERATIONS {
+        assert!(
+            help.contains(&format!("\n  {} ", op.command)),
+            "{}: {help}",
+            op.command
+        );
+        let sub = cli(db, &[op.command, "--help"]);
+        assert_eq!(sub.code, 0, "{}", op.command);
+        for input in op.inputs.iter().filter(|i| !i.required) {
+            let flag = format!("--{}", input.name.trim_end_matches("_id").replace('_', "-"));
+            assert!(sub.stdout.contains(&flag), "{} {flag}", op.command);
+        }
+    }
+    let batch = ok(
+        db,
+        &[
+            "batch",
+            "ops",
+            r#"[{"title": "a"}, {"title": "b", "priority": 1}]"#,
+        ],
+    );
+    assert_eq!(batch["total"], 2);
+    assert_eq!(batch["tasks"][1]["id"], "OPS-002");
+    let message = fails(
+        db,
+        &["batch", "ops", r#"[{"title": "a"}, {"title": " "}]"#],
+        1,
+        "invalid_argument",
+    );
+    assert!(message.starts_with("tasks[1]: "), "{message}");
+    let message = fails(db, &["batch", "ops", "[{"], 1, "invalid_argument");
+    assert!(message.contains("tasks"), "{message}");
+    assert_eq!(
+        ok(db, &["summary", "ops"])["total"],
+        2,
+        "nothing written by the refused batches"
+    );
+}
