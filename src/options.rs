@@ -15,7 +15,7 @@ pub enum Durability {
     Full,
 }
 
-/// Settings for [`Store::open_with`].
+/// Settings for [`Store::open_with`](crate::Store::open_with).
 ///
 /// ```
 /// use std::time::Duration;
