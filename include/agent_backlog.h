@@ -10,6 +10,9 @@
  *   parameter: the result on success, {"error":{"code":...,"message":...}} on failure.
  *   Free it with backlog_string_free, and only with it. backlog_open writes nothing to
  *   out_error on success.
+ * - Pointers (the "Safety" of every function): each argument is NULL or valid for its
+ *   use: strings NUL-terminated and unchanged during the call, out-parameters
+ *   pointing to writable variables. Handles are never dereferenced.
  * - NULL: a NULL or non-UTF-8 string argument is code 1 with the error JSON; a NULL
  *   out-parameter is code 1 and nothing is written. query_json and options_json may
  *   be NULL (no filter, default options). Free and close of NULL do nothing.
@@ -21,8 +24,8 @@
  *   several threads at once. Reads never wait for a write; writes of one handle take
  *   turns, each waiting at most the busy timeout from its call. Many processes may
  *   open the same file.
- * - backlog_call runs any operation by name with a JSON request (SPEC section 17);
- *   the dedicated functions below give byte-identical results.
+ * - backlog_call runs any operation by name with a JSON request; the dedicated
+ *   functions below give byte-identical results.
  * - Panics inside the library are caught and become code 6; nothing unwinds into C.
  */
 
@@ -157,15 +160,10 @@ void backlog_close(BacklogStore *store);
  * `"tasks":[]` and 0.
  *
  * Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON. Either way free `*out_json` with
- * `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * `*out_json` holds the error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_list_tasks(const BacklogStore *store,
                        const char *agent_id,
@@ -180,15 +178,10 @@ int backlog_list_tasks(const BacklogStore *store,
  * `{"id":"MKT-001","title":...,"status":"queued",...}`.
  *
  * Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON and nothing was written. Either way free
- * `*out_json` with `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * `*out_json` holds the error JSON and nothing was written.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_create_task(const BacklogStore *store,
                         const char *agent_id,
@@ -204,14 +197,10 @@ int backlog_create_task(const BacklogStore *store,
  *
  * Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 5
  * (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON and no task
- * was created. Either way free `*out_json` with `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * was created.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_create_tasks(const BacklogStore *store,
                          const char *agent_id,
@@ -223,15 +212,10 @@ int backlog_create_tasks(const BacklogStore *store,
  *
  * On success writes the task to `*out_json`. Returns 0, or 1 (`invalid_argument`, e.g.
  * a malformed task_id), 2 (`not_found`: no such task in this agent's backlog), 5
- * (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON. Either way
- * free `*out_json` with `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_get_task(const BacklogStore *store,
                      const char *agent_id,
@@ -250,14 +234,10 @@ int backlog_get_task(const BacklogStore *store,
  * Returns 0, or 1 (`invalid_argument`), 2 (`not_found`), 3 (`invalid_transition`: e.g.
  * queued to complete; the message names the allowed moves), 5 (`storage`), 6
  * (`internal`); on failure `*out_json` holds the error JSON and nothing was written.
- * Either way free `*out_json` with `backlog_string_free`.
  *
- * Thread safety: a handle may be used from several threads at once.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_update_task(const BacklogStore *store,
                         const char *agent_id,
@@ -270,15 +250,10 @@ int backlog_update_task(const BacklogStore *store,
  *
  * On success writes `{"deleted":"MKT-001"}` to `*out_json`. Returns 0, or 1
  * (`invalid_argument`), 2 (`not_found`), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON. Either way free `*out_json` with
- * `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * `*out_json` holds the error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_delete_task(const BacklogStore *store,
                         const char *agent_id,
@@ -293,10 +268,7 @@ int backlog_delete_task(const BacklogStore *store,
  * "total":N}` to `*out_json`.
  *
  * Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON. Either way free `*out_json` with
- * `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * `*out_json` holds the error JSON.
  *
  * # Safety
  * `store` is any pointer (it is only compared with open handles). `query_json` is NULL
@@ -311,14 +283,10 @@ int backlog_query_tasks(const BacklogStore *store, const char *query_json, char 
  * On success writes `{"queued":a,"in_progress":b,"complete":c,"blocked":d,"total":N}`
  * to `*out_json` (all zeros for an agent with no tasks). Returns 0, or 1
  * (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure `*out_json` holds the
- * error JSON. Either way free `*out_json` with `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). `agent_id` is NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_summary(const BacklogStore *store, const char *agent_id, char **out_json);
 
@@ -330,14 +298,10 @@ int backlog_summary(const BacklogStore *store, const char *agent_id, char **out_
  * when nothing is queued (still a string to free). Two claimers, in two threads or two
  * processes, never get the same task. Returns 0, or 1 (`invalid_argument`), 5
  * (`storage`, e.g. busy past the timeout), 6 (`internal`); on failure `*out_json` holds
- * the error JSON. Either way free `*out_json` with `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * the error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). `agent_id` is NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_claim_next(const BacklogStore *store, const char *agent_id, char **out_json);
 
@@ -348,15 +312,10 @@ int backlog_claim_next(const BacklogStore *store, const char *agent_id, char **o
  * `{"agent_id":...,"prefix":"MKT"}` to `*out_json`. Returns 0, or 1
  * (`invalid_argument`), 4 (`conflict`: another agent holds the prefix, or the agent
  * already has tasks with another prefix), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON. Either way free `*out_json` with
- * `backlog_string_free`.
- *
- * Thread safety: a handle may be used from several threads at once.
+ * `*out_json` holds the error JSON.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_set_prefix(const BacklogStore *store,
                        const char *agent_id,
@@ -374,13 +333,10 @@ int backlog_set_prefix(const BacklogStore *store,
  * what the operation's own function writes. An unknown operation, an unknown key or
  * a missing input is code 1.
  *
- * Returns 0 or the code of the failure (1 to 6), as every function here; either way
- * free `*out_json` with `backlog_string_free`.
+ * Returns 0 or the code of the failure (1 to 6), as every function here.
  *
  * # Safety
- * `store` is any pointer (it is only compared with open handles). The strings are NULL
- * or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
- * NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
  */
 int backlog_call(const BacklogStore *store,
                  const char *operation,

@@ -386,15 +386,10 @@ pub extern "C" fn backlog_close(store: *mut BacklogStore) {
 /// `"tasks":[]` and 0.
 ///
 /// Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON. Either way free `*out_json` with
-/// `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// `*out_json` holds the error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_list_tasks(
     store: *const BacklogStore,
@@ -428,15 +423,10 @@ pub unsafe extern "C" fn backlog_list_tasks(
 /// `{"id":"MKT-001","title":...,"status":"queued",...}`.
 ///
 /// Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON and nothing was written. Either way free
-/// `*out_json` with `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// `*out_json` holds the error JSON and nothing was written.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_create_task(
     store: *const BacklogStore,
@@ -463,14 +453,10 @@ pub unsafe extern "C" fn backlog_create_task(
 ///
 /// Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 5
 /// (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON and no task
-/// was created. Either way free `*out_json` with `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// was created.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_create_tasks(
     store: *const BacklogStore,
@@ -497,15 +483,10 @@ pub unsafe extern "C" fn backlog_create_tasks(
 ///
 /// On success writes the task to `*out_json`. Returns 0, or 1 (`invalid_argument`, e.g.
 /// a malformed task_id), 2 (`not_found`: no such task in this agent's backlog), 5
-/// (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON. Either way
-/// free `*out_json` with `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_get_task(
     store: *const BacklogStore,
@@ -535,14 +516,10 @@ pub unsafe extern "C" fn backlog_get_task(
 /// Returns 0, or 1 (`invalid_argument`), 2 (`not_found`), 3 (`invalid_transition`: e.g.
 /// queued to complete; the message names the allowed moves), 5 (`storage`), 6
 /// (`internal`); on failure `*out_json` holds the error JSON and nothing was written.
-/// Either way free `*out_json` with `backlog_string_free`.
 ///
-/// Thread safety: a handle may be used from several threads at once.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_update_task(
     store: *const BacklogStore,
@@ -571,15 +548,10 @@ pub unsafe extern "C" fn backlog_update_task(
 ///
 /// On success writes `{"deleted":"MKT-001"}` to `*out_json`. Returns 0, or 1
 /// (`invalid_argument`), 2 (`not_found`), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON. Either way free `*out_json` with
-/// `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// `*out_json` holds the error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_delete_task(
     store: *const BacklogStore,
@@ -605,10 +577,7 @@ pub unsafe extern "C" fn backlog_delete_task(
 /// "total":N}` to `*out_json`.
 ///
 /// Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON. Either way free `*out_json` with
-/// `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// `*out_json` holds the error JSON.
 ///
 /// # Safety
 /// `store` is any pointer (it is only compared with open handles). `query_json` is NULL
@@ -638,14 +607,10 @@ pub unsafe extern "C" fn backlog_query_tasks(
 /// On success writes `{"queued":a,"in_progress":b,"complete":c,"blocked":d,"total":N}`
 /// to `*out_json` (all zeros for an agent with no tasks). Returns 0, or 1
 /// (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure `*out_json` holds the
-/// error JSON. Either way free `*out_json` with `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). `agent_id` is NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_summary(
     store: *const BacklogStore,
@@ -669,14 +634,10 @@ pub unsafe extern "C" fn backlog_summary(
 /// when nothing is queued (still a string to free). Two claimers, in two threads or two
 /// processes, never get the same task. Returns 0, or 1 (`invalid_argument`), 5
 /// (`storage`, e.g. busy past the timeout), 6 (`internal`); on failure `*out_json` holds
-/// the error JSON. Either way free `*out_json` with `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// the error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). `agent_id` is NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_claim_next(
     store: *const BacklogStore,
@@ -699,15 +660,10 @@ pub unsafe extern "C" fn backlog_claim_next(
 /// `{"agent_id":...,"prefix":"MKT"}` to `*out_json`. Returns 0, or 1
 /// (`invalid_argument`), 4 (`conflict`: another agent holds the prefix, or the agent
 /// already has tasks with another prefix), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON. Either way free `*out_json` with
-/// `backlog_string_free`.
-///
-/// Thread safety: a handle may be used from several threads at once.
+/// `*out_json` holds the error JSON.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_set_prefix(
     store: *const BacklogStore,
@@ -735,13 +691,10 @@ pub unsafe extern "C" fn backlog_set_prefix(
 /// what the operation's own function writes. An unknown operation, an unknown key or
 /// a missing input is code 1.
 ///
-/// Returns 0 or the code of the failure (1 to 6), as every function here; either way
-/// free `*out_json` with `backlog_string_free`.
+/// Returns 0 or the code of the failure (1 to 6), as every function here.
 ///
 /// # Safety
-/// `store` is any pointer (it is only compared with open handles). The strings are NULL
-/// or NUL-terminated. `out_json` is NULL or points to a writable `char *`; it is set to
-/// NULL on entry. A NULL `out_json` returns 1 and writes nothing.
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn backlog_call(
     store: *const BacklogStore,
