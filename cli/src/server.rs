@@ -219,8 +219,10 @@ impl IntoResponse for ApiError {
 
 type Reply = Result<Response, ApiError>;
 
-/// A response whose body is JSON text the core already wrote.
-fn json_text_response(status: StatusCode, json: String) -> Response {
+/// A response whose body is JSON text the core already wrote, ending with a newline
+/// (so that `curl` leaves the prompt on its own line).
+fn json_text_response(status: StatusCode, mut json: String) -> Response {
+    json.push('\n');
     (
         status,
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -231,10 +233,13 @@ fn json_text_response(status: StatusCode, json: String) -> Response {
 
 fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => (
+        Ok(mut body) => (
             status,
             [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            body,
+            {
+                body.push(b'\n');
+                body
+            },
         )
             .into_response(),
         Err(e) => (
@@ -403,7 +408,11 @@ async fn operation(
     } else if let Value::Object(query) = query_object(op, &uri)? {
         for (name, value) in query {
             if !in_query.contains(&name.as_str()) {
-                return Err(ApiError::from(unknown_field(&name, &in_query)));
+                return Err(ApiError::from(Error::InvalidArgument(format!(
+                    "unknown query parameter {name:?}; the parameters of {} are {}",
+                    op.route.path,
+                    in_query.join(", ")
+                ))));
             }
             request.insert(name, value);
         }

@@ -91,7 +91,7 @@ fn seed_page_examples_replayed() {
     // DELETE /api/backlogs/{agent_id}/{task_id}.
     let response = server.delete("/api/backlogs/marketing-lead/MKT-002");
     assert_eq!(response.expect(200), json!({"deleted": "MKT-002"}));
-    assert_eq!(response.text(), r#"{"deleted":"MKT-002"}"#);
+    assert_eq!(response.text(), "{\"deleted\":\"MKT-002\"}\n");
 
     // GET /api/backlogs: the page's two tasks of two agents.
     for title in ["Answer open tickets", "Triage the inbox"] {
@@ -163,7 +163,7 @@ fn seed_page_examples_replayed() {
     let response = server.get("/api/backlogs/content-writer/summary");
     assert_eq!(
         response.text(),
-        r#"{"queued":5,"in_progress":1,"complete":23,"blocked":0,"total":29}"#
+        "{\"queued\":5,\"in_progress\":1,\"complete\":23,\"blocked\":0,\"total\":29}\n"
     );
 }
 
@@ -543,12 +543,15 @@ fn query_strings_are_strict_and_go_through_the_core() {
     let message = server
         .get("/api/backlogs?sort=priority")
         .expect_error(400, "invalid_argument");
-    assert!(message.starts_with("unknown field \"sort\""), "{message}");
+    assert!(
+        message.starts_with("unknown query parameter \"sort\"; the parameters of /api/backlogs are status, priority, agent_id, limit, offset"),
+        "{message}"
+    );
     let message = server
         .get("/api/backlogs/marketing-lead?priority=1")
         .expect_error(400, "invalid_argument");
     assert!(
-        message.starts_with("unknown field \"priority\""),
+        message.starts_with("unknown query parameter \"priority\""),
         "{message}"
     );
     let message = server
@@ -784,4 +787,25 @@ fn serve_reports_startup_failures() {
         "{}",
         help.stdout
     );
+}
+
+/// Every JSON body, result or error, ends with a newline, so that `curl` leaves the
+/// shell prompt on its own line.
+#[test]
+fn bodies_end_with_a_newline() {
+    let server = Server::start();
+    for response in [
+        server.post("/api/backlogs/ops", r#"{"title": "t"}"#),
+        server.get("/api/backlogs/ops/summary"),
+        server.get("/api/backlogs/ops/OPS-009"),
+        server.get("/api/backlogs?sort=1"),
+        server.get("/nowhere"),
+    ] {
+        assert!(
+            response.body.ends_with(b"}\n"),
+            "{:?}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert!(!response.body.ends_with(b"\n\n"));
+    }
 }

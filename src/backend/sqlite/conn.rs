@@ -306,6 +306,14 @@ impl Connections {
         opener: &Opener,
         deadline: &Arc<Deadline>,
     ) -> Result<(Connection, Option<Checkpointer>)> {
+        if opener.path.is_dir() {
+            return Err(Error::storage(format!(
+                "cannot open the database at {}: it is a directory; give the path of a \
+                 database file inside it, such as {}",
+                opener.path.display(),
+                opener.path.join("backlogs.db").display()
+            )));
+        }
         // The open itself waits up to the busy timeout for a migration elsewhere.
         deadline.set(Instant::now() + opener.options.busy_timeout);
         let mut conn = opener.open(deadline).map_err(|e| {
@@ -315,8 +323,15 @@ impl Connections {
                 opener.path.display()
             ))
         })?;
-        // Refuse a foreign or newer file before anything (even WAL mode) is written to it.
-        migrations::check(&conn)?;
+        // Refuse a foreign or newer file before anything (even WAL mode) is written to
+        // it; the refusal names the file.
+        migrations::check(&conn).map_err(|e| match Error::from(e) {
+            Error::Storage { message, source } => Error::Storage {
+                message: format!("{}: {message}", opener.path.display()),
+                source,
+            },
+            other => other,
+        })?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(Fail::from)?;
