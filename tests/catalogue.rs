@@ -12,6 +12,14 @@
 //! number (`MKT-005`), so that a refused call cannot have taken a number or registered
 //! an agent. Values that look like SQL are plain text: accepted where the field's rule
 //! allows them (and then stored verbatim), `invalid_argument` where it does not.
+//!
+//! Bad values that a JSON request can hold — every field's range, length, format and
+//! type, IDs, filters, lifecycle moves, conflicts — are cases of testdata/conformance/,
+//! run on every surface (tests/conformance.rs, tests/capi_conformance.rs, the Python
+//! and HTTP runners). The tables here keep what those cannot express: NULL pointers,
+//! invalid UTF-8, handles, JSON text for the strict parsers (malformed, nested, oversized,
+//! lone surrogates, duplicate keys in queries), the list and query parsers of the
+//! per-operation C functions, and values too large for the data files.
 
 mod common;
 
@@ -45,9 +53,6 @@ enum Want {
 use Want::{Err as E, Ok as OK};
 
 const INVALID: Want = E("invalid_argument");
-const NOT_FOUND: Want = E("not_found");
-const TRANSITION: Want = E("invalid_transition");
-const CONFLICT: Want = E("conflict");
 const STORAGE: Want = E("storage");
 
 // -------------------------------------------------------------------------------------
@@ -232,121 +237,41 @@ fn batch_json(s: &Store, body: &str) -> Result<Value> {
 /// (description, call, expected code, text the message or result must contain).
 #[rustfmt::skip]
 const RUST_CASES: &[(&str, RustCall, Want, &str)] = &[
-    // agent_id
-    ("empty agent_id", |s| v(s.create_task("", NewTask::new("t"))), INVALID, "agent_id must be"),
-    ("agent_id with a space", |s| v(s.create_task("marketing lead", NewTask::new("t"))), INVALID, "agent_id must be"),
-    ("agent_id with a quote", |s| v(s.list_tasks("o'brien", ListQuery::new())), INVALID, "agent_id must be"),
-    ("SQL agent_id in create", |s| v(s.create_task(SQL, NewTask::new("t"))), INVALID, "agent_id must be"),
-    ("SQL agent_id in create_tasks", |s| v(s.create_tasks("a' OR '1'='1", vec![NewTask::new("t")])), INVALID, "agent_id must be"),
-    ("SQL agent_id in summary", |s| v(s.summary("x;DELETE FROM tasks")), INVALID, "agent_id must be"),
-    ("SQL agent_id in claim", |s| v(s.claim_next("marketing-lead' --")), INVALID, "agent_id must be"),
-    ("SQL agent_id in set_prefix", |s| v(s.set_prefix("a\"; DROP TABLE agents; --", "ABC")), INVALID, "agent_id must be"),
-    ("SQL agent_id filter in query", |s| v(s.query_tasks(TaskQuery::new().agent_id("' OR 1=1 --"))), INVALID, "agent_id must be"),
-    ("LIKE wildcard agent_id filter", |s| v(s.query_tasks(TaskQuery::new().agent_id("%"))), INVALID, "agent_id must be"),
-    ("agent_id of 65 characters", |s| v(s.create_task(&big(65), NewTask::new("t"))), INVALID, "agent_id must be"),
-    ("agent_id of 1 MiB", |s| v(s.summary(&big(1 << 20))), INVALID, "(1048576 characters)"),
-    ("agent_id with a NUL", |s| v(s.delete_task("marketing\0lead", "MKT-001")), INVALID, "agent_id must be"),
-    ("agent_id with non-ASCII letters", |s| v(s.claim_next("ümlaut")), INVALID, "agent_id must be"),
-    ("agent_id starting with a hyphen", |s| v(s.get_task("-x", "MKT-001")), INVALID, "agent_id must be"),
-    // task_id
-    ("SQL task_id in get", |s| v(s.get_task("marketing-lead", "MKT-001' OR '1'='1")), INVALID, "task_id must look like"),
-    ("SQL task_id in delete", |s| v(s.delete_task("marketing-lead", "MKT-001; DROP TABLE tasks")), INVALID, "task_id must look like"),
-    ("lowercase task_id", |s| v(s.update_task("marketing-lead", "mkt-001", TaskPatch::new().priority(1))), INVALID, "task_id must look like"),
-    ("empty task_id", |s| v(s.get_task("marketing-lead", "")), INVALID, "task_id must look like"),
-    ("task_id of 21 digits", |s| v(s.get_task("marketing-lead", "MKT-123456789012345678901")), INVALID, "task_id must look like"),
-    ("task_id past i64 (20 digits)", |s| v(s.get_task("marketing-lead", "MKT-99999999999999999999")), NOT_FOUND, "is not in the backlog"),
-    ("another agent's task", |s| v(s.delete_task("marketing-lead", "SUP-001")), NOT_FOUND, "task SUP-001 is not in the backlog of marketing-lead"),
-    ("a task of an agent with no tasks", |s| v(s.update_task("new-agent", "MKT-001", TaskPatch::new().priority(2))), NOT_FOUND, "is not in the backlog of new-agent"),
-    // text fields
-    ("SQL title is plain text", |s| v(s.create_task("marketing-lead", NewTask::new(SQL))), OK, SQL),
-    ("SQL description is plain text", |s| v(s.create_task("marketing-lead", NewTask::new("t").description("1; DELETE FROM agents"))), OK, "1; DELETE FROM agents"),
-    ("SQL blocker is plain text", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().status(Status::Blocked).blocker(SQL))), OK, SQL),
-    ("SQL result is plain text", |s| v(s.update_task("marketing-lead", "MKT-002", TaskPatch::new().status(Status::Complete).result("\" OR \"\"=\""))), OK, r#"\" OR \"\"=\""#),
-    ("SQL title in a patch is plain text", |s| v(s.update_task("marketing-lead", "MKT-001", TaskPatch::new().title("x'); UPDATE tasks SET status='complete"))), OK, "UPDATE tasks"),
-    ("empty title", |s| v(s.create_task("marketing-lead", NewTask::new(""))), INVALID, "title must be 1 to 500"),
-    ("blank title", |s| v(s.create_task("marketing-lead", NewTask::new(" \t\n\u{3000}"))), INVALID, "title must be 1 to 500"),
-    ("title of 501 characters", |s| v(s.create_task("marketing-lead", NewTask::new("é".repeat(501)))), INVALID, "got 501"),
+    // Values the conformance cases (testdata/conformance/) do not send: they run every
+    // bad value a JSON request can hold, on every surface. What stays here is too large
+    // for them, or JSON text for the strict parsers themselves: text JSON values cannot
+    // hold, and the list and query parsers, which only the C ABI reaches.
     ("title of 8 MiB", |s| v(s.create_task("marketing-lead", NewTask::new(big(8 << 20)))), INVALID, "title must be 1 to 500"),
-    ("title with a NUL", |s| v(s.create_task("marketing-lead", NewTask::new("a\0b"))), INVALID, "NUL"),
-    ("title with a NUL in a patch", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().title("\0"))), INVALID, "NUL"),
-    ("description of 65537 characters", |s| v(s.create_task("marketing-lead", NewTask::new("t").description(big(65_537)))), INVALID, "description must be at most 65536"),
-    ("description with a NUL", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().description("x\0"))), INVALID, "NUL"),
-    ("blocker of 2001 characters", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().status(Status::Blocked).blocker(big(2001)))), INVALID, "blocker must be at most 2000"),
-    ("blank blocker", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().status(Status::Blocked).blocker("   "))), INVALID, "blocker must say why"),
-    ("blocker with a NUL", |s| v(s.update_task("marketing-lead", "MKT-003", TaskPatch::new().blocker("\0"))), INVALID, "NUL"),
-    ("result of 1048577 characters", |s| v(s.update_task("marketing-lead", "MKT-002", TaskPatch::new().status(Status::Complete).result(big(1_048_577)))), INVALID, "result must be at most 1048576"),
-    // priority, limit, offset
-    ("priority 0", |s| v(s.create_task("marketing-lead", NewTask::new("t").priority(0))), INVALID, "got 0"),
-    ("priority 11", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().priority(11))), INVALID, "got 11"),
-    ("priority -1", |s| v(s.create_task("marketing-lead", NewTask::new("t").priority(-1))), INVALID, "got -1"),
-    ("priority 259 (3 modulo 256)", |s| v(s.create_task("marketing-lead", NewTask::new("t").priority(259))), INVALID, "got 259"),
-    ("priority i64::MAX", |s| v(s.create_task("marketing-lead", NewTask::new("t").priority(i64::MAX))), INVALID, "got 9223372036854775807"),
-    ("priority i64::MIN in a query", |s| v(s.query_tasks(TaskQuery::new().priority(i64::MIN))), INVALID, "got -9223372036854775808"),
-    ("limit -1", |s| v(s.list_tasks("marketing-lead", ListQuery::new().limit(-1))), INVALID, "limit must be"),
-    ("offset i64::MIN", |s| v(s.query_tasks(TaskQuery::new().offset(i64::MIN))), INVALID, "offset must be"),
-    ("limit i64::MAX lists everything", |s| v(s.list_tasks("marketing-lead", ListQuery::new().limit(i64::MAX))), OK, r#""total":4"#),
-    ("offset i64::MAX lists nothing", |s| v(s.query_tasks(TaskQuery::new().offset(i64::MAX))), OK, r#""tasks":[],"total":5"#),
-    // lifecycle and prefixes
-    ("queued to complete", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().status(Status::Complete))), TRANSITION, "from queued to complete"),
-    ("complete to in_progress", |s| v(s.update_task("marketing-lead", "MKT-001", TaskPatch::new().status(Status::InProgress))), TRANSITION, "from complete to in_progress"),
-    ("blocker on a queued task", |s| v(s.update_task("marketing-lead", "MKT-004", TaskPatch::new().blocker("why"))), INVALID, "blocker can only be given"),
-    ("result on a task that stays in_progress", |s| v(s.update_task("marketing-lead", "MKT-002", TaskPatch::new().result("r"))), INVALID, "result can only be given"),
-    ("block without a blocker", |s| v(s.update_task("marketing-lead", "MKT-002", TaskPatch::new().status(Status::Blocked))), INVALID, "blocker is required"),
-    ("clear the blocker of a blocked task", |s| v(s.update_task("marketing-lead", "MKT-003", TaskPatch { blocker: Some(None), ..TaskPatch::new() })), INVALID, "blocker cannot be cleared"),
-    ("SQL prefix", |s| v(s.set_prefix("new-agent", "A'--")), INVALID, "prefix must be"),
-    ("lowercase prefix", |s| v(s.set_prefix("new-agent", "new")), INVALID, "prefix must be"),
-    ("prefix of 9 characters", |s| v(s.set_prefix("new-agent", "ABCDEFGHI")), INVALID, "prefix must be"),
-    ("prefix held by another agent", |s| v(s.set_prefix("new-agent", "SUP")), CONFLICT, "prefix SUP is held by agent support-bot"),
-    ("prefix change after the first task", |s| v(s.set_prefix("marketing-lead", "ZZZ")), CONFLICT, "fixed at MKT"),
-    // batches
-    ("batch with one bad task creates none", |s| v(s.create_tasks("marketing-lead", vec![NewTask::new("a"), NewTask::new("b"), NewTask::new("")])), INVALID, "tasks[2]: title"),
     ("batch of 10001 tasks", |s| v(s.create_tasks("marketing-lead", vec![NewTask::new("t"); 10_001])), INVALID, "at most 10000 tasks"),
-    ("batch mixing agents' prefixes is one agent's", |s| v(s.create_tasks("new-agent", vec![NewTask::new("t"), NewTask::new("u").priority(0)])), INVALID, "tasks[1]: priority"),
     // JSON bodies through the strict parsers
     ("truncated JSON", |s| create_json(s, r#"{"title": "Write"#), INVALID, "the task must be a JSON object"),
     ("truncated after a key", |s| update_json(s, "MKT-004", r#"{"priority""#), INVALID, "the patch must be a JSON object"),
     ("empty body", |s| create_json(s, ""), INVALID, "EOF while parsing"),
     ("trailing garbage", |s| create_json(s, r#"{"title": "a"} {"#), INVALID, "trailing characters"),
     ("byte order mark", |s| create_json(s, "\u{feff}{\"title\": \"a\"}"), INVALID, "the task must be"),
-    ("JSON array as a task", |s| create_json(s, r#"[{"title": "a"}]"#), INVALID, "the task must be a JSON object"),
     ("JSON null as a patch", |s| update_json(s, "MKT-004", "null"), INVALID, "the patch must be a JSON object"),
     ("object as a batch", |s| batch_json(s, r#"{"title": "a"}"#), INVALID, "the task list must be a JSON array"),
     ("nested 100000 deep", |s| create_json(s, &nested(100_000)), INVALID, "recursion limit"),
     ("nested objects 5000 deep in a query", |s| query_json(s, &format!("{}{}", r#"{"a":"#.repeat(5000), "}".repeat(5000))), INVALID, "recursion limit"),
     ("nested 100000 deep in a batch", |s| batch_json(s, &"[".repeat(100_000)), INVALID, "the task list must be"),
     ("duplicate title keys", |s| create_json(s, r#"{"title": "a", "title": "b"}"#), INVALID, r#"the key "title" appears twice"#),
-    ("duplicate status keys", |s| update_json(s, "MKT-002", r#"{"status": "complete", "result": "r", "status": "queued"}"#), INVALID, "appears twice"),
-    ("duplicate keys in a batch item", |s| batch_json(s, r#"[{"title": "a"}, {"title": "b", "priority": 1, "priority": 2}]"#), INVALID, "appears twice"),
     ("body over 8 MiB, refused by size", |s| create_json(s, &oversized(MAX_BODY_BYTES)), INVALID, "bytes; the limit is 8388608 bytes"),
     ("patch over 8 MiB, refused by size", |s| update_json(s, "MKT-004", &oversized(MAX_BODY_BYTES)), INVALID, "bytes; the limit is 8388608 bytes"),
     ("query over 8 MiB, refused by size", |s| query_json(s, &oversized(MAX_BODY_BYTES)), INVALID, "bytes; the limit is 8388608 bytes"),
     ("batch over 64 MiB, refused by size", |s| batch_json(s, &oversized(MAX_BATCH_BODY_BYTES)), INVALID, "bytes; the limit is 67108864 bytes"),
     ("lone high surrogate", |s| create_json(s, r#"{"title": "a\ud800b"}"#), INVALID, "unexpected end of hex escape"),
     ("lone low surrogate", |s| update_json(s, "MKT-004", r#"{"title": "\udc00"}"#), INVALID, "surrogate"),
-    ("escaped NUL in a title", |s| create_json(s, r#"{"title": "a\u0000b"}"#), INVALID, "NUL"),
-    ("escaped NUL in a description", |s| update_json(s, "MKT-004", r#"{"description": "\u0000"}"#), INVALID, "NUL"),
     ("escaped NUL in a status filter", |s| list_json(s, r#"{"status": "queued\u0000"}"#), INVALID, "status"),
-    ("priority 3.0", |s| create_json(s, r#"{"title": "a", "priority": 3.0}"#), INVALID, "priority must be an integer"),
-    ("priority \"3\"", |s| create_json(s, r#"{"title": "a", "priority": "3"}"#), INVALID, r#"got the string "3""#),
-    ("priority true", |s| update_json(s, "MKT-004", r#"{"priority": true}"#), INVALID, "got true"),
     ("priority 1e400 overflows", |s| create_json(s, r#"{"title": "a", "priority": 1e400}"#), INVALID, "number out of range"),
-    ("priority 2^64", |s| create_json(s, r#"{"title": "a", "priority": 18446744073709551616}"#), INVALID, "priority must be an integer"),
     ("priority 2^63", |s| query_json(s, r#"{"priority": 9223372036854775808}"#), INVALID, "priority must be an integer"),
     ("priority -0", |s| create_json(s, r#"{"title": "a", "priority": -0}"#), INVALID, "got -0.0"),
     ("limit 1e3", |s| list_json(s, r#"{"limit": 1e3}"#), INVALID, "limit must be an integer"),
     ("offset -1", |s| query_json(s, r#"{"offset": -1}"#), INVALID, "offset must be"),
-    ("title as a number", |s| create_json(s, r#"{"title": 5}"#), INVALID, "title must be a string"),
-    ("title null", |s| create_json(s, r#"{"title": null}"#), INVALID, "title must be a string"),
-    ("title missing", |s| create_json(s, r#"{"priority": 1}"#), INVALID, "title is required"),
-    ("status null in a patch", |s| update_json(s, "MKT-004", r#"{"status": null}"#), INVALID, "status cannot be null"),
-    ("SQL status in a patch", |s| update_json(s, "MKT-004", &format!(r#"{{"status": "{SQL}"}}"#)), INVALID, "status must be"),
     ("SQL status filter in list", |s| list_json(s, r#"{"status": "queued' OR '1'='1"}"#), INVALID, "status must be"),
     ("SQL agent_id filter in a JSON query", |s| query_json(s, r#"{"agent_id": "x' OR 1=1 --"}"#), INVALID, "agent_id must be"),
     ("agent_id filter as a number", |s| query_json(s, r#"{"agent_id": 7}"#), INVALID, "agent_id must be a string"),
     ("capitalized status", |s| list_json(s, r#"{"status": "Queued"}"#), INVALID, "status must be"),
-    ("unknown field", |s| create_json(s, r#"{"title": "a", "owner": "me"}"#), INVALID, r#"unknown field "owner""#),
     ("SQL as a field name", |s| query_json(s, &format!(r#"{{"{SQL}": 1}}"#)), INVALID, "unknown field"),
-    ("SQL title in JSON is plain text", |s| create_json(s, &format!(r#"{{"title": "{SQL}", "description": "{SQL}"}}"#)), OK, SQL),
 ];
 
 fn code_of(want: Want) -> &'static str {
@@ -396,7 +321,7 @@ fn run_rust_case(what: &str, call: RustCall, want: Want, needle: &str) {
 
 #[test]
 fn rust_api_catalogue() {
-    assert!(RUST_CASES.len() >= 40);
+    assert!(RUST_CASES.len() >= 25);
     let mut seen = std::collections::HashSet::new();
     let mut failed = Vec::new();
     for &(what, call, want, needle) in RUST_CASES {
@@ -817,7 +742,6 @@ const C_CASES: &[CCase] = &[
     ("truncated query", H::Open, Op::Query, [Str(r#"{"status":"queu"#), Null, Null], INVALID, "the query must be"),
     ("array nested 100000 deep", H::Open, Op::Create, [ML, Built(deep_array), Null], INVALID, "recursion limit"),
     ("object nested 100000 deep", H::Open, Op::Update, [ML, Str("MKT-004"), Built(deep_object)], INVALID, "recursion limit"),
-    ("duplicate keys in a task", H::Open, Op::Create, [ML, Str(r#"{"title":"a","priority":1,"priority":9}"#), Null], INVALID, "appears twice"),
     ("duplicate keys in a query", H::Open, Op::Query, [Str(r#"{"agent_id":"marketing-lead","agent_id":"support-bot"}"#), Null, Null], INVALID, "appears twice"),
     ("task over 8 MiB, refused by size", H::Open, Op::Create, [ML, Built(oversized_body), Null], INVALID, "the limit is 8388608 bytes"),
     ("patch over 8 MiB, refused by size", H::Open, Op::Update, [ML, Str("MKT-004"), Built(oversized_body)], INVALID, "the limit is 8388608 bytes"),
@@ -829,32 +753,17 @@ const C_CASES: &[CCase] = &[
     // strings and numbers
     ("lone high surrogate escape", H::Open, Op::Create, [ML, Str(r#"{"title":"\ud83d"}"#), Null], INVALID, "unexpected end of hex escape"),
     ("lone low surrogate escape", H::Open, Op::Update, [ML, Str("MKT-003"), Str(r#"{"blocker":"\udfff x"}"#)], INVALID, "surrogate"),
-    ("escaped NUL in a title", H::Open, Op::Create, [ML, Str(r#"{"title":"a\u0000"}"#), Null], INVALID, "NUL"),
-    ("escaped NUL in a result", H::Open, Op::Update, [ML, Str("MKT-002"), Str(r#"{"status":"complete","result":"\u0000"}"#)], INVALID, "NUL"),
-    ("priority 3.0", H::Open, Op::Create, [ML, Str(r#"{"title":"a","priority":3.0}"#), Null], INVALID, "priority must be an integer"),
-    ("priority \"3\"", H::Open, Op::Update, [ML, Str("MKT-004"), Str(r#"{"priority":"3"}"#)], INVALID, "priority must be an integer"),
     ("priority false", H::Open, Op::Query, [Str(r#"{"priority":false}"#), Null, Null], INVALID, "got false"),
     ("priority 1e400 overflows", H::Open, Op::Create, [ML, Str(r#"{"title":"a","priority":1e400}"#), Null], INVALID, "number out of range"),
-    ("priority -9223372036854775809", H::Open, Op::Create, [ML, Str(r#"{"title":"a","priority":-9223372036854775809}"#), Null], INVALID, "priority must be an integer"),
     ("priority 2^64 in a batch", H::Open, Op::CreateMany, [ML, Str(r#"[{"title":"a","priority":18446744073709551616}]"#), Null], INVALID, "tasks[0]: priority"),
     ("limit -1", H::Open, Op::List, [ML, Str(r#"{"limit":-1}"#), Null], INVALID, "limit must be"),
     ("offset 0.5", H::Open, Op::Query, [Str(r#"{"offset":0.5}"#), Null, Null], INVALID, "offset must be an integer"),
-    ("empty object as a task", H::Open, Op::Create, [ML, Str("{}"), Null], INVALID, "title is required"),
-    ("unknown field in a patch", H::Open, Op::Update, [ML, Str("MKT-004"), Str(r#"{"id":"MKT-999"}"#)], INVALID, r#"unknown field \"id\""#),
     // SQL-looking values
     ("SQL title is plain text", H::Open, Op::Create, [ML, Str(r#"{"title":"'); DROP TABLE tasks; --","description":"' OR 1=1 --"}"#), Null], OK, SQL),
     ("SQL blocker is plain text", H::Open, Op::Update, [ML, Str("MKT-004"), Str(r#"{"status":"blocked","blocker":"'); DROP TABLE agents; --"}"#)], OK, "DROP TABLE agents"),
-    ("SQL agent_id in create", H::Open, Op::Create, [Str(SQL), Str(r#"{"title":"t"}"#), Null], INVALID, "agent_id must be"),
-    ("SQL agent_id in list", H::Open, Op::List, [Str("x' OR '1'='1"), Null, Null], INVALID, "agent_id must be"),
-    ("SQL task_id in delete", H::Open, Op::Delete, [ML, Str("MKT-001' OR 1=1 --"), Null], INVALID, "task_id must look like"),
     ("SQL status filter", H::Open, Op::List, [ML, Str(r#"{"status":"queued' OR '1'='1"}"#), Null], INVALID, "status must be"),
     ("SQL agent_id filter", H::Open, Op::Query, [Str(r#"{"agent_id":"' OR ''='"}"#), Null, Null], INVALID, "agent_id must be"),
     ("SQL priority filter as a string", H::Open, Op::Query, [Str(r#"{"priority":"1 OR 1=1"}"#), Null, Null], INVALID, "priority must be an integer"),
-    ("SQL prefix", H::Open, Op::Prefix, [Str("new-agent"), Str("X;DROP"), Null], INVALID, "prefix must be"),
-    // codes other than invalid_argument
-    ("well-formed ID not in the backlog", H::Open, Op::Get, [ML, Str("MKT-009"), Null], NOT_FOUND, "task MKT-009 is not in the backlog of marketing-lead"),
-    ("queued to complete", H::Open, Op::Update, [ML, Str("MKT-004"), Str(r#"{"status":"complete"}"#)], TRANSITION, "from queued to complete"),
-    ("prefix held by another agent", H::Open, Op::Prefix, [Str("new-agent"), Str("MKT"), Null], CONFLICT, "held by agent marketing-lead"),
 ];
 
 /// Runs one C case on a fresh fixture and checks everything.

@@ -4,6 +4,11 @@
 //! and the summary of every agent involved, compared after each case), and at the end
 //! the next task must still get the next ID (MKT-005, and NEW-001 for an agent that had
 //! none): no refused request took a number or registered an agent.
+//!
+//! Bad values that a JSON request can hold (fields, types, IDs, filters, lifecycle moves,
+//! conflicts) are cases of testdata/conformance/, which tests/conformance.rs sends over
+//! HTTP; this table keeps what only HTTP has: bytes that are not UTF-8 or not JSON,
+//! sizes, content types, query-string syntax, routes and methods.
 
 mod common;
 
@@ -32,10 +37,6 @@ fn req(method: &'static str, path: &str, body: Option<&[u8]>) -> Req {
 
 fn post(path: &str, body: &str) -> Req {
     req("POST", path, Some(body.as_bytes()))
-}
-
-fn patch(path: &str, body: &str) -> Req {
-    req("PATCH", path, Some(body.as_bytes()))
 }
 
 fn get(path: &str) -> Req {
@@ -81,53 +82,19 @@ fn cases() -> Vec<(&'static str, Req, u16, &'static str)> {
         ("trailing garbage", post(ML, r#"{"title":"a"}x"#), 400, invalid),
         ("array nested 100000 deep", post(ML, &nested(100_000)), 400, invalid),
         ("batch nested 100000 deep", post(&format!("{ML}/batch"), &"[".repeat(100_000)), 400, invalid),
-        ("duplicate keys", post(ML, r#"{"title":"a","title":"b"}"#), 400, invalid),
-        ("duplicate keys in a patch", patch(&format!("{ML}/MKT-004"), r#"{"priority":1,"priority":2}"#), 400, invalid),
         ("duplicate keys in a prefix body", req("PUT", "/api/backlogs/new-agent/prefix", Some(br#"{"prefix":"A","prefix":"B"}"#)), 400, invalid),
         ("body over 8 MiB", declared("POST", ML, "8388609"), 413, invalid),
         ("patch over 8 MiB", declared("PATCH", &format!("{ML}/MKT-004"), "8388609"), 413, invalid),
         ("batch over 64 MiB", declared("POST", &format!("{ML}/batch"), "67108865"), 413, invalid),
-        ("lone surrogate escape", post(ML, r#"{"title":"\ud800"}"#), 400, invalid),
-        ("escaped NUL in a title", post(ML, r#"{"title":"a\u0000b"}"#), 400, invalid),
-        ("escaped NUL in a blocker", patch(&format!("{ML}/MKT-003"), r#"{"blocker":"\u0000"}"#), 400, invalid),
-        ("priority 3.0", post(ML, r#"{"title":"a","priority":3.0}"#), 400, invalid),
-        ("priority \"3\"", post(ML, r#"{"title":"a","priority":"3"}"#), 400, invalid),
-        ("priority true", patch(&format!("{ML}/MKT-004"), r#"{"priority":true}"#), 400, invalid),
-        ("priority 1e400", post(ML, r#"{"title":"a","priority":1e400}"#), 400, invalid),
-        ("priority 2^64", post(ML, r#"{"title":"a","priority":18446744073709551616}"#), 400, invalid),
-        ("priority 0 in a batch", post(&format!("{ML}/batch"), r#"[{"title":"a"},{"title":"b","priority":0}]"#), 400, invalid),
-        ("blank title", post(ML, r#"{"title":"   "}"#), 400, invalid),
-        ("unknown field", post(ML, r#"{"title":"a","id":"MKT-999"}"#), 400, invalid),
-        ("status null", patch(&format!("{ML}/MKT-004"), r#"{"status":null}"#), 400, invalid),
-        ("SQL status", patch(&format!("{ML}/MKT-004"), r#"{"status":"'); DROP TABLE tasks; --"}"#), 400, invalid),
-        ("SQL prefix", req("PUT", "/api/backlogs/new-agent/prefix", Some(br#"{"prefix":"A'--"}"#)), 400, invalid),
         ("a body of text/plain", Req { method: "POST", path: ML.into(), headers: &[("Content-Type", "text/plain")], body: Some(br#"{"title":"a"}"#.to_vec()) }, 415, invalid),
         // agent_id and task_id in the path
-        ("SQL agent_id in the path", get("/api/backlogs/x'%20OR%20'1'='1"), 400, invalid),
-        ("SQL agent_id in a create", post("/api/backlogs/a;DROP%20TABLE%20tasks", r#"{"title":"t"}"#), 400, invalid),
-        ("agent_id with a space", get("/api/backlogs/marketing%20lead/summary"), 400, invalid),
-        ("agent_id with a NUL", post("/api/backlogs/a%00b/claim", ""), 400, invalid),
         ("agent_id not UTF-8", get("/api/backlogs/caf%E9"), 400, invalid),
-        ("agent_id of 65 characters", get(&format!("/api/backlogs/{}", "a".repeat(65))), 400, invalid),
-        ("SQL task_id", req("DELETE", &format!("{ML}/MKT-001'%20OR%20'1'='1"), None), 400, invalid),
-        ("lowercase task_id", get(&format!("{ML}/mkt-001")), 400, invalid),
         // query strings
-        ("priority=abc", get("/api/backlogs?priority=abc"), 400, invalid),
-        ("priority=3.0", get("/api/backlogs?priority=3.0"), 400, invalid),
-        ("limit=-1", get(&format!("{ML}?limit=-1")), 400, invalid),
-        ("offset past u64", get("/api/backlogs?offset=99999999999999999999"), 400, invalid),
-        ("SQL status filter", get(&format!("{ML}?status=queued'%20OR%20'1'='1")), 400, invalid),
-        ("SQL agent_id filter", get("/api/backlogs?agent_id=x'%20OR%201=1%20--"), 400, invalid),
         ("a repeated parameter", get("/api/backlogs?status=queued&status=blocked"), 400, invalid),
-        ("an unknown parameter", get(&format!("{ML}?owner=me")), 400, invalid),
         ("a query string on summary", get(&format!("{ML}/summary?x=1")), 400, invalid),
         ("a parameter not UTF-8", get("/api/backlogs?status=%FF"), 400, invalid),
         // the other codes
-        ("a task that is not there", get(&format!("{ML}/MKT-009")), 404, "not_found"),
-        ("another agent's task", req("DELETE", &format!("{ML}/SUP-001"), None), 404, "not_found"),
         ("no such route", get("/api/backlogs/a/MKT-001/x"), 404, "not_found"),
-        ("queued to complete", patch(&format!("{ML}/MKT-004"), r#"{"status":"complete"}"#), 409, "invalid_transition"),
-        ("prefix held by another agent", req("PUT", "/api/backlogs/new-agent/prefix", Some(br#"{"prefix":"SUP"}"#)), 409, "conflict"),
         ("a wrong method", req("PUT", &format!("{ML}/MKT-001"), Some(b"{}")), 405, invalid),
     ];
     cases
@@ -178,7 +145,7 @@ fn http_catalogue() {
     fixture(&server);
     let before = snapshot(&server);
     let cases = cases();
-    assert!(cases.len() >= 40);
+    assert!(cases.len() >= 15);
     let mut failed = Vec::new();
     for (what, r, status, code) in &cases {
         let response = server.request(r.method, &r.path, r.headers, r.body.as_deref());

@@ -9,6 +9,12 @@
  * out-of-range and overflowing numbers, SQL-looking text in every field and filter,
  * and bad database paths and options. Run under valgrind by `make test-catalogue-c`.
  *
+ * Bad values that a JSON request can hold (every field's range, length, format and
+ * type, IDs, lifecycle moves, conflicts) are cases of testdata/conformance/, run on
+ * every surface; this table keeps what only C can pass, the JSON text of the strict
+ * parsers, the list and query filters of the per-operation functions, and the
+ * SQL-looking text that each function must store verbatim.
+ *
  * Usage: test_catalogue SCRATCH_DIR   (an absolute, existing, writable, empty folder;
  *                                      the program's working directory)
  */
@@ -101,9 +107,7 @@ static const struct c_case CASES[] = {
     {"trailing garbage", OPEN, CREATE, ML, "{\"title\":\"a\"}x", NULL, 1, "trailing characters", 0},
     {"array nested 100000 deep", OPEN, CREATE, ML, GEN_DEEP_ARRAY, NULL, 1, "recursion limit", 0},
     {"object nested 100000 deep", OPEN, UPDATE, ML, "MKT-004", GEN_DEEP_OBJECT, 1, "recursion limit", 0},
-    {"duplicate keys in a task", OPEN, CREATE, ML, "{\"title\":\"a\",\"priority\":1,\"priority\":9}", NULL, 1, "appears twice", 0},
     {"duplicate keys in a query", OPEN, QUERY, "{\"agent_id\":\"a\",\"agent_id\":\"b\"}", NULL, NULL, 1, "appears twice", 0},
-    {"duplicate keys in a batch item", OPEN, CREATE_MANY, ML, "[{\"title\":\"a\",\"title\":\"b\"}]", NULL, 1, "appears twice", 0},
     {"task over 8 MiB, refused by size", OPEN, CREATE, ML, GEN_BODY_OVER_8MIB, NULL, 1, "the limit is 8388608 bytes", 0},
     {"patch over 8 MiB, refused by size", OPEN, UPDATE, ML, "MKT-004", GEN_BODY_OVER_8MIB, 1, "the limit is 8388608 bytes", 0},
     {"list query over 8 MiB, refused by size", OPEN, LIST, ML, GEN_BODY_OVER_8MIB, NULL, 1, "the limit is 8388608 bytes", 0},
@@ -114,32 +118,12 @@ static const struct c_case CASES[] = {
     /* strings and numbers */
     {"lone high surrogate escape", OPEN, CREATE, ML, "{\"title\":\"\\ud83d\"}", NULL, 1, "hex escape", 0},
     {"lone low surrogate escape", OPEN, UPDATE, ML, "MKT-003", "{\"blocker\":\"\\udfff x\"}", 1, "surrogate", 0},
-    {"escaped NUL in a title", OPEN, CREATE, ML, "{\"title\":\"a\\u0000\"}", NULL, 1, "NUL", 0},
-    {"escaped NUL in a description", OPEN, UPDATE, ML, "MKT-004", "{\"description\":\"\\u0000\"}", 1, "NUL", 0},
-    {"escaped NUL in a result", OPEN, UPDATE, ML, "MKT-002", "{\"status\":\"complete\",\"result\":\"\\u0000\"}", 1, "NUL", 0},
-    {"blank title", OPEN, CREATE, ML, "{\"title\":\" \\t\\n \"}", NULL, 1, "title must be 1 to 500", 0},
-    {"title of 501 characters", OPEN, UPDATE, ML, "MKT-004",
-     "{\"title\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-     1, "got 501", 0},
-    {"priority 3.0", OPEN, CREATE, ML, "{\"title\":\"a\",\"priority\":3.0}", NULL, 1, "priority must be an integer", 0},
-    {"priority \"3\"", OPEN, UPDATE, ML, "MKT-004", "{\"priority\":\"3\"}", 1, "priority must be an integer", 0},
     {"priority false", OPEN, QUERY, "{\"priority\":false}", NULL, NULL, 1, "got false", 0},
-    {"priority 0", OPEN, CREATE, ML, "{\"title\":\"a\",\"priority\":0}", NULL, 1, "got 0", 0},
-    {"priority 11", OPEN, UPDATE, ML, "MKT-004", "{\"priority\":11}", 1, "got 11", 0},
     {"priority 1e400 overflows", OPEN, CREATE, ML, "{\"title\":\"a\",\"priority\":1e400}", NULL, 1, "number out of range", 0},
-    {"priority -9223372036854775809", OPEN, CREATE, ML, "{\"title\":\"a\",\"priority\":-9223372036854775809}", NULL, 1, "priority must be an integer", 0},
     {"priority 2^64 in a batch", OPEN, CREATE_MANY, ML, "[{\"title\":\"a\",\"priority\":18446744073709551616}]", NULL, 1, "tasks[0]: priority", 0},
     {"limit -1", OPEN, LIST, ML, "{\"limit\":-1}", NULL, 1, "limit must be", 0},
     {"offset 0.5", OPEN, QUERY, "{\"offset\":0.5}", NULL, NULL, 1, "offset must be an integer", 0},
     {"limit i64::MAX lists everything", OPEN, LIST, ML, "{\"limit\":9223372036854775807}", NULL, 0, "\"total\":4}", 0},
-    {"empty object as a task", OPEN, CREATE, ML, "{}", NULL, 1, "title is required", 0},
-    {"unknown field in a patch", OPEN, UPDATE, ML, "MKT-004", "{\"id\":\"MKT-999\"}", 1, "unknown field", 0},
-    {"status null in a patch", OPEN, UPDATE, ML, "MKT-004", "{\"status\":null}", 1, "status cannot be null", 0},
-    {"one bad task in a batch creates none", OPEN, CREATE_MANY, ML, "[{\"title\":\"a\"},{\"title\":\"\"}]", NULL, 1, "tasks[1]: title", 0},
     /* SQL-looking text: plain text where the field allows it, refused where it does not */
     {"SQL title and description are plain text", OPEN, CREATE, ML,
      "{\"title\":\"" SQL "\",\"description\":\"' OR 1=1 --\"}", NULL, 0, "\"title\":\"" SQL "\"", 1},
@@ -149,28 +133,10 @@ static const struct c_case CASES[] = {
      "{\"status\":\"complete\",\"result\":\"1; DELETE FROM tasks\"}", 0, "1; DELETE FROM tasks", 0},
     {"SQL title in a batch is plain text", OPEN, CREATE_MANY, ML, "[{\"title\":\"x' OR '1'='1\"},{\"title\":\"--\"}]",
      NULL, 0, "x' OR '1'='1", 2},
-    {"SQL agent_id in create", OPEN, CREATE, SQL, "{\"title\":\"t\"}", NULL, 1, "agent_id must be", 0},
-    {"SQL agent_id in list", OPEN, LIST, "x' OR '1'='1", NULL, NULL, 1, "agent_id must be", 0},
-    {"SQL agent_id in summary", OPEN, SUMMARY, "a;DELETE FROM tasks", NULL, NULL, 1, "agent_id must be", 0},
-    {"SQL agent_id in claim", OPEN, CLAIM, "marketing-lead' --", NULL, NULL, 1, "agent_id must be", 0},
-    {"agent_id with a space", OPEN, CREATE, "marketing lead", "{\"title\":\"t\"}", NULL, 1, "agent_id must be", 0},
-    {"SQL task_id in get", OPEN, GET, ML, "MKT-001' OR '1'='1", NULL, 1, "task_id must look like", 0},
-    {"SQL task_id in delete", OPEN, DELETE, ML, "MKT-001; DROP TABLE tasks", NULL, 1, "task_id must look like", 0},
-    {"SQL status in a patch", OPEN, UPDATE, ML, "MKT-004", "{\"status\":\"" SQL "\"}", 1, "status must be", 0},
     {"SQL status filter", OPEN, LIST, ML, "{\"status\":\"queued' OR '1'='1\"}", NULL, 1, "status must be", 0},
     {"SQL agent_id filter", OPEN, QUERY, "{\"agent_id\":\"' OR ''='\"}", NULL, NULL, 1, "agent_id must be", 0},
     {"SQL priority filter as a string", OPEN, QUERY, "{\"priority\":\"1 OR 1=1\"}", NULL, NULL, 1, "priority must be an integer", 0},
     {"SQL as a field name", OPEN, QUERY, "{\"" SQL "\":1}", NULL, NULL, 1, "unknown field", 0},
-    {"SQL prefix", OPEN, PREFIX, "new-agent", "X;DROP", NULL, 1, "prefix must be", 0},
-    /* the other codes */
-    {"well-formed ID not in the backlog", OPEN, GET, ML, "MKT-009", NULL, 2, "task MKT-009 is not in the backlog of marketing-lead", 0},
-    {"another agent's task", OPEN, DELETE, ML, "SUP-001", NULL, 2, "task SUP-001 is not in the backlog", 0},
-    {"task_id past i64 (20 digits)", OPEN, GET, ML, "MKT-99999999999999999999", NULL, 2, "is not in the backlog", 0},
-    {"queued to complete", OPEN, UPDATE, ML, "MKT-004", "{\"status\":\"complete\"}", 3, "from queued to complete", 0},
-    {"complete to blocked", OPEN, UPDATE, ML, "MKT-001", "{\"status\":\"blocked\",\"blocker\":\"b\"}", 3, "from complete to blocked", 0},
-    {"blocker on a queued task", OPEN, UPDATE, ML, "MKT-004", "{\"blocker\":\"why\"}", 1, "blocker can only be given", 0},
-    {"prefix held by another agent", OPEN, PREFIX, "new-agent", "MKT", NULL, 4, "held by agent marketing-lead", 0},
-    {"prefix change after the first task", OPEN, PREFIX, ML, "ZZZ", NULL, 4, "fixed at MKT", 0},
 };
 
 #define N_CASES (sizeof CASES / sizeof CASES[0])

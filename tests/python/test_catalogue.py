@@ -5,8 +5,11 @@ raise the exception of its code and leave the store exactly as it was (every tas
 ``query_tasks()`` and the summary of every agent involved, compared before and after),
 and the next task created must get the next ID (MKT-005, and NEW-001 for an agent that
 had none). Values of the wrong Python type (bytes, bools, floats, huge ints, lone
-surrogates) are refused, never coerced. SQL-looking text is plain text where the
-field's rule allows it, and refused where it does not.
+surrogates) are refused, never coerced.
+
+Bad values that JSON can hold (ranges, lengths, formats, SQL-looking text, lifecycle
+moves, conflicts) are cases of testdata/conformance/, which test_conformance.py runs
+through this same module; this table keeps what only Python can pass.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import agent_backlog
 from agent_backlog import BacklogError, Store
 
 ML = "marketing-lead"
-SQL = "'); DROP TABLE tasks; --"
 AGENTS = [ML, "support-bot", "new-agent"]
 
 Call = Callable[[Store], object]
@@ -82,16 +84,6 @@ def self_containing() -> list[Any]:
 
 CASES: list[Case] = [
     # agent_id
-    Case("empty agent_id", lambda s: s.create_task("", "t"), "invalid_argument", "agent_id must be"),
-    Case("agent_id with a space", lambda s: s.list_tasks("marketing lead"), "invalid_argument", "agent_id must be"),
-    Case("agent_id with a quote", lambda s: s.summary("o'brien"), "invalid_argument", "agent_id must be"),
-    Case("SQL agent_id in create", lambda s: s.create_task(SQL, "t"), "invalid_argument", "agent_id must be"),
-    Case("SQL agent_id in claim", lambda s: s.claim_next("x' OR '1'='1"), "invalid_argument", "agent_id must be"),
-    Case("SQL agent_id in create_tasks", lambda s: s.create_tasks("a;DELETE FROM tasks", [{"title": "t"}]),
-         "invalid_argument", "agent_id must be"),
-    Case("agent_id of 65 characters", lambda s: s.create_task("a" * 65, "t"), "invalid_argument", "agent_id must be"),
-    Case("agent_id with a NUL", lambda s: s.delete_task("marketing\x00lead", "MKT-001"), "invalid_argument",
-         "agent_id must be"),
     Case("agent_id with a lone surrogate", lambda s: s.summary("ml\ud800"), "invalid_argument", "lone surrogate"),
     Case("agent_id as bytes", lambda s: s.create_task(b"marketing-lead", "t"),  # type: ignore[arg-type]
          "invalid_argument", "agent_id must be a str, got bytes"),
@@ -102,91 +94,41 @@ CASES: list[Case] = [
     # task_id
     Case("task_id as bytes", lambda s: s.get_task(ML, b"MKT-001"),  # type: ignore[arg-type]
          "invalid_argument", "task_id must be a str, got bytes"),
-    Case("SQL task_id", lambda s: s.delete_task(ML, "MKT-001' OR '1'='1"), "invalid_argument",
-         "task_id must look like"),
-    Case("lowercase task_id", lambda s: s.update_task(ML, "mkt-004", priority=1), "invalid_argument",
-         "task_id must look like"),
     Case("task_id with a lone surrogate", lambda s: s.get_task(ML, "MKT-\udc00"), "invalid_argument",
          "lone surrogate"),
-    Case("well-formed ID not in the backlog", lambda s: s.get_task(ML, "MKT-009"), "not_found",
-         "task MKT-009 is not in the backlog of marketing-lead"),
-    Case("another agent's task", lambda s: s.delete_task(ML, "SUP-001"), "not_found", "not in the backlog"),
     # title
     Case("title as bytes", lambda s: s.create_task(ML, b"Write posts"),  # type: ignore[arg-type]
          "invalid_argument", "title must be a str, int, float, bool, None, list or dict, got bytes"),
     Case("title as a bool", lambda s: s.create_task(ML, True),  # type: ignore[arg-type]
          "invalid_argument", "title must be a string, got true"),
-    Case("title as an int", lambda s: s.create_task(ML, 5),  # type: ignore[arg-type]
-         "invalid_argument", "title must be a string, got 5"),
-    Case("title None", lambda s: s.create_task(ML, None),  # type: ignore[arg-type]
-         "invalid_argument", "title must be a string, got null"),
-    Case("empty title", lambda s: s.create_task(ML, ""), "invalid_argument", "title must be 1 to 500"),
-    Case("blank title", lambda s: s.create_task(ML, " \t\n\u3000"), "invalid_argument", "title must be 1 to 500"),
-    Case("title of 501 characters", lambda s: s.create_task(ML, "é" * 501), "invalid_argument", "got 501"),
     Case("title of 9 MiB", lambda s: s.create_task(ML, "x" * (9 << 20)), "invalid_argument",
          "title must be 1 to 500"),
-    Case("title with a NUL", lambda s: s.create_task(ML, "a\x00b"), "invalid_argument", "NUL"),
     Case("title with a lone surrogate", lambda s: s.create_task(ML, "a\ud83d"), "invalid_argument",
          "lone surrogate"),
-    Case("patch title of blanks", lambda s: s.update_task(ML, "MKT-004", title="   "), "invalid_argument",
-         "title must be 1 to 500"),
-    Case("SQL title is plain text", lambda s: s.create_task(ML, SQL), None, SQL, 1),
     # description, blocker, result
     Case("description as bytes", lambda s: s.create_task(ML, "t", description=b"d"),  # type: ignore[arg-type]
          "invalid_argument", "description must be a str"),
-    Case("description of 65537 characters", lambda s: s.create_task(ML, "t", description="x" * 65_537),
-         "invalid_argument", "description must be at most 65536"),
-    Case("description with a NUL", lambda s: s.update_task(ML, "MKT-004", description="\x00"),
-         "invalid_argument", "NUL"),
-    Case("SQL description is plain text", lambda s: s.create_task(ML, "t", description="1; DELETE FROM agents"),
-         None, "1; DELETE FROM agents", 1),
     Case("blocker as bytes", lambda s: s.update_task(ML, "MKT-003", blocker=b"why"),  # type: ignore[arg-type]
          "invalid_argument", "blocker must be a str, int, float, bool, None, list or dict, got bytes"),
-    Case("blank blocker", lambda s: s.update_task(ML, "MKT-004", status="blocked", blocker="  "),
-         "invalid_argument", "blocker must say why"),
-    Case("blocker of 2001 characters", lambda s: s.update_task(ML, "MKT-003", blocker="b" * 2001),
-         "invalid_argument", "blocker must be at most 2000"),
-    Case("SQL blocker is plain text", lambda s: s.update_task(ML, "MKT-004", status="blocked", blocker=SQL),
-         None, SQL),
-    Case("result as a list", lambda s: s.update_task(ML, "MKT-002", status="complete", result=["r"]),  # type: ignore[arg-type]
-         "invalid_argument", "result must be a string, got an array"),
-    Case("result with a NUL", lambda s: s.update_task(ML, "MKT-002", status="complete", result="\x00"),
-         "invalid_argument", "NUL"),
-    Case("SQL result is plain text", lambda s: s.update_task(ML, "MKT-002", status="complete",
-                                                           result='" OR ""="'), None, '" OR ""="'),
     # priority
     Case("priority True", lambda s: s.create_task(ML, "t", priority=True), "invalid_argument", "got true"),
     Case("priority False in a patch", lambda s: s.update_task(ML, "MKT-004", priority=False), "invalid_argument",
          "got false"),
     Case("priority 3.0", lambda s: s.create_task(ML, "t", priority=3.0),  # type: ignore[arg-type]
          "invalid_argument", "priority must be an integer from 1 to 10, got 3.0"),
-    Case("priority '3'", lambda s: s.create_task(ML, "t", priority="3"),  # type: ignore[arg-type]
-         "invalid_argument", 'got the string "3"'),
     Case("priority b'3'", lambda s: s.create_task(ML, "t", priority=b"3"),  # type: ignore[arg-type]
          "invalid_argument", "got bytes"),
-    Case("priority 0", lambda s: s.create_task(ML, "t", priority=0), "invalid_argument", "got 0"),
-    Case("priority 11", lambda s: s.update_task(ML, "MKT-004", priority=11), "invalid_argument", "got 11"),
-    Case("priority 2**63", lambda s: s.create_task(ML, "t", priority=2**63), "invalid_argument",
-         "priority must be an integer"),
     Case("priority 2**64", lambda s: s.create_task(ML, "t", priority=2**64), "invalid_argument",
          "must be an integer that fits in 64 bits"),
-    Case("priority -2**63 in a query", lambda s: s.query_tasks(priority=-(2**63)), "invalid_argument",
-         "got -9223372036854775808"),
     Case("priority NaN", lambda s: s.create_task(ML, "t", priority=math.nan),  # type: ignore[arg-type]
          "invalid_argument", "must not be NaN or infinite"),
     Case("priority infinity", lambda s: s.query_tasks(priority=math.inf),  # type: ignore[arg-type]
          "invalid_argument", "must not be NaN or infinite"),
-    Case("priority as a dict", lambda s: s.create_task(ML, "t", priority={"p": 3}),  # type: ignore[arg-type]
-         "invalid_argument", "got an object"),
     # batches
     Case("batch as a dict", lambda s: s.create_tasks(ML, {"title": "t"}),  # type: ignore[arg-type]
          "invalid_argument", "the task list must be an array"),
-    Case("batch with one bad task creates none", lambda s: s.create_tasks(ML, [{"title": "a"}, {"title": ""}]),
-         "invalid_argument", "tasks[1]: title"),
     Case("batch item with bytes", lambda s: s.create_tasks(ML, [{"title": b"a"}]),  # type: ignore[typeddict-item]
          "invalid_argument", "tasks[0].title must be a str"),
-    Case("batch item with an unknown key", lambda s: s.create_tasks(ML, [{"title": "a", "owner": "me"}]),  # type: ignore[typeddict-unknown-key]
-         "invalid_argument", 'unknown field "owner"'),
     Case("batch item with a non-str key", lambda s: s.create_tasks(ML, [{1: "a"}]),  # type: ignore[misc]
          "invalid_argument", "must have str keys"),
     Case("batch nested 100 deep", lambda s: s.create_tasks(ML, nested_list(100)), "invalid_argument",
@@ -197,51 +139,21 @@ CASES: list[Case] = [
          "invalid_argument", "got generator"),
     Case("batch of 10001 tasks", lambda s: s.create_tasks(ML, [{"title": "t"}] * 10_001), "invalid_argument",
          "at most 10000 tasks"),
-    Case("SQL titles in a batch are plain text", lambda s: s.create_tasks(ML, [{"title": "x' OR '1'='1"},
-                                                                          {"title": "--"}]),
-         None, "x' OR '1'='1", 2),
     # patches
-    Case("unknown patch field", lambda s: s.update_task(ML, "MKT-004", owner="me"),  # type: ignore[call-arg]
-         "invalid_argument", 'unknown field "owner"'),
-    Case("status None", lambda s: s.update_task(ML, "MKT-004", status=None),  # type: ignore[arg-type]
-         "invalid_argument", "status cannot be null"),
     Case("status as bytes", lambda s: s.update_task(ML, "MKT-004", status=b"queued"),  # type: ignore[arg-type]
          "invalid_argument", "got bytes"),
-    Case("SQL status", lambda s: s.update_task(ML, "MKT-004", status=SQL),  # type: ignore[arg-type]
-         "invalid_argument", "status must be"),
-    Case("queued to complete", lambda s: s.update_task(ML, "MKT-004", status="complete"), "invalid_transition",
-         "from queued to complete"),
-    Case("complete to in_progress", lambda s: s.update_task(ML, "MKT-001", status="in_progress"),
-         "invalid_transition", "from complete to in_progress"),
-    Case("blocker on a queued task", lambda s: s.update_task(ML, "MKT-004", blocker="why"), "invalid_argument",
-         "blocker can only be given"),
-    Case("clear the blocker of a blocked task", lambda s: s.update_task(ML, "MKT-003", blocker=None),
-         "invalid_argument", "blocker cannot be cleared"),
     # filters
-    Case("status filter as an int", lambda s: s.list_tasks(ML, status=1),  # type: ignore[arg-type]
-         "invalid_argument", "status must be a string"),
-    Case("SQL status filter", lambda s: s.list_tasks(ML, status="queued' OR '1'='1"),  # type: ignore[arg-type]
-         "invalid_argument", "status must be"),
-    Case("limit -1", lambda s: s.list_tasks(ML, limit=-1), "invalid_argument", "limit must be"),
     Case("limit True", lambda s: s.list_tasks(ML, limit=True), "invalid_argument", "limit must be an integer"),
     Case("limit 1.5", lambda s: s.query_tasks(limit=1.5),  # type: ignore[arg-type]
          "invalid_argument", "limit must be an integer"),
     Case("offset 2**64", lambda s: s.query_tasks(offset=2**64), "invalid_argument", "fits in 64 bits"),
     Case("offset '10'", lambda s: s.list_tasks(ML, offset="10"),  # type: ignore[arg-type]
          "invalid_argument", "offset must be an integer"),
-    Case("SQL agent_id filter", lambda s: s.query_tasks(agent_id="' OR ''='"), "invalid_argument",
-         "agent_id must be"),
     Case("agent_id filter as bytes", lambda s: s.query_tasks(agent_id=b"ops"),  # type: ignore[arg-type]
          "invalid_argument", "got bytes"),
-    Case("limit 2**63-1 lists everything", lambda s: s.list_tasks(ML, limit=2**63 - 1), None, "'total': 4"),
     # prefixes
-    Case("lowercase prefix", lambda s: s.set_prefix("new-agent", "new"), "invalid_argument", "prefix must be"),
-    Case("SQL prefix", lambda s: s.set_prefix("new-agent", "A'--"), "invalid_argument", "prefix must be"),
     Case("prefix as bytes", lambda s: s.set_prefix("new-agent", b"NEW"),  # type: ignore[arg-type]
          "invalid_argument", "prefix must be a str, got bytes"),
-    Case("prefix held by another agent", lambda s: s.set_prefix("new-agent", "SUP"), "conflict",
-         "prefix SUP is held by agent support-bot"),
-    Case("prefix change after the first task", lambda s: s.set_prefix(ML, "ZZZ"), "conflict", "fixed at MKT"),
 ]
 
 
@@ -253,7 +165,7 @@ def fixture_store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_the_catalogue_is_large_and_its_names_unique() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) >= 30
     assert len({c.what for c in CASES}) == len(CASES)
 
 

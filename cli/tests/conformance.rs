@@ -1,0 +1,286 @@
+//! The conformance cases of testdata/conformance/ over real HTTP: each case on its own
+//! `agent-backlog serve` (a fresh database, a free loopback port), each request of the
+//! case mapped to its route (cli/src/server.rs): path segments from agent_id and
+//! task_id, the query string from list_tasks' and query_tasks' filters, the body from
+//! the request's `task`, `tasks`, `patch` or `prefix`, sent as written in the case.
+//!
+//! A success must have the route's status (201 for the creates, 200 otherwise, 204 for
+//! a claim_next that finds nothing) and a compact JSON body; a failure the status of its
+//! code and the body `{"error":{"code","message"}}`. A request that HTTP cannot carry
+//! as the case wrote it (a number as agent_id, a boolean in a query string, ...) fails
+//! the case, which must then leave "http" out of its surfaces.
+//!
+//! `CONFORMANCE_THREADS` sets how many cases run at once (default 3: most of the time
+//! goes to starting servers); `CONFORMANCE_FILTER` selects cases by name.
+
+mod common;
+#[path = "../../tests/common/conformance.rs"]
+mod conformance;
+
+use std::fmt::Display;
+
+use common::{Response, Server};
+use conformance::{members, Failure, Json, Member, Outcome, Surface};
+
+/// The filters whose query-string values the server reads as numbers (cli/src/convert.rs).
+const NUMERIC: [&str; 3] = ["priority", "limit", "offset"];
+
+struct Http;
+
+impl Surface for Http {
+    type Store = Server;
+    const NAME: &'static str = "http";
+
+    fn open(&self) -> Server {
+        Server::start()
+    }
+
+    fn call(&self, server: &Server, op: &str, request: &str) -> Outcome {
+        let route = Route::of(op, request);
+        let headers: &[(&str, &str)] = if route.body.is_some() {
+            &[("Content-Type", "application/json")]
+        } else {
+            &[]
+        };
+        let response = server.request(
+            route.method,
+            &route.path,
+            headers,
+            route.body.as_deref().map(str::as_bytes),
+        );
+        interpret(op, route.success, &response)
+    }
+}
+
+fn inexpressible(op: &str, why: impl Display) -> ! {
+    panic!("{op}: cannot be sent over HTTP as the case wrote it: {why}; leave http out of its surfaces")
+}
+
+/// Percent-encodes everything but the unreserved characters of RFC 3986.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The members of a request, taken one by one.
+struct Parts<'a> {
+    op: &'a str,
+    members: Vec<Member<'a>>,
+}
+
+impl<'a> Parts<'a> {
+    fn take(&mut self, key: &str) -> Option<Member<'a>> {
+        let i = self.members.iter().position(|m| m.key == key)?;
+        let member = self.members.remove(i);
+        if self.members.iter().any(|m| m.key == key) {
+            inexpressible(self.op, format_args!("{key} is given twice"));
+        }
+        Some(member)
+    }
+
+    /// A path segment: a non-empty string.
+    fn segment(&mut self, key: &str) -> String {
+        let op = self.op;
+        let member = self
+            .take(key)
+            .unwrap_or_else(|| inexpressible(op, format_args!("no {key} for the path")));
+        match member.value.as_str() {
+            Some(text) if !text.is_empty() => percent(&text),
+            _ => inexpressible(op, format_args!("{key} {} as a path segment", member.raw)),
+        }
+    }
+
+    /// A body, as written in the request.
+    fn body(&mut self, key: &str) -> String {
+        let op = self.op;
+        match self.take(key) {
+            Some(member) => member.raw.to_owned(),
+            None => inexpressible(op, format_args!("no {key} for the body")),
+        }
+    }
+
+    /// A query string of every member left, in order; null is a filter left out.
+    fn query(&mut self) -> String {
+        let mut pairs = Vec::new();
+        while let Some(key) = self.members.first().map(|m| m.key.clone()) {
+            let member = self.take(&key).expect("the first member");
+            let numeric = NUMERIC.contains(&key.as_str());
+            let text = match &member.value {
+                Json::Null => continue,
+                Json::Num(n) if numeric => n.clone(),
+                Json::Str(_) => match member.value.as_str() {
+                    // The server would read it as a number.
+                    Some(t) if numeric && matches!(Json::parse(&t), Ok(Json::Num(_))) => {
+                        inexpressible(self.op, format_args!("{key} {}", member.raw))
+                    }
+                    Some(t) => t,
+                    None => inexpressible(self.op, format_args!("{key} {}", member.raw)),
+                },
+                _ => inexpressible(self.op, format_args!("{key} {}", member.raw)),
+            };
+            pairs.push(format!("{}={}", percent(&key), percent(&text)));
+        }
+        if pairs.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", pairs.join("&"))
+        }
+    }
+
+    fn finish(self) {
+        if let Some(m) = self.members.first() {
+            inexpressible(
+                self.op,
+                format_args!("the route has no place for {}", m.key),
+            );
+        }
+    }
+}
+
+/// An operation's request as an HTTP request.
+struct Route {
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+    /// The status of a success.
+    success: u16,
+}
+
+impl Route {
+    fn of(op: &str, request: &str) -> Route {
+        let members = members(request).unwrap_or_else(|e| inexpressible(op, e));
+        let mut p = Parts { op, members };
+        let route = |method, path: String, body, success| Route {
+            method,
+            path,
+            body,
+            success,
+        };
+        let r = match op {
+            "create_task" => {
+                let a = p.segment("agent_id");
+                route(
+                    "POST",
+                    format!("/api/backlogs/{a}"),
+                    Some(p.body("task")),
+                    201,
+                )
+            }
+            "create_tasks" => {
+                let a = p.segment("agent_id");
+                let body = Some(p.body("tasks"));
+                route("POST", format!("/api/backlogs/{a}/batch"), body, 201)
+            }
+            "update_task" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
+                let body = Some(p.body("patch"));
+                route("PATCH", format!("/api/backlogs/{a}/{t}"), body, 200)
+            }
+            "set_prefix" => {
+                let a = p.segment("agent_id");
+                let body = Some(format!(r#"{{"prefix":{}}}"#, p.body("prefix")));
+                route("PUT", format!("/api/backlogs/{a}/prefix"), body, 200)
+            }
+            "get_task" | "delete_task" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
+                let method = if op == "get_task" { "GET" } else { "DELETE" };
+                route(method, format!("/api/backlogs/{a}/{t}"), None, 200)
+            }
+            "summary" => {
+                let a = p.segment("agent_id");
+                route("GET", format!("/api/backlogs/{a}/summary"), None, 200)
+            }
+            "claim_next" => {
+                let a = p.segment("agent_id");
+                route("POST", format!("/api/backlogs/{a}/claim"), None, 200)
+            }
+            "list_tasks" => {
+                let a = p.segment("agent_id");
+                let q = p.query();
+                route("GET", format!("/api/backlogs/{a}{q}"), None, 200)
+            }
+            "query_tasks" => {
+                let q = p.query();
+                route("GET", format!("/api/backlogs{q}"), None, 200)
+            }
+            _ => inexpressible(op, "no route"),
+        };
+        p.finish();
+        r
+    }
+}
+
+/// The HTTP status of an error code (SPEC §7).
+fn status_of(code: &str) -> u16 {
+    match code {
+        "invalid_argument" => 400,
+        "not_found" => 404,
+        "invalid_transition" | "conflict" => 409,
+        "storage" => 503,
+        "internal" => 500,
+        other => panic!("an unknown error code {other:?}"),
+    }
+}
+
+/// A response as the outcome of the operation; panics when it breaks the protocol.
+fn interpret(op: &str, success: u16, response: &Response) -> Outcome {
+    let text = std::str::from_utf8(&response.body)
+        .unwrap_or_else(|_| panic!("{op}: the body is not UTF-8"));
+    if op == "claim_next" && response.status == 204 {
+        assert!(text.is_empty(), "{op}: a 204 with a body: {text}");
+        return Ok("null".into());
+    }
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{op}: {} {text}",
+        response.status
+    );
+    if (200..300).contains(&response.status) {
+        assert_eq!(response.status, success, "{op}: the status of a success");
+        return Ok(text.to_owned());
+    }
+    let error = Json::parse(text).unwrap_or_else(|e| panic!("{op}: not JSON ({e}): {text}"));
+    let inner = error.get("error");
+    let (code, message) = match (&error, inner) {
+        (Json::Obj(top), Some(Json::Obj(fields)))
+            if top.len() == 1
+                && fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()
+                    == ["code", "message"] =>
+        {
+            (
+                inner.and_then(|e| e.get("code")).and_then(Json::as_str),
+                inner.and_then(|e| e.get("message")).and_then(Json::as_str),
+            )
+        }
+        _ => (None, None),
+    };
+    let (Some(code), Some(message)) = (code, message) else {
+        panic!(
+            "{op}: {} with a body that is not the error object: {text}",
+            response.status
+        )
+    };
+    assert_eq!(
+        response.status,
+        status_of(&code),
+        "{op}: the status of {code}: {message}"
+    );
+    Err(Failure { code, message })
+}
+
+#[test]
+fn conformance_over_http() {
+    let threads = std::env::var("CONFORMANCE_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(3);
+    let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
+    conformance::run(&Http, &dir, threads);
+}

@@ -1,0 +1,253 @@
+"""The conformance cases of testdata/conformance/, run through the Python module.
+
+One pytest case per data case (see testdata/conformance/README.md for the format). A
+request becomes a call of the Store's method (SPEC §9): agent_id, task_id, prefix and
+the task list positional, everything else by keyword (``create_task(agent, **task)``,
+``update_task(agent, task, **patch)``). A success must return exactly the expected
+JSON, key order included; a failure must raise the ``BacklogError`` of the expected
+code, whose message holds the expected substrings, and leave the store as it was:
+``query_tasks()`` and the summaries of marketing-lead, support-bot and new-agent are
+unchanged, and the next tasks of marketing-lead and new-agent get the IDs they would
+have got without the call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Optional
+
+import pytest
+
+from agent_backlog import BacklogError, Store
+
+DATA = Path(__file__).resolve().parents[2] / "testdata" / "conformance"
+SURFACE = "python"
+SURFACES = {"rust", "c", "python", "http"}
+ML = "marketing-lead"
+NEW = "new-agent"
+SNAPSHOT_AGENTS = [ML, "support-bot", NEW]
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+CASE_KEYS = {"name", "setup", "op", "request", "request_text", "result", "error", "message", "surfaces", "why"}
+
+# What each operation takes: positional parameters (in order), and where its keywords
+# come from: a named body object of the request, or the request's other keys.
+POSITIONAL: dict[str, list[str]] = {
+    "create_task": ["agent_id"],
+    "create_tasks": ["agent_id", "tasks"],
+    "list_tasks": ["agent_id"],
+    "get_task": ["agent_id", "task_id"],
+    "update_task": ["agent_id", "task_id"],
+    "delete_task": ["agent_id", "task_id"],
+    "query_tasks": [],
+    "summary": ["agent_id"],
+    "claim_next": ["agent_id"],
+    "set_prefix": ["agent_id", "prefix"],
+}
+BODY: dict[str, str] = {"create_task": "task", "update_task": "patch"}
+KEYWORDS: dict[str, set[str]] = {
+    "create_task": {"title", "description", "priority"},
+    "list_tasks": {"status", "limit", "offset"},
+    "query_tasks": {"status", "priority", "agent_id", "limit", "offset"},
+}
+
+
+class Inexpressible(Exception):
+    """A request that has no Python call: the case should not list "python"."""
+
+
+class Case(NamedTuple):
+    file: str
+    name: str
+    data: dict[str, Any]
+
+
+def expand(value: Any) -> Any:
+    """Replaces every ``{"$repeat": [text, n]}`` by the text repeated n times."""
+    if isinstance(value, dict):
+        if list(value) == ["$repeat"]:
+            text, times = value["$repeat"]
+            assert isinstance(text, str) and isinstance(times, int), value
+            return text * times
+        return {k: expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v) for v in value]
+    return value
+
+
+def load_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_cases() -> list[Case]:
+    cases = []
+    for path in sorted(DATA.glob("*.json")):
+        if path.name == "fixture.json":
+            continue
+        document = load_json(path)
+        assert set(document) == {"about", "cases"}, path
+        for data in document["cases"]:
+            cases.append(Case(path.name, data["name"], data))
+    return cases
+
+
+CASES = load_cases()
+FIXTURE: list[Any] = load_json(DATA / "fixture.json")
+MINE = [c for c in CASES if SURFACE in c.data.get("surfaces", SURFACES)]
+
+
+def call(store: Store, op: str, request: Any) -> Any:
+    """Runs one operation; raises Inexpressible when the request has no Python call."""
+    if op not in POSITIONAL:
+        raise Inexpressible(f"there is no Store method {op!r}")
+    if not isinstance(request, dict):
+        raise Inexpressible("the request is not an object")
+    rest = dict(request)
+    args = []
+    for name in POSITIONAL[op]:
+        if name not in rest:
+            raise Inexpressible(f"{name} is a required parameter")
+        args.append(rest.pop(name))
+    if op in BODY:
+        body_key = BODY[op]
+        if set(rest) != {body_key}:
+            raise Inexpressible(f"the request must hold {body_key} beside {POSITIONAL[op]}, got {sorted(rest)}")
+        kwargs = rest[body_key]
+        if not isinstance(kwargs, dict):
+            raise Inexpressible(f"{body_key} is not an object")
+        if op == "create_task" and "title" not in kwargs:
+            raise Inexpressible("title is a required parameter")
+        if set(kwargs) & set(POSITIONAL[op]):
+            raise Inexpressible(f"{sorted(set(kwargs) & set(POSITIONAL[op]))} is a parameter, not a keyword of the body")
+    else:
+        kwargs = rest
+    allowed = KEYWORDS.get(op)
+    if allowed is not None and not set(kwargs) <= allowed:
+        raise Inexpressible(f"{op} has no parameter {sorted(set(kwargs) - allowed)}")
+    if allowed is None and op not in BODY and kwargs:
+        raise Inexpressible(f"{op} takes no other input than {POSITIONAL[op]}, got {sorted(kwargs)}")
+    method: Callable[..., object] = getattr(store, op)
+    return method(*args, **kwargs)
+
+
+def setup_steps(setup: Any) -> list[Any]:
+    if setup is None:
+        return []
+    if setup == "fixture":
+        return list(FIXTURE)
+    assert isinstance(setup, list), setup
+    steps: list[Any] = []
+    for item in setup:
+        steps.extend(FIXTURE if item == "fixture" else [item])
+    return steps
+
+
+def run_setup(store: Store, setup: Any) -> None:
+    for i, step in enumerate(setup_steps(setup)):
+        assert set(step) == {"op", "request"}, step
+        try:
+            call(store, step["op"], expand(step["request"]))
+        except BacklogError as e:
+            pytest.fail(f"setup step {i} ({step['op']}) failed: {e.code}: {e}")
+
+
+def snapshot(store: Store) -> object:
+    everything = store.query_tasks()
+    summaries = [store.summary(a) for a in SNAPSHOT_AGENTS]
+    return (everything, summaries)
+
+
+def probe(store: Store) -> tuple[str, str]:
+    """The IDs the next tasks of marketing-lead and new-agent get."""
+    return (store.create_task(ML, "probe")["id"], store.create_task(NEW, "probe")["id"])
+
+
+def expected_probe(setup: Any) -> tuple[str, str]:
+    if setup is None:
+        return ("MKT-001", "NEW-001")
+    if setup == "fixture":
+        return ("MKT-005", "NEW-001")
+    # Any other setup: what a store with the same setup and no refused call gives.
+    with Store(":memory:") as control:
+        run_setup(control, setup)
+        return probe(control)
+
+
+def mismatches(expected: Any, actual: Any, path: str = "$") -> list[str]:
+    """Where `actual` differs from `expected` (types, values, key order)."""
+    if expected == "<any>":
+        return []
+    if expected == "<time>":
+        if isinstance(actual, str) and TIME.match(actual):
+            return []
+        return [f"{path}: expected an RFC 3339 UTC time in whole seconds, got {actual!r}"]
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {actual!r}"]
+        if list(expected) != list(actual):
+            return [f"{path}: expected the keys {list(expected)}, got {list(actual)}"]
+        return [m for k in expected for m in mismatches(expected[k], actual[k], f"{path}.{k}")]
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: expected an array, got {actual!r}"]
+        if len(expected) != len(actual):
+            return [f"{path}: expected {len(expected)} items, got {len(actual)}: {actual!r}"]
+        return [m for i, (e, a) in enumerate(zip(expected, actual)) for m in mismatches(e, a, f"{path}[{i}]")]
+    if type(expected) is not type(actual) or expected != actual:
+        shown = repr(actual) if len(repr(actual)) < 200 else repr(actual)[:200] + "..."
+        return [f"{path}: expected {expected!r}, got {shown}"]
+    return []
+
+
+def test_the_cases_are_well_formed() -> None:
+    assert len(CASES) >= 150
+    names = [c.name for c in CASES]
+    assert len(set(names)) == len(names), "two cases with one name"
+    for case in CASES:
+        data = case.data
+        assert set(data) <= CASE_KEYS, (case.name, set(data) - CASE_KEYS)
+        assert isinstance(data["op"], str), case.name
+        assert ("request" in data) != ("request_text" in data), case.name
+        assert ("result" in data) != ("error" in data), case.name
+        assert "message" not in data or "error" in data, case.name
+        assert ("surfaces" in data) == ("why" in data), case.name
+        assert set(data.get("surfaces", [])) <= SURFACES, case.name
+        if "request_text" in data:
+            assert SURFACE not in data.get("surfaces", []), f"{case.name}: Python cannot send JSON text"
+    assert len(MINE) >= 150
+
+
+@pytest.mark.parametrize("case", MINE, ids=[c.name for c in MINE])
+def test_conformance(case: Case) -> None:
+    data = case.data
+    setup = data.get("setup")
+    request = expand(data["request"])
+    with Store(":memory:") as store:
+        run_setup(store, setup)
+        before = snapshot(store)
+        try:
+            result: Optional[object] = call(store, data["op"], request)
+            error: Optional[BacklogError] = None
+        except Inexpressible as e:
+            pytest.fail(f"no Python call for this case ({e}); list its surfaces without python")
+        except BacklogError as e:
+            result, error = None, e
+        if "result" in data:
+            if error is not None:
+                pytest.fail(f"expected success, got {error.code}: {error}")
+            problems = mismatches(expand(data["result"]), result)
+            assert not problems, "\n".join(problems)
+            return
+        code = data["error"]
+        if error is None:
+            pytest.fail(f"expected {code}, got success: {json.dumps(result)[:500]}")
+        message = str(error)
+        assert error.code == code, f"expected {code}, got {error.code}: {message}"
+        assert type(error).code == code
+        for needle in data.get("message", []):
+            assert needle in message, f"{needle!r} is not in the message {message!r}"
+        assert 0 < len(message) < 1000, f"a message of {len(message)} characters"
+        assert snapshot(store) == before, "a refused call wrote something"
+        assert probe(store) == expected_probe(setup), "a refused call took a number or registered an agent"
