@@ -7,7 +7,7 @@
 //! "message"}}` with the code that the return value says. `CONFORMANCE_FILTER=text`
 //! runs only the cases whose name contains `text`.
 
-#[path = "common/conformance.rs"]
+#[path = "../../tests/common/conformance.rs"]
 mod conformance;
 
 use std::ffi::{c_char, CStr, CString};
