@@ -15,7 +15,7 @@
 //!
 //! Bad values that a JSON request can hold — every field's range, length, format and
 //! type, IDs, filters, lifecycle moves, conflicts — are cases of testdata/conformance/,
-//! run on every surface (tests/conformance.rs, tests/capi_conformance.rs, the Python
+//! run on every surface (tests/conformance.rs, capi/tests/conformance.rs, the Python
 //! and HTTP runners). The tables here keep what those cannot express: NULL pointers,
 //! invalid UTF-8, handles, JSON text for the strict parsers (malformed, nested, oversized,
 //! lone surrogates, duplicate keys in queries), the list and query parsers of the
