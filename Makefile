@@ -6,9 +6,16 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: demo test lint test-rust clean
 
+# One release build (no dev-dependencies), then the library and the server at work.
 demo:
-	rm -f target/demo.db target/demo.db-wal target/demo.db-shm
-	$(CARGO) run --quiet --release --example quickstart -- target/demo.db
+	@echo "==> building agent-backlog (release; a first build compiles SQLite and takes a few minutes)"
+	$(CARGO) build --release -p agent-backlog-quickstart -p agent-backlog-cli
+	@echo
+	@echo "==> part 1 of 2: the embedded library — the Rust API on target/demo.db, no server"
+	@rm -f target/demo.db target/demo.db-wal target/demo.db-shm
+	target/release/agent-backlog-quickstart target/demo.db
+	@echo "==> part 2 of 2: the HTTP server — agent-backlog serve, one request per route"
+	AGENT_BACKLOG_BIN=target/release/agent-backlog bash examples/serve_demo.sh
 
 test: lint test-rust
 

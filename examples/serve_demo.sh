@@ -5,7 +5,8 @@
 # the server with SIGTERM and shows its request log. Without curl, the requests are
 # sent by Python's urllib, so the demo needs nothing beyond the quick start's tools.
 #
-# Run: bash examples/serve_demo.sh   (also part of `make demo`)
+# Run: bash examples/serve_demo.sh   (part 2 of `make demo`). AGENT_BACKLOG_BIN names
+# the binary to run; without it the script builds one (release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,8 +38,11 @@ print(text + "\n" + str(status), end="")
 PY
     }
 fi
-$CARGO build --quiet -p agent-backlog-cli
-bin=${CARGO_TARGET_DIR:-target}/debug/agent-backlog
+bin=${AGENT_BACKLOG_BIN:-}
+if [ -z "$bin" ]; then
+    $CARGO build --release -p agent-backlog-cli
+    bin=${CARGO_TARGET_DIR:-target}/release/agent-backlog
+fi
 
 tmp=$(mktemp -d)
 pid=
@@ -81,8 +85,9 @@ call() {
         echo "  request: $body"
     fi
     out=$(http "$method" "$base$path" "$body")
+    local text=${out%$'\n'*}
     echo "  status:  ${out##*$'\n'}"
-    echo "  body:    ${out%$'\n'*}"
+    echo "  body:    ${text%$'\n'}"
     echo
 }
 

@@ -10,7 +10,6 @@
 .PHONY: lint-cli test-cli demo-server
 
 test: test-cli
-demo: demo-server
 
 lint-cli:
 	$(CARGO) fmt -p agent-backlog-cli --check

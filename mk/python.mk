@@ -28,7 +28,7 @@ python-dev: $(VENV)/bin/pytest
 		$(VENV)/bin/maturin develop --release --quiet
 
 test-python: python-dev
-	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python
+	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python tests/readme
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
 	$(VENV)/bin/pytest tests/python
 

@@ -1,4 +1,4 @@
-//! `agent-backlog serve`: the REST API of the seed page over one store.
+//! `agent-backlog serve`: the REST API over one store.
 //!
 //! Routes (every body and response is JSON; see the README for the full table):
 //!

@@ -1,4 +1,4 @@
-//! `agent-backlog serve` over real HTTP on a free loopback port: the seed page's
+//! `agent-backlog serve` over real HTTP on a free loopback port: the README's
 //! examples replayed, every route and status code, strict query strings, body
 //! limits, concurrent claimers, the request log and graceful shutdown.
 
@@ -27,7 +27,7 @@ fn patch(server: &Server, agent: &str, id: &str, body: Value) -> Value {
         .expect(200)
 }
 
-/// Every example of the seed page, with its literal bodies and shapes.
+/// Every example of the README's REST section, with its literal bodies and shapes.
 #[test]
 fn seed_page_examples_replayed() {
     let server = Server::start();

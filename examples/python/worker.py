@@ -79,8 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("db", help="path of the database file")
     parser.add_argument("agent_id", help="whose backlog to work on, e.g. marketing-lead")
     parser.add_argument("name", help="this worker's name, printed on each line")
-    parser.add_argument("--work", type=float, default=0.0, metavar="SECONDS",
-                        help="how long each task takes (default 0)")
+    parser.add_argument("--work", type=float, default=0.2, metavar="SECONDS",
+                        help="how long each task's simulated work takes (default 0.2, so "
+                             "that workers started together share the backlog; 0 for none)")
     parser.add_argument("--poll", type=float, default=None, metavar="SECONDS",
                         help="when nothing is queued, wait and look again instead of stopping")
     args = parser.parse_args(argv)

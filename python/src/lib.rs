@@ -448,8 +448,6 @@ fn task_list<'py>(py: Python<'py>, list: &agent_backlog::TaskList) -> PyResult<B
 
 /// A backlog store over one SQLite file (or ":memory:").
 ///
-/// Store(path, *, busy_timeout=None, durability=None)
-///
 /// `busy_timeout` is how many seconds a write waits for another connection's write
 /// lock (default 5.0); `durability` is "normal" (default: survives any process crash)
 /// or "full" (also survives power loss, at an fsync per write). A Store may be shared
@@ -521,8 +519,6 @@ impl PyStore {
         })
     }
 
-    /// list_tasks(agent_id, status=None, limit=None, offset=None) -> TaskList
-    ///
     /// The agent's backlog by priority, then creation order:
     /// {"agent_id", "tasks": [task, ...], "total"}. total ignores limit and offset.
     #[pyo3(signature = (agent_id, status = None, limit = None, offset = None))]
@@ -545,8 +541,6 @@ impl PyStore {
         task_list(py, &list)
     }
 
-    /// create_task(agent_id, title, description=None, priority=None) -> Task
-    ///
     /// Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it.
     #[pyo3(signature = (agent_id, title, description = None, priority = None))]
     fn create_task<'py>(
@@ -572,8 +566,6 @@ impl PyStore {
         task_dict(py, &task)
     }
 
-    /// create_tasks(agent_id, tasks) -> TaskList
-    ///
     /// Adds several tasks ({"title", "description"?, "priority"?} each) in one
     /// transaction: all of them, or on any error none.
     fn create_tasks<'py>(
@@ -590,7 +582,7 @@ impl PyStore {
         task_list(py, &list)
     }
 
-    /// get_task(agent_id, task_id) -> Task
+    /// One task of the agent's backlog; NotFoundError when it is not there.
     fn get_task<'py>(
         &self,
         py: Python<'py>,
@@ -603,8 +595,6 @@ impl PyStore {
         task_dict(py, &task)
     }
 
-    /// update_task(agent_id, task_id, **fields) -> Task
-    ///
     /// Changes the fields given (status, priority, title, description, blocker,
     /// result); an absent field is unchanged, None clears description, blocker or
     /// result. A status change follows the lifecycle table.
@@ -628,8 +618,6 @@ impl PyStore {
         task_dict(py, &task)
     }
 
-    /// delete_task(agent_id, task_id) -> Deleted
-    ///
     /// Deletes the task for good: {"deleted": task_id}. Its number is never reused.
     fn delete_task<'py>(
         &self,
@@ -645,8 +633,6 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// query_tasks(status=None, priority=None, agent_id=None, limit=None, offset=None) -> QueryResult
-    ///
     /// Tasks across all agents: {"tasks": [{"agent_id", ...task}, ...], "total"}.
     #[pyo3(signature = (status = None, priority = None, agent_id = None, limit = None, offset = None))]
     fn query_tasks<'py>(
@@ -680,8 +666,6 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// summary(agent_id) -> Summary
-    ///
     /// {"queued", "in_progress", "complete", "blocked", "total"}: counts by status.
     fn summary<'py>(
         &self,
@@ -699,8 +683,6 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// claim_next(agent_id) -> Task | None
-    ///
     /// Atomically moves the agent's first queued task to in_progress and returns it;
     /// None when nothing is queued. Two claimers never get the same task.
     fn claim_next<'py>(
@@ -713,8 +695,6 @@ impl PyStore {
         task.map(|t| task_dict(py, &t)).transpose()
     }
 
-    /// set_prefix(agent_id, prefix) -> PrefixSet
-    ///
     /// Fixes the prefix of the agent's task IDs before its first task:
     /// {"agent_id", "prefix"}.
     fn set_prefix<'py>(
@@ -732,8 +712,6 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// close() -> None
-    ///
     /// Closes the store; later calls raise StorageError. Closing twice is fine.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.call(py, |s| s.close())

@@ -202,7 +202,15 @@ mod tests {
 
     #[test]
     fn task_ids() {
-        for ok in ["MKT-001", "X-999", "SUP2-1000", "ABCDEFGH-123"] {
+        // A derived prefix may run past the 8 characters of set_prefix (SPEC §5).
+        for ok in [
+            "MKT-001",
+            "X-999",
+            "SUP2-1000",
+            "ABCDEFGH-123",
+            "WOR100000-001",
+            "ABCDEFGHIJKL-001",
+        ] {
             assert!(task_id(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -212,7 +220,7 @@ mod tests {
             "MKT-01",
             "mkt-001",
             "1KT-001",
-            "ABCDEFGHI-001",
+            "ABCDEFGHIJKLM-001",
             "MKT-00a",
             "MKT--001",
             "MKT-001 ",

@@ -16,3 +16,15 @@ def test_the_extension_exports_no_c_function() -> None:
     assert agent_backlog.__version__
     with agent_backlog.Store(":memory:") as store:
         assert store.create_task("ops", "t")["id"] == "OPS-001"
+
+
+def test_help_shows_each_signature_once() -> None:
+    import pydoc
+
+    text = pydoc.render_doc(agent_backlog.Store, renderer=pydoc.plaintext)
+    for method in ("list_tasks", "create_task", "update_task", "claim_next", "close"):
+        assert text.count(f"{method}(") == 1, (method, text)
+    assert text.count("Store(path, *, busy_timeout=None, durability=None)") == 1, text
+    # Every method still says what it does.
+    for method in ("get_task", "summary", "set_prefix"):
+        assert getattr(agent_backlog.Store, method).__doc__.strip(), method

@@ -1,6 +1,8 @@
-//! The seed page's operations, one after another, printing each JSON result.
+//! A backlog's life through the Rust API — the embedded library, no server — one
+//! operation after another, printing each JSON result.
 //!
-//! Run: `cargo run --example quickstart -- [DATABASE]` (default `backlogs.db`).
+//! Run: `cargo run --release -p agent-backlog-quickstart -- [DATABASE]` (default: a
+//! private in-memory store, so it can run any number of times).
 
 use agent_backlog::{ListQuery, NewTask, Status, Store, TaskPatch, TaskQuery};
 use serde::Serialize;
@@ -16,9 +18,9 @@ fn show(title: &str, value: &impl Serialize) {
 fn main() -> Result<(), agent_backlog::Error> {
     let path = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "backlogs.db".to_owned());
+        .unwrap_or_else(|| ":memory:".to_owned());
     let store = Store::open(&path)?;
-    println!("database: {path}\n");
+    println!("# the embedded library (Rust API, no server), database {path}\n");
 
     let first = store.create_task(
         "marketing-lead",
@@ -26,20 +28,20 @@ fn main() -> Result<(), agent_backlog::Error> {
             .description("Focus on ROI...")
             .priority(3),
     )?;
-    show("POST /api/backlogs/marketing-lead", &first);
+    show("create_task marketing-lead", &first);
     let second = store.create_task(
         "marketing-lead",
         NewTask::new("Audit competitor pricing pages").description("Compare top 5 competitors..."),
     )?;
-    show("POST /api/backlogs/marketing-lead", &second);
+    show("create_task marketing-lead", &second);
     let faq = store.create_task(
         "support-bot",
         NewTask::new("Draft FAQ responses").priority(2),
     )?;
-    show("POST /api/backlogs/support-bot", &faq);
+    show("create_task support-bot", &faq);
 
     show(
-        "GET /api/backlogs/marketing-lead?status=queued",
+        "list_tasks marketing-lead, status queued",
         &store.list_tasks("marketing-lead", ListQuery::new().status(Status::Queued))?,
     );
 
@@ -55,7 +57,7 @@ fn main() -> Result<(), agent_backlog::Error> {
             .result("Generated 3 LinkedIn posts..."),
     )?;
     show(
-        &format!("PATCH /api/backlogs/marketing-lead/{}", claimed.id),
+        &format!("update_task marketing-lead {}: complete", claimed.id),
         &done,
     );
 
@@ -67,17 +69,17 @@ fn main() -> Result<(), agent_backlog::Error> {
             .blocker("Need the list of competitors"),
     )?;
     show(
-        &format!("PATCH /api/backlogs/marketing-lead/{}", second.id),
+        &format!("update_task marketing-lead {}: blocked", second.id),
         &blocked,
     );
 
-    show("GET /api/backlogs", &store.query_tasks(TaskQuery::new())?);
     show(
-        "GET /api/backlogs/marketing-lead/summary",
-        &store.summary("marketing-lead")?,
+        "query_tasks (every agent)",
+        &store.query_tasks(TaskQuery::new())?,
     );
+    show("summary marketing-lead", &store.summary("marketing-lead")?);
     show(
-        &format!("DELETE /api/backlogs/support-bot/{}", faq.id),
+        &format!("delete_task support-bot {}", faq.id),
         &store.delete_task("support-bot", &faq.id)?,
     );
     Ok(())
