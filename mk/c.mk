@@ -51,11 +51,10 @@ header:
 header-check:
 	$(CARGO) test --quiet -p agent-backlog-capi --test header
 
-pkgconfig: c-lib
-	@mkdir -p $(C_LIBDIR)
-	printf '%s\n' \
-		'prefix=$(CURDIR)' \
-		'libdir=$${prefix}/$(C_LIBDIR)' \
+# pc_file(PREFIX, LIBDIR under the prefix, OUTPUT): writes a pkg-config file.
+pc_file = printf '%s\n' \
+		'prefix=$(1)' \
+		'libdir=$${prefix}/$(2)' \
 		'includedir=$${prefix}/include' \
 		'' \
 		'Name: agent_backlog' \
@@ -64,7 +63,11 @@ pkgconfig: c-lib
 		'Libs: -L$${libdir} -lagent_backlog' \
 		'Libs.private: $(C_STATIC_DEPS)' \
 		'Cflags: -I$${includedir}' \
-		> $(C_LIBDIR)/agent_backlog.pc
+		> $(3)
+
+pkgconfig: c-lib
+	@mkdir -p $(C_LIBDIR)
+	$(call pc_file,$(CURDIR),$(C_LIBDIR),$(C_LIBDIR)/agent_backlog.pc)
 
 $(C_OUT):
 	mkdir -p $@

@@ -38,18 +38,7 @@ install: release-bin
 	$(INSTALL) -m 644 include/agent_backlog.h $(DESTDIR)$(PREFIX)/include/
 	$(INSTALL) -m 755 target/release/libagent_backlog.so $(DESTDIR)$(PREFIX)/lib/
 	$(INSTALL) -m 644 target/release/libagent_backlog.a $(DESTDIR)$(PREFIX)/lib/
-	printf '%s\n' \
-		'prefix=$(PREFIX)' \
-		'libdir=$${prefix}/lib' \
-		'includedir=$${prefix}/include' \
-		'' \
-		'Name: agent_backlog' \
-		'Description: A prioritized task backlog for AI agents, in one SQLite file' \
-		'Version: $(C_VERSION)' \
-		'Libs: -L$${libdir} -lagent_backlog' \
-		'Libs.private: $(C_STATIC_DEPS)' \
-		'Cflags: -I$${includedir}' \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/agent_backlog.pc
+	$(call pc_file,$(PREFIX),lib,$(DESTDIR)$(PREFIX)/lib/pkgconfig/agent_backlog.pc)
 	@echo "installed under $(DESTDIR)$(PREFIX)"
 
 test-install:

@@ -242,6 +242,11 @@ fn interpret(op: &str, success: u16, response: &Response) -> Outcome {
         "{op}: {} {text}",
         response.status
     );
+    // Every JSON body ends with one newline (for people reading it in a terminal); the
+    // JSON before it is what the other surfaces give.
+    let text = text
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{op}: the body does not end with a newline: {text:?}"));
     if (200..300).contains(&response.status) {
         assert_eq!(response.status, success, "{op}: the status of a success");
         return Ok(text.to_owned());

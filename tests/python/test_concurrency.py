@@ -330,3 +330,27 @@ def test_a_store_inherited_across_fork_refuses_and_a_new_one_works(db_path: Path
         assert report["created"] == "OPS-002"
         # The parent's store is unaffected and sees the child's write.
         assert store.get_task("ops", "OPS-002")["title"] == "made by the child"
+
+
+def test_the_readme_workers_with_their_defaults_share_the_backlog(db_path: Path) -> None:
+    """The README's two workers, started together with the default simulated work,
+    each do part of the backlog (with no work at all, the first would take it all)."""
+    fill = subprocess.run(
+        run_example("fill.py", str(db_path), "marketing-lead", "20"),
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    assert fill.returncode == 0, fill.stderr
+    workers = [
+        subprocess.Popen(
+            run_example("worker.py", str(db_path), "marketing-lead", f"worker-{n}"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for n in (1, 2)
+    ]
+    counts = []
+    for proc in workers:
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, err
+        counts.append(sum(1 for line in out.splitlines() if CLAIMED.match(line)))
+    assert sum(counts) == 20
+    assert all(n > 0 for n in counts), counts
