@@ -8,12 +8,14 @@
 #                           same bounded sizes
 #   make stress             every reliability test at the full sizes of issue 5
 #                           (AGENT_BACKLOG_STRESS=1): 5,000 tasks claimed by 8 processes
-#                           x 2 threads through Rust, C and Python, 300 kills, ...
+#                           x 2 threads through Rust, C and Python, 300 kills, ...,
+#                           and 100,000 agents sharing one derived prefix base
 #
 # Nothing here passes or fails by time; loops are bounded by counts, children by a
 # generous deadline. Set AGENT_BACKLOG_SEED to repeat a run's random choices.
 
-RELIABILITY_TESTS := reliability_claims reliability_kill reliability_busy reliability_faults
+RELIABILITY_TESTS := reliability_claims reliability_kill reliability_busy reliability_faults \
+	threads_forks_fleets
 
 .PHONY: test-reliability stress stress-rust stress-c stress-python
 
