@@ -442,8 +442,8 @@ impl Connections {
         let guard = unpoison(self.pool.read());
         let pool = guard.as_ref().ok_or_else(Self::closed)?;
         let Some(readers) = &pool.readers else {
-            drop(guard);
-            return self.with_writer(deadline, f);
+            let mut writer = pool.writer.enter(deadline).ok_or_else(busy)?;
+            return f(writer.conn()).map_err(Error::from);
         };
         let idle = unpoison(readers.lock()).pop();
         let mut reader = match idle {
