@@ -8,7 +8,7 @@ export CARGO_TERM_COLOR ?= never
 
 # One release build (no dev-dependencies), then the library and the server at work.
 demo:
-	@echo "==> building agent-backlog (release; a first build compiles SQLite and takes a few minutes)"
+	@echo "==> building agent-backlog (release; the first build compiles SQLite: about a minute and a half on two cores)"
 	$(CARGO) build --release -p agent-backlog-quickstart -p agent-backlog-cli
 	@echo
 	@echo "==> part 1 of 2: the embedded library — the Rust API on target/demo.db, no server"

@@ -18,7 +18,7 @@ CARGO_FUZZ := $(FUZZ_TOOLS)/bin/cargo-fuzz
 FUZZ_SECONDS ?= 60
 # Extra libFuzzer flags, e.g. FUZZ_FLAGS=-max_len=65536
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := create_task create_tasks update_task list_query query_query open_options operations
+FUZZ_TARGETS := create_task create_tasks update_task list_query query_query open_options operations call
 
 .PHONY: test-catalogue-c fuzz fuzz-tools fuzz-build
 

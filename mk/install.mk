@@ -5,9 +5,11 @@
 #                                    lib/pkgconfig/agent_backlog.pc; DESTDIR= for staging
 #   make test-install                install under target/install-test/, then build the C
 #                                    example through the installed pkg-config file (shared
-#                                    and static) and run it, and run the installed binary
+#                                    and static) and run it, and run the installed binary;
+#                                    and `cargo install --path cli` into it
 #   make test-wheel                  build the Python wheel, install it into a fresh
-#                                    virtualenv, import it and check its metadata
+#                                    virtualenv, import it and check its metadata; then
+#                                    the same after `pip install .`
 #   make test-package                `cargo package` of the library crate (built from
 #                                    the package)
 #
@@ -55,6 +57,8 @@ test-install:
 		-o $(INSTALL_TEST)/agent-static
 	cd $(INSTALL_TEST) && ./agent-shared shared.db | grep -q '"complete":3,"blocked":0,"total":3'
 	cd $(INSTALL_TEST) && ./agent-static static.db | grep -q '"complete":3,"blocked":0,"total":3'
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) install --quiet --locked --path cli --root $(INSTALL_TEST)/cargo
+	$(INSTALL_TEST)/cargo/bin/agent-backlog --db :memory: create ops "installed by cargo" | grep -q '"id":"OPS-001"'
 	@echo 'test-install: ok'
 
 WHEEL_VENV := $(CURDIR)/target/wheel-venv
@@ -64,4 +68,12 @@ test-wheel: $(VENV)/bin/pytest
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(VENV)/bin/maturin build --release --quiet --out target/wheels
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-index target/wheels/*.whl
+	cd target && $(WHEEL_VENV)/bin/python $(CURDIR)/tests/readme/check_wheel.py $(C_VERSION)
+	# `pip install .`, as the README says (with this venv's maturin instead of a fresh
+	# download, and the build folder of the wheel above).
+	$(WHEEL_VENV)/bin/python -m pip uninstall --quiet --yes agent-backlog
+	$(WHEEL_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		$$(grep '^maturin==' tests/python/requirements.txt)
+	PATH=$(WHEEL_VENV)/bin:$$PATH CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(WHEEL_VENV)/bin/python -m pip install --quiet \
+		--disable-pip-version-check --no-build-isolation .
 	cd target && $(WHEEL_VENV)/bin/python $(CURDIR)/tests/readme/check_wheel.py $(C_VERSION)
