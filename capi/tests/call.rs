@@ -255,3 +255,23 @@ fn backlog_call_refuses_what_is_not_a_request() {
         BACKLOG_INVALID_ARGUMENT
     );
 }
+
+/// Handles are counted, never reused: a closed handle stays closed after other stores
+/// are opened (an address could be given to the next store; a count never is).
+#[test]
+fn a_stale_handle_never_reaches_a_newer_store() {
+    let first = Handle::open();
+    let stale = first.0;
+    drop(first);
+    let newer: Vec<Handle> = (0..50).map(|_| Handle::open()).collect();
+    assert!(
+        newer.iter().all(|h| h.0 != stale),
+        "a handle was given twice"
+    );
+    let (code, json) = via_call(&Handle(stale), "summary", r#"{"agent_id":"a"}"#);
+    assert_eq!(code, BACKLOG_INVALID_ARGUMENT, "{json}");
+    assert!(json.contains("store handle is not open"), "{json}");
+    for h in &newer {
+        assert_eq!(via_call(h, "summary", r#"{"agent_id":"a"}"#).0, BACKLOG_OK);
+    }
+}
