@@ -34,12 +34,13 @@ use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
+use axum::Extension;
 use axum::Router;
 use serde_json::{Map, Value};
 
@@ -161,15 +162,13 @@ pub fn router(store: Arc<Store>) -> Router {
             "DELETE" => MethodFilter::DELETE,
             other => unreachable!("the operation table names no method {other}"),
         };
-        let handler =
-            move |State(store): AppState,
-                  path: Result<Path<Vec<(String, String)>>, PathRejection>,
-                  uri: Uri,
-                  headers: HeaderMap,
-                  body: Body| { operation(op, store, path, uri, headers, body) };
+        // Each route carries its operation, for the `OpRequest` extractor.
+        let method = MethodRouter::new()
+            .on(filter, operation)
+            .layer(Extension(op));
         match routes.iter_mut().find(|(path, _)| *path == op.route.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, handler),
-            None => routes.push((op.route.path, MethodRouter::new().on(filter, handler))),
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(method),
+            None => routes.push((op.route.path, method)),
         }
     }
     let api = routes
@@ -380,72 +379,94 @@ async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
 
 type AppState = State<Arc<Store>>;
 
-/// Serves one operation: its request is gathered from the path, the query string and
-/// the body as the operation's inputs say (see [`agent_backlog::ops::Place`]), then run
-/// by the core's operation table on the blocking pool.
-async fn operation(
+/// The operation of the route, with its JSON request gathered from the path, the query
+/// string and the body as the operation's inputs say (see [`agent_backlog::ops::Place`]):
+/// path segments as strings, query parameters converted for their kinds and refused
+/// when the route does not take them, the body read within its size limit and parsed
+/// strictly. The core's operation table then checks every value.
+struct OpRequest {
     op: &'static Operation,
-    store: Arc<Store>,
-    path: Result<Path<Vec<(String, String)>>, PathRejection>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Reply {
-    let mut request = Map::new();
-    for (name, value) in path_param(path)? {
-        request.insert(name, Value::String(value));
-    }
-    let allowed_in = |place: Place| -> Vec<&'static str> {
-        op.inputs
-            .iter()
-            .filter(|i| i.place == place)
-            .map(|i| i.name)
-            .collect()
-    };
-    let in_query = allowed_in(Place::Query);
-    if in_query.is_empty() {
-        no_query(&uri)?;
-    } else if let Value::Object(query) = query_object(op, &uri)? {
-        for (name, value) in query {
-            if !in_query.contains(&name.as_str()) {
-                return Err(ApiError::from(Error::InvalidArgument(format!(
-                    "unknown query parameter {name:?}; the parameters of {} are {}",
-                    op.route.path,
-                    in_query.join(", ")
-                ))));
-            }
-            request.insert(name, value);
+    request: Value,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OpRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let op = *parts
+            .extensions
+            .get::<&'static Operation>()
+            .ok_or_else(|| {
+                ApiError::from(Error::Internal(
+                    "a route without its operation; this is a bug in agent-backlog".into(),
+                ))
+            })?;
+        let path = Path::<Vec<(String, String)>>::from_request_parts(&mut parts, state).await;
+        let mut fields = Map::new();
+        for (name, value) in path_param(path)? {
+            fields.insert(name, Value::String(value));
         }
-    }
-    if let Some(whole) = op.inputs.iter().find(|i| i.place == Place::Body) {
-        let text = json_body(&headers, body, op.max_request_bytes()).await?;
-        let what = format!("the body ({})", whole.name);
-        let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
-        request.insert(whole.name.to_owned(), value);
-    } else {
-        let in_body = allowed_in(Place::BodyField);
-        if !in_body.is_empty() {
-            let text = json_body(&headers, body, op.max_request_bytes()).await?;
-            let example = body_example(op);
-            match agent_backlog::ops::parse_json(&text, "the body", &example)? {
-                Value::Object(fields) => {
-                    for (name, value) in fields {
-                        if !in_body.contains(&name.as_str()) {
-                            return Err(ApiError::from(unknown_field(&name, &in_body)));
-                        }
-                        request.insert(name, value);
-                    }
+        let allowed_in = |place: Place| -> Vec<&'static str> {
+            op.inputs
+                .iter()
+                .filter(|i| i.place == place)
+                .map(|i| i.name)
+                .collect()
+        };
+        let in_query = allowed_in(Place::Query);
+        if in_query.is_empty() {
+            no_query(&parts.uri)?;
+        } else if let Value::Object(query) = query_object(op, &parts.uri)? {
+            for (name, value) in query {
+                if !in_query.contains(&name.as_str()) {
+                    return Err(ApiError::from(Error::InvalidArgument(format!(
+                        "unknown query parameter {name:?}; the parameters of {} are {}",
+                        op.route.path,
+                        in_query.join(", ")
+                    ))));
                 }
-                _ => {
+                fields.insert(name, value);
+            }
+        }
+        if let Some(whole) = op.inputs.iter().find(|i| i.place == Place::Body) {
+            let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+            let what = format!("the body ({})", whole.name);
+            let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
+            fields.insert(whole.name.to_owned(), value);
+        } else {
+            let in_body = allowed_in(Place::BodyField);
+            if !in_body.is_empty() {
+                let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+                let example = body_example(op);
+                let Value::Object(given) =
+                    agent_backlog::ops::parse_json(&text, "the body", &example)?
+                else {
                     return Err(ApiError::invalid(
                         StatusCode::BAD_REQUEST,
                         format!("the body must be a JSON object such as {example}"),
-                    ))
+                    ));
+                };
+                for (name, value) in given {
+                    if !in_body.contains(&name.as_str()) {
+                        return Err(ApiError::from(unknown_field(&name, &in_body)));
+                    }
+                    fields.insert(name, value);
                 }
             }
         }
+        Ok(OpRequest {
+            op,
+            request: Value::Object(fields),
+        })
     }
-    let result = blocking(&store, move |s| op.call_value(s, Value::Object(request))).await?;
+}
+
+/// Serves one operation: the core's operation table runs the gathered request on the
+/// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
+/// when there is nothing).
+async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest) -> Reply {
+    let result = blocking(&store, move |s| op.call_value(s, request)).await?;
     match op.route.status_if_null {
         Some(status) if result == "null" => Ok(StatusCode::from_u16(status)
             .unwrap_or(StatusCode::NO_CONTENT)
