@@ -348,3 +348,48 @@ fn a_fleet_sharing_a_base_is_numbered_and_every_task_fetchable() {
         "invalid_argument"
     );
 }
+
+/// A candidate given up by `set_prefix` is the first free one again: derivation takes
+/// it before any later candidate (SPEC §5), as it did before the per-base counter.
+#[test]
+fn a_candidate_given_up_by_set_prefix_is_taken_again_first() {
+    let store = Store::open_in_memory().unwrap();
+    store.set_prefix("placeholder", "SUP").unwrap();
+    assert_eq!(
+        store
+            .create_task("support-bot", NewTask::new("t"))
+            .unwrap()
+            .id,
+        "SUP2-001"
+    );
+    store.set_prefix("placeholder", "PLH").unwrap();
+    assert_eq!(
+        store
+            .create_task("supply-chain", NewTask::new("t"))
+            .unwrap()
+            .id,
+        "SUP-001"
+    );
+    assert_eq!(
+        store
+            .create_task("super-agent", NewTask::new("t"))
+            .unwrap()
+            .id,
+        "SUP3-001"
+    );
+    // The same for a numbered candidate.
+    store.set_prefix("holder", "WOR").unwrap();
+    for (agent, id) in [("worker-1", "WOR2-001"), ("worker-2", "WOR3-001")] {
+        assert_eq!(store.create_task(agent, NewTask::new("t")).unwrap().id, id);
+    }
+    store.set_prefix("holder-2", "WOR4").unwrap();
+    store.set_prefix("holder-2", "HLD").unwrap();
+    assert_eq!(
+        store.create_task("worker-3", NewTask::new("t")).unwrap().id,
+        "WOR4-001"
+    );
+    assert_eq!(
+        store.create_task("worker-4", NewTask::new("t")).unwrap().id,
+        "WOR5-001"
+    );
+}

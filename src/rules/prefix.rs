@@ -92,8 +92,42 @@ pub fn candidate(base: &str, n: u32) -> String {
     }
 }
 
+/// The base and number of which `prefix` is the candidate (`SUP` → (`SUP`, 1),
+/// `SUP12` → (`SUP`, 12)), if it is one: a derived base is letters only, and a
+/// candidate's number is 2 or more, written without leading zeros.
+pub fn as_candidate(prefix: &str) -> Option<(&str, u32)> {
+    let split = prefix
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(prefix.len());
+    let (base, digits) = prefix.split_at(split);
+    if base.is_empty() || !base.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    if digits.is_empty() {
+        return Some((base, 1));
+    }
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.parse::<u32>() {
+        Ok(n) if n >= 2 => Some((base, n)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn candidates_and_their_bases() {
+        use super::{as_candidate, candidate};
+        for (base, n) in [("SUP", 1), ("SUP", 2), ("WOR", 100_000), ("X", 7)] {
+            assert_eq!(as_candidate(&candidate(base, n)), Some((base, n)));
+        }
+        for other in ["SUP1", "SUP02", "S2P", "2SUP", "", "SUP99999999999"] {
+            assert_eq!(as_candidate(other), None, "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -41,9 +41,10 @@ pub(super) fn take_numbers(
 
 /// Finds the first free candidate of `base` from the base's counter on, taking it
 /// with `try_take` (which returns `false` when the candidate is held), and moves the
-/// counter past it. Each candidate tried and found held is held for good (prefixes
-/// are never given up once an agent has tasks), so over the life of the store every
-/// candidate is tried about once: a new agent costs the same whatever its number.
+/// counter past it. The counter is never past a free candidate: a candidate is freed
+/// only when `set_prefix` moves an agent without tasks to another prefix, and then
+/// [`set_prefix`] moves the counter back to it. So over the life of the store each
+/// candidate is tried about once, and a new agent costs the same whatever its number.
 fn take_prefix(
     tx: &Transaction<'_>,
     base: &str,
@@ -96,5 +97,14 @@ pub(super) fn set_prefix(
          ON CONFLICT (agent_id) DO UPDATE SET prefix = excluded.prefix",
     )?
     .execute([agent_id, prefix])?;
+    // The prefix the agent gave up is free again: when it is a candidate of a derived
+    // base, the base's next search must start no later than it (SPEC §5: the first
+    // free candidate).
+    if let Some((given_up, _)) = &current {
+        if let Some((base, n)) = prefix::as_candidate(given_up) {
+            tx.prepare_cached("UPDATE prefix_bases SET next = min(next, ?2) WHERE base = ?1")?
+                .execute(params![base, n])?;
+        }
+    }
     Ok(PrefixOutcome::Set)
 }
