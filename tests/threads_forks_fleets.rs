@@ -393,3 +393,71 @@ fn a_candidate_given_up_by_set_prefix_is_taken_again_first() {
         "WOR5-001"
     );
 }
+
+/// `close()` does not wait out the busy timeout of a write that waits for another
+/// process's lock: the write gives up as the store closes, and calls that begin
+/// meanwhile are refused at once.
+#[test]
+fn close_ends_the_waits_of_calls_in_flight() {
+    let dir = TempDir::new("tff-close-wait");
+    let path = prepared(&dir);
+    let store = Arc::new(with_timeout(&path, Duration::from_secs(60)));
+    let _lock = ProcessLock::hold(&path);
+    let writers: Vec<_> = (0..3)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            thread::spawn(move || store.create_task("reader", NewTask::new(format!("w{i}"))))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    store.close().unwrap();
+    let took = start.elapsed();
+    for writer in writers {
+        let err = writer
+            .join()
+            .unwrap()
+            .expect_err("the store closed under it");
+        assert_eq!(err.code(), "storage", "{err}");
+    }
+    assert!(
+        took < Duration::from_secs(30),
+        "close() waited {took:?}, as long as the busy timeout of the writes"
+    );
+    assert!(store
+        .summary("reader")
+        .unwrap_err()
+        .to_string()
+        .contains("closed"));
+}
+
+/// Many reads at once all succeed (past the cap of read connections they wait for one
+/// to come back), and a read never creates the file: once the file is gone, a new
+/// read connection fails instead of starting an empty database at the path.
+#[test]
+fn many_reads_at_once_and_no_file_created_by_a_read() {
+    let dir = TempDir::new("tff-readers");
+    let path = prepared(&dir);
+    let store = Arc::new(Store::open(&path).unwrap());
+    let readers: Vec<_> = (0..64)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            thread::spawn(move || {
+                for _ in 0..20 {
+                    assert_eq!(store.summary("reader").unwrap().total, 2);
+                    store.list_tasks("reader", ListQuery::new()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = store.summary("reader").expect_err("the file is gone");
+    assert_eq!(err.code(), "storage", "{err}");
+    assert!(!path.exists(), "a read created the file again");
+}

@@ -7,19 +7,25 @@
 //!   deadline: a write waits at most its busy timeout, counted from when it was
 //!   called, however many threads wait with it.
 //! - **Reads** take a connection of their own from the pool (opening one when none is
-//!   idle), so a read never waits for a write of this store, nor for another
-//!   process's write lock (WAL). An in-memory store has one connection, which reads
-//!   share with writes (there is no other connection to wait for).
+//!   idle, up to a cap of 4 per core and at least 16; past it a read waits, within its
+//!   busy timeout, for another read to give one back), so a read never waits for a
+//!   write of this store, nor for another process's write lock (WAL). Readers never
+//!   create the file and are `query_only`. An in-memory store has one connection,
+//!   which reads share with writes (there is no other connection to wait for).
 //! - **Fork.** Every call first checks that it runs in the process that opened the
 //!   store; in a forked child it is a `storage` error and touches nothing. `close()`
 //!   in a child takes no lock and lets go of the parent's connections without closing
 //!   them (closing would release the parent's locks or delete its WAL).
 //! - **Close.** Each call holds a shared guard while it uses a connection; `close()`
-//!   takes the guard exclusively, so it waits for calls in flight, and a second
+//!   first marks the store as closing (new calls are refused, and calls waiting for the
+//!   writer, a reader or another connection's lock give up at once), then takes the
+//!   guard exclusively, so it waits only for the calls already running; a second
 //!   concurrent `close()` waits for the first to finish.
+//! - **Left open.** A connection is never left inside a transaction: the writer ends
+//!   any it finds when a call enters, and a reader in one is not put back in the pool.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -44,13 +50,43 @@ fn unpoison<T>(result: std::result::Result<T, PoisonError<T>>) -> T {
     result.unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The busy message, the same whether the wait was for this store's writer or for
-/// another connection's lock.
-fn busy() -> Error {
+/// The busy message of a write that waited for the store's own writer, which other
+/// calls of this store were using, past its busy timeout.
+fn writer_busy() -> Error {
     Error::storage(
-        "the database is busy: another connection held the write lock for longer than the \
-         busy timeout; retry the call, or open the store with a longer busy_timeout",
+        "the database is busy: other calls of this store used its writer for longer than \
+         the busy timeout; retry the call, or open the store with a longer busy_timeout",
     )
+}
+
+/// The message of a read that found every read connection of the store in use past
+/// its busy timeout.
+fn readers_busy(cap: usize) -> Error {
+    Error::storage(format!(
+        "the database is busy: all {cap} read connections of this store were in use for \
+         longer than the busy timeout; retry the call, or open the store with a longer \
+         busy_timeout"
+    ))
+}
+
+fn closed() -> Error {
+    Error::storage("the store is closed; open it again to use it")
+}
+
+/// The error of a refused wait at the gate.
+fn refusal(refused: Refused) -> Error {
+    match refused {
+        Refused::Busy => writer_busy(),
+        Refused::Closed => closed(),
+    }
+}
+
+/// Why a wait at the gate or the reader pool ended without a connection.
+enum Refused {
+    /// The deadline passed.
+    Busy,
+    /// The store is being closed.
+    Closed,
 }
 
 /// A deadline shared between a connection's busy handler and the call using it.
@@ -86,10 +122,13 @@ impl Deadline {
 /// sleeps, the lock it waits for is usually released and taken again many times (a
 /// write holds it for a fraction of a millisecond), so several processes sharing one
 /// file spent most of their time asleep. This one backs off from 20 µs to 1 ms.
-fn busy_handler(deadline: Arc<Deadline>) -> impl FnMut(i32) -> bool + Send + 'static {
+fn busy_handler(
+    deadline: Arc<Deadline>,
+    closing: Arc<AtomicBool>,
+) -> impl FnMut(i32) -> bool + Send + 'static {
     move |tries: i32| {
         let left = deadline.remaining();
-        if left.is_zero() {
+        if left.is_zero() || closing.load(Ordering::Acquire) {
             return false;
         }
         let backoff = Duration::from_micros(20 << tries.clamp(0, 6)).min(Duration::from_millis(1));
@@ -105,12 +144,17 @@ struct Opener {
     path: PathBuf,
     flags: OpenFlags,
     options: StoreOptions,
+    /// Set when the store starts closing: waits for a lock give up at once.
+    closing: Arc<AtomicBool>,
 }
 
 impl Opener {
-    fn open(&self, deadline: &Arc<Deadline>) -> SqlResult<Connection> {
-        let mut conn = Connection::open_with_flags(&self.path, self.flags)?;
-        conn.busy_handler(Some(busy_handler(Arc::clone(deadline))))?;
+    fn open(&self, flags: OpenFlags, deadline: &Arc<Deadline>) -> SqlResult<Connection> {
+        let mut conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_handler(Some(busy_handler(
+            Arc::clone(deadline),
+            Arc::clone(&self.closing),
+        )))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Query planner stability: without it, a statement whose plan looked at a bound
         // value (as the bundled SQLite's planner does for `agent_id = ?` and `LIMIT ?`)
@@ -124,7 +168,9 @@ impl Opener {
     /// needed in WAL mode) waits up to the busy timeout from each read's start.
     fn open_reader(&self) -> SqlResult<Reader> {
         let deadline = Deadline::new();
-        let conn = self.open(&deadline)?;
+        // Never created by a reader: should the file vanish while the store is open, a
+        // read fails rather than starting an empty database at the path.
+        let conn = self.open(self.flags - OpenFlags::SQLITE_OPEN_CREATE, &deadline)?;
         conn.pragma_update(None, "query_only", "ON")?;
         Ok(Reader { conn, deadline })
     }
@@ -142,6 +188,7 @@ struct Gate {
     freed: Condvar,
     conn: Mutex<Connection>,
     deadline: Arc<Deadline>,
+    closing: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -156,16 +203,23 @@ struct GateGuard<'a> {
 }
 
 impl Gate {
-    /// Waits for the writer until `deadline`; `None` when the deadline passed first.
-    fn enter(&self, deadline: Instant) -> Option<GateGuard<'_>> {
+    /// Waits for the writer until `deadline`, or until the store starts closing.
+    fn enter(&self, deadline: Instant) -> Result<GateGuard<'_>, Refused> {
         let mut state = unpoison(self.state.lock());
         if state.taken {
             state.waiting += 1;
             while state.taken {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                let refused = if self.closing.load(Ordering::Acquire) {
+                    Some(Refused::Closed)
+                } else if left.is_zero() {
+                    Some(Refused::Busy)
+                } else {
+                    None
+                };
+                if let Some(refused) = refused {
                     state.waiting -= 1;
-                    return None;
+                    return Err(refused);
                 }
                 state = unpoison(
                     self.freed
@@ -182,10 +236,96 @@ impl Gate {
         state.taken = true;
         drop(state);
         self.deadline.set(deadline);
-        Some(GateGuard {
+        let mut guard = GateGuard {
             gate: self,
             conn: Some(unpoison(self.conn.lock())),
-        })
+        };
+        // Every call ends its transaction (a failed commit rolls back, and so does a
+        // panic's unwinding); should one ever be left open, end it here rather than
+        // keep the write lock from every other connection.
+        if !guard.conn().is_autocommit() {
+            let _ = guard.conn().execute_batch("ROLLBACK");
+        }
+        Ok(guard)
+    }
+
+    /// Wakes every waiter, to see that the store is closing.
+    fn wake_all(&self) {
+        let _state = unpoison(self.state.lock());
+        self.freed.notify_all();
+    }
+}
+
+/// The read connections of a file store, at most `cap` of them open at once.
+struct Readers {
+    state: Mutex<ReaderState>,
+    freed: Condvar,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct ReaderState {
+    idle: Vec<Reader>,
+    /// Readers open, idle or in use.
+    open: usize,
+}
+
+impl Readers {
+    fn new() -> Readers {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Readers {
+            state: Mutex::new(ReaderState::default()),
+            freed: Condvar::new(),
+            cap: (4 * cores).max(16),
+        }
+    }
+
+    /// An idle reader, a new one while fewer than `cap` are open, or the next one to
+    /// come back, waiting at most until `deadline` (waiting for a reader is never
+    /// waiting for a writer).
+    fn take(&self, opener: &Opener, deadline: Instant) -> Result<Reader, Error> {
+        let mut state = unpoison(self.state.lock());
+        loop {
+            if let Some(reader) = state.idle.pop() {
+                return Ok(reader);
+            }
+            if state.open < self.cap {
+                state.open += 1;
+                drop(state);
+                return opener.open_reader().map_err(|e| {
+                    unpoison(self.state.lock()).open -= 1;
+                    self.freed.notify_one();
+                    Error::from(e)
+                });
+            }
+            if opener.closing.load(Ordering::Acquire) {
+                return Err(closed());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(readers_busy(self.cap));
+            }
+            state = unpoison(
+                self.freed
+                    .wait_timeout(state, left)
+                    .map(|(s, _)| s)
+                    .map_err(|e| PoisonError::new(e.into_inner().0)),
+            );
+        }
+    }
+
+    /// Gives a reader back: kept for the next read unless enough are idle, or unless it
+    /// was left inside a transaction (which would hold an old snapshot).
+    fn give_back(&self, reader: Reader) {
+        let mut state = unpoison(self.state.lock());
+        if reader.conn.is_autocommit() && state.idle.len() < IDLE_READERS {
+            state.idle.push(reader);
+        } else {
+            state.open -= 1;
+            drop(state);
+            drop(reader);
+        }
+        self.freed.notify_one();
     }
 }
 
@@ -210,14 +350,14 @@ impl Drop for GateGuard<'_> {
 struct Pool {
     writer: Gate,
     /// `None` in memory: reads use the writer, the only connection to that database.
-    readers: Option<Mutex<Vec<Reader>>>,
+    readers: Option<Readers>,
     opener: Opener,
     checkpointer: Option<Checkpointer>,
 }
 
 impl Pool {
     fn close(self) -> Result<()> {
-        let readers = self.readers.map(|r| unpoison(r.into_inner()));
+        let readers = self.readers.map(|r| unpoison(r.state.into_inner()).idle);
         for reader in readers.into_iter().flatten() {
             // A reader holds no lock between calls: closing it cannot fail in a way
             // that loses anything, so its error is not the caller's concern.
@@ -239,7 +379,10 @@ pub(crate) struct Connections {
     pid: u32,
     busy_timeout: Duration,
     pool: RwLock<Option<Pool>>,
-    closing: Mutex<()>,
+    /// Set when `close()` begins: new calls and waiting ones give up at once.
+    closing: Arc<AtomicBool>,
+    /// Held by the `close()` that closes; a concurrent `close()` waits for it.
+    closer: Mutex<()>,
 }
 
 impl Drop for Connections {
@@ -275,12 +418,14 @@ impl Connections {
                 ))
             })?
         };
+        let closing = Arc::new(AtomicBool::new(false));
         let opener = Opener {
             path,
             flags: OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             options,
+            closing: Arc::clone(&closing),
         };
         let deadline = Deadline::new();
         let (conn, checkpointer) = Self::open_writer(&opener, &deadline)?;
@@ -293,12 +438,14 @@ impl Connections {
                     freed: Condvar::new(),
                     conn: Mutex::new(conn),
                     deadline,
+                    closing: Arc::clone(&closing),
                 },
-                readers: (!memory).then(|| Mutex::new(Vec::new())),
+                readers: (!memory).then(Readers::new),
                 opener,
                 checkpointer,
             })),
-            closing: Mutex::new(()),
+            closing,
+            closer: Mutex::new(()),
         })
     }
 
@@ -316,7 +463,7 @@ impl Connections {
         }
         // The open itself waits up to the busy timeout for a migration elsewhere.
         deadline.set(Instant::now() + opener.options.busy_timeout);
-        let mut conn = opener.open(deadline).map_err(|e| {
+        let mut conn = opener.open(opener.flags, deadline).map_err(|e| {
             let err = Error::from(e);
             Error::storage(format!(
                 "cannot open the database at {}: {err}",
@@ -368,28 +515,23 @@ impl Connections {
         Ok((conn, checkpointer))
     }
 
-    /// Refuses a call in a forked child before anything is touched.
-    fn same_process(&self) -> Result<()> {
-        if std::process::id() == self.pid {
-            Ok(())
-        } else {
-            Err(Error::storage(
+    /// Refuses a call in a forked child before anything is touched, and a call on a
+    /// store that is closed or closing before it waits for anything.
+    fn usable(&self) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Err(Error::storage(
                 "this store was opened in a parent process before fork(); open a new store in this process",
-            ))
+            ));
         }
-    }
-
-    fn closed() -> Error {
-        Error::storage("the store is closed; open it again to use it")
+        if self.closing.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        Ok(())
     }
 
     /// Checks that the store can be used now: in this process and not closed.
     pub(crate) fn check_open(&self) -> Result<()> {
-        self.same_process()?;
-        match &*unpoison(self.pool.read()) {
-            Some(_) => Ok(()),
-            None => Err(Self::closed()),
-        }
+        self.usable()
     }
 
     /// Runs `f` on the writer connection, waiting for it at most until `deadline`.
@@ -398,10 +540,10 @@ impl Connections {
         deadline: Instant,
         f: impl FnOnce(&mut Connection) -> SqlResult<T>,
     ) -> Result<T> {
-        self.same_process()?;
+        self.usable()?;
         let guard = unpoison(self.pool.read());
-        let pool = guard.as_ref().ok_or_else(Self::closed)?;
-        let mut writer = pool.writer.enter(deadline).ok_or_else(busy)?;
+        let pool = guard.as_ref().ok_or_else(closed)?;
+        let mut writer = pool.writer.enter(deadline).map_err(refusal)?;
         f(writer.conn()).map_err(Error::from)
     }
 
@@ -438,24 +580,17 @@ impl Connections {
 
     fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> SqlResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
-        self.same_process()?;
+        self.usable()?;
         let guard = unpoison(self.pool.read());
-        let pool = guard.as_ref().ok_or_else(Self::closed)?;
+        let pool = guard.as_ref().ok_or_else(closed)?;
         let Some(readers) = &pool.readers else {
-            let mut writer = pool.writer.enter(deadline).ok_or_else(busy)?;
+            let mut writer = pool.writer.enter(deadline).map_err(refusal)?;
             return f(writer.conn()).map_err(Error::from);
         };
-        let idle = unpoison(readers.lock()).pop();
-        let mut reader = match idle {
-            Some(reader) => reader,
-            None => pool.opener.open_reader().map_err(Error::from)?,
-        };
+        let mut reader = readers.take(&pool.opener, deadline)?;
         reader.deadline.set(deadline);
         let value = f(&mut reader.conn).map_err(Error::from);
-        let mut idle = unpoison(readers.lock());
-        if idle.len() < IDLE_READERS {
-            idle.push(reader);
-        }
+        readers.give_back(reader);
         value
     }
 
@@ -465,7 +600,18 @@ impl Connections {
         if std::process::id() != self.pid {
             return Ok(());
         }
-        let _closing = unpoison(self.closing.lock());
+        let _closer = unpoison(self.closer.lock());
+        // New calls are refused from here on, and waiting ones give up now (the gate's
+        // waiters are woken to see it; busy handlers see it at their next try), so the
+        // calls in flight end soon and close() does not wait out their busy timeouts.
+        self.closing.store(true, Ordering::Release);
+        if let Some(pool) = unpoison(self.pool.read()).as_ref() {
+            pool.writer.wake_all();
+            if let Some(readers) = &pool.readers {
+                let _state = unpoison(readers.state.lock());
+                readers.freed.notify_all();
+            }
+        }
         let pool = unpoison(self.pool.write()).take();
         match pool {
             Some(pool) => pool.close(),
