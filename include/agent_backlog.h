@@ -80,7 +80,7 @@
  * An open store, created by `backlog_open` and ended by `backlog_close`.
  *
  * Opaque: only ever handled through a pointer. One handle may be used from several
- * threads at once; calls on one handle are serialized by its lock.
+ * threads at once: reads run side by side, writes take turns.
  */
 typedef struct BacklogStore BacklogStore;
 

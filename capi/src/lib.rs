@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, TryLockError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -64,13 +65,62 @@ const _: () = {
 /// An open store, created by `backlog_open` and ended by `backlog_close`.
 ///
 /// Opaque: only ever handled through a pointer. One handle may be used from several
-/// threads at once; calls on one handle are serialized by its lock.
+/// threads at once: reads run side by side, writes take turns.
 pub struct BacklogStore {
     _opaque: [u8; 0],
 }
 
 /// The live stores, keyed by the number handed to C as their handle.
 static STORES: RwLock<BTreeMap<usize, Arc<Store>>> = RwLock::new(BTreeMap::new());
+
+/// The process whose threads have used the registry. In a child forked from it, the
+/// registry's lock may be held by a parent thread that does not exist in the child, so
+/// there the lock is only tried, for a short while, never waited for.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// How long a forked child tries for the registry's lock before giving up.
+const CHILD_LOCK_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Whether this process is a child forked after the registry was first used.
+fn forked_child() -> bool {
+    let me = std::process::id();
+    match OWNER.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => false,
+        Err(owner) => owner != me,
+    }
+}
+
+fn forked_registry() -> Error {
+    Error::Storage {
+        message: "the store registry was locked by a thread of the parent process at \
+                  fork(); open the stores of this process after fork() from a single \
+                  thread, or before it with no thread using them"
+            .into(),
+        source: None,
+    }
+}
+
+/// Takes the registry's lock with `lock` — or, in a forked child, tries it with `try_lock`
+/// for [`CHILD_LOCK_PATIENCE`].
+fn registry<G>(
+    lock: impl Fn() -> std::sync::LockResult<G>,
+    try_lock: impl Fn() -> std::sync::TryLockResult<G>,
+) -> Result<G> {
+    if !forked_child() {
+        return Ok(lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    let start = Instant::now();
+    loop {
+        match try_lock() {
+            Ok(guard) => return Ok(guard),
+            Err(TryLockError::Poisoned(poisoned)) => return Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) if start.elapsed() < CHILD_LOCK_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TryLockError::WouldBlock) => return Err(forked_registry()),
+        }
+    }
+}
 
 /// The number of the next handle. Handles are counted, never reused: a stale handle
 /// can never reach a store opened after it was closed.
@@ -82,13 +132,10 @@ fn invalid(message: impl Into<String>) -> Error {
 
 /// Adds a store to the registry and returns its handle: a counter disguised as a
 /// pointer, never dereferenced.
-fn register(store: Store) -> *mut BacklogStore {
+fn register(store: Store) -> Result<*mut BacklogStore> {
     let number = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-    STORES
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(number, Arc::new(store));
-    ptr::without_provenance_mut(number)
+    registry(|| STORES.write(), || STORES.try_write())?.insert(number, Arc::new(store));
+    Ok(ptr::without_provenance_mut(number))
 }
 
 /// The store behind a handle, if it is open. Never dereferences `handle`.
@@ -98,9 +145,7 @@ fn lookup(handle: *const BacklogStore) -> Result<Arc<Store>> {
             "store must not be NULL: pass the handle that backlog_open gave",
         ));
     }
-    STORES
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
+    registry(|| STORES.read(), || STORES.try_read())?
         .get(&handle.addr())
         .cloned()
         .ok_or_else(|| {
@@ -283,7 +328,7 @@ unsafe fn open(
             Some(json) => StoreOptions::from_json(json)?,
             None => StoreOptions::default(),
         };
-        let handle = register(Store::open_with(path, options)?);
+        let handle = register(Store::open_with(path, options)?)?;
         // SAFETY: `out_store` is not NULL (checked above) and valid for a write.
         unsafe { out_store.write(handle) };
         Ok(String::new())
@@ -367,10 +412,13 @@ pub unsafe extern "C" fn backlog_open_with_options(
 #[no_mangle]
 pub extern "C" fn backlog_close(store: *mut BacklogStore) {
     catch((), || {
-        let removed = STORES
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&store.addr());
+        // In a forked child whose registry a dead parent thread holds, the handle is let
+        // go of without closing (the store is the parent's anyway).
+        let Ok(mut stores) = registry(|| STORES.write(), || STORES.try_write()) else {
+            return;
+        };
+        let removed = stores.remove(&store.addr());
+        drop(stores);
         if let Some(store) = removed {
             // There is no one to report a failure to: the connection is released anyway.
             let _ = store.close();
