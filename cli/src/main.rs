@@ -15,7 +15,7 @@ mod server;
 use std::io::Write;
 use std::process::ExitCode;
 
-use agent_backlog::ops::{Kind, OPERATIONS};
+use agent_backlog::ops::{Access, Kind, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
 use clap::FromArgMatches;
 
@@ -90,7 +90,17 @@ fn main() -> ExitCode {
         })
     };
     match result {
-        Ok(done) => print(&output::render(&done, format)),
+        Ok(done) => {
+            let changed_the_store = OPERATIONS
+                .iter()
+                .find(|op| op.name == done.operation)
+                .is_none_or(|op| op.access != Access::Read);
+            print(
+                &output::render(&done, format),
+                changed_the_store,
+                &done.json,
+            )
+        }
         Err(err) => fail(&err, format),
     }
 }
@@ -120,12 +130,20 @@ fn fail(err: &Error, format: Format) -> ExitCode {
     ExitCode::from(err.kind() as u8)
 }
 
-fn print(text: &str) -> ExitCode {
+/// Prints a result. A reader that stopped early (`| head`) is no failure for a read;
+/// after a write (a claim, above all) the result must not vanish: it goes to stderr
+/// and the exit status says that stdout could not take it.
+fn print(text: &str, changed_the_store: bool, json: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
-        // A reader that stopped early (`| head`) is not a failure.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && !changed_the_store => {
+            ExitCode::SUCCESS
+        }
+        Err(e) if changed_the_store => {
+            eprintln!("error: the call was done, but its result could not be written to stdout ({e}); the result: {json}");
+            ExitCode::from(EXIT_IO)
+        }
         Err(e) => {
             eprintln!("error: cannot write the result to stdout: {e}");
             ExitCode::from(EXIT_IO)

@@ -765,3 +765,36 @@ fn every_operation_of_the_table_is_a_command() {
         "nothing written by the refused batches"
     );
 }
+
+/// A result that cannot reach stdout (its reader is gone): no failure for a read, but
+/// after a write — a claim above all — the result goes to stderr and the exit status
+/// is 74, so that a claimed task is never lost without a word.
+#[test]
+fn a_closed_stdout_after_a_claim_is_reported() {
+    use std::os::unix::net::UnixStream;
+    let (_dir, db) = db();
+    ok(&db, &["create", "ops", "the task"]);
+    let run_closed = |args: &[&str]| {
+        // A socket whose other end is closed: every write to it fails with EPIPE.
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(ours);
+        let out = command()
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, stderr) = run_closed(&["list", "ops"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run_closed(&["claim", "ops"]);
+    assert_eq!(code, Some(74), "{stderr}");
+    assert!(stderr.contains("the call was done"), "{stderr}");
+    assert!(stderr.contains(r#""id":"OPS-001""#), "{stderr}");
+    assert_eq!(ok(&db, &["summary", "ops"])["in_progress"], 1);
+}
