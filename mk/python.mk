@@ -1,4 +1,4 @@
-# The Python module (src/python.rs, python/agent_backlog/): build it into the project's
+# The Python module (the crate in python/, and python/agent_backlog/): build it into the project's
 # own virtualenv .venv/ and test it there. Nothing is installed outside the project.
 #
 #   make test-python   build the module (release) into .venv, then mypy --strict,
