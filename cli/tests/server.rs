@@ -809,3 +809,44 @@ fn bodies_end_with_a_newline() {
         assert!(!response.body.ends_with(b"\n\n"));
     }
 }
+
+/// The README's table of routes is the operation table's, route for route: a new
+/// operation's route must be written into the README, with its success status.
+#[test]
+fn the_readme_lists_every_route_of_the_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md beside the workspace");
+    let listed: Vec<(String, String, String)> = readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let method = *cells.get(1)?;
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+                return None;
+            }
+            let path = cells.get(2)?.trim_matches('`');
+            let path = path.split('?').next()?.to_owned();
+            let status = cells.get(4)?.split_whitespace().next()?.to_owned();
+            Some((method.to_owned(), path, status))
+        })
+        .collect();
+    let table: Vec<(String, String, String)> = agent_backlog::ops::OPERATIONS
+        .iter()
+        .map(|op| {
+            (
+                op.route.method.to_owned(),
+                op.route.path.to_owned(),
+                op.route.status.to_string(),
+            )
+        })
+        .collect();
+    for route in &table {
+        assert!(listed.contains(route), "the README does not list {route:?}");
+    }
+    for route in &listed {
+        assert!(
+            table.contains(route),
+            "the README lists {route:?}, which is no route"
+        );
+    }
+}
