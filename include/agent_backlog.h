@@ -4,7 +4,7 @@
  * Conventions of every function below:
  *
  * - Return codes: 0 ok, 1 invalid_argument, 2 not_found, 3 invalid_transition,
- *   4 conflict, 5 storage, 6 internal (the BACKLOG_* constants).
+ *   4 conflict, 5 storage, 6 internal, 7 lease_lost (the BACKLOG_* constants).
  * - Results: a fallible function sets its out-parameter(s) to NULL on entry, then
  *   writes a newly allocated, NUL-terminated, compact UTF-8 JSON string to its last
  *   parameter: the result on success, {"error":{"code":...,"message":...}} on failure.
@@ -75,6 +75,13 @@
  * usable.
  */
 #define BACKLOG_INTERNAL 6
+
+/**
+ * Return code `lease_lost`: the lease token is no longer the task's current lease
+ * (expired and requeued, claimed by another worker, or the task was moved or
+ * deleted). Nothing was written.
+ */
+#define BACKLOG_LEASE_LOST 7
 
 /**
  * An open store, created by `backlog_open` and ended by `backlog_close`.

@@ -37,6 +37,11 @@ pub enum Error {
     /// A prefix already held by another agent, or a prefix change after the first task.
     #[error("{0}")]
     Conflict(String),
+    /// A lease token that is no longer the task's current lease: the lease expired and
+    /// the task was requeued, another worker holds it, or the task was moved by
+    /// `update_task` or deleted (SPEC §10). Nothing was written.
+    #[error("{0}")]
+    LeaseLost(String),
     /// The database failed: busy past the timeout, disk full, read-only, corrupt or foreign
     /// file, a schema from a newer version, or a closed store.
     #[error("{message}")]
@@ -70,6 +75,8 @@ pub enum ErrorCode {
     Storage = 5,
     /// `internal` (C: 6, HTTP: 500).
     Internal = 6,
+    /// `lease_lost` (C: 7, HTTP: 409).
+    LeaseLost = 7,
 }
 
 impl ErrorCode {
@@ -82,6 +89,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Storage => "storage",
             ErrorCode::Internal => "internal",
+            ErrorCode::LeaseLost => "lease_lost",
         }
     }
 
@@ -90,7 +98,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidArgument => 400,
             ErrorCode::NotFound => 404,
-            ErrorCode::InvalidTransition | ErrorCode::Conflict => 409,
+            ErrorCode::InvalidTransition | ErrorCode::Conflict | ErrorCode::LeaseLost => 409,
             ErrorCode::Storage => 503,
             ErrorCode::Internal => 500,
         }
@@ -118,6 +126,7 @@ impl Error {
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::Storage { .. } => ErrorCode::Storage,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::LeaseLost(_) => ErrorCode::LeaseLost,
         }
     }
 

@@ -31,14 +31,19 @@
 //! # Ok::<(), agent_backlog::Error>(())
 //! ```
 //!
+//! A worker that may die takes a lease instead ([`Store::claim_lease`],
+//! [`Store::wait_for_task`], [`Store::finish_and_claim`]): a lease that is not renewed
+//! expires, and its task goes back to the queue for another worker (see [`Lease`]).
+//!
 //! Errors are one enum, [`Error`], whose variants map onto the stable codes
-//! `invalid_argument`, `not_found`, `invalid_transition`, `conflict`, `storage` and
-//! `internal`.
+//! `invalid_argument`, `not_found`, `invalid_transition`, `conflict`, `storage`,
+//! `internal` and `lease_lost`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
 mod error;
+mod lease;
 mod model;
 pub mod ops;
 mod options;
@@ -47,6 +52,7 @@ mod rules;
 mod store;
 
 pub use error::{Error, ErrorCode, Result};
+pub use lease::{Claim, Finish, Finished, Lease, LeaseTerms, Reaped};
 pub use model::{
     AgentTask, Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Status, Summary, Task,
     TaskList, TaskPatch, TaskQuery,

@@ -23,8 +23,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, TaskPatch, TaskQuery};
-use crate::request::{check_size, describe, string, Fields, StrictValue};
+use crate::request::{check_size, describe, number, optional_integer, string, Fields, StrictValue};
+use crate::rules::lease::timeout_seconds;
 use crate::request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 use crate::store::Store;
 
@@ -60,6 +62,8 @@ pub enum Kind {
     Text,
     /// An integer.
     Integer,
+    /// A number, fractions allowed (`timeout_seconds`).
+    Number,
     /// One of the statuses `queued`, `in_progress`, `complete`, `blocked`.
     Status,
     /// An object with these fields (a task, a patch).
@@ -98,6 +102,20 @@ pub struct Input {
     pub doc: &'static str,
     /// A good value, as JSON text, for messages and help (empty when obvious).
     pub example: &'static str,
+    /// Its name over REST when that differs (`wait_seconds` for `timeout_seconds`);
+    /// empty when it is the same.
+    pub rest_name: &'static str,
+}
+
+impl Input {
+    /// The input's name over REST.
+    pub fn rest_name(&self) -> &'static str {
+        if self.rest_name.is_empty() {
+            self.name
+        } else {
+            self.rest_name
+        }
+    }
 }
 
 /// An operation's REST route.
@@ -111,6 +129,25 @@ pub struct Route {
     pub status: u16,
     /// The status when the result is `null` (e.g. 204 when nothing was claimed).
     pub status_if_null: Option<u16>,
+    /// A second path of the same method for the same operation, where the inputs of
+    /// the first path's segments are not given (`POST /api/reap` beside
+    /// `POST /api/backlogs/{agent_id}/reap`).
+    pub also: Option<&'static str>,
+    /// Set when this operation shares its method and path with another: a request
+    /// whose body holds this field (by its REST name) is this operation's, any other
+    /// is the other's (`wait_seconds` sends `POST .../leases` to `wait_for_task`).
+    pub selected_by: Option<&'static str>,
+}
+
+const fn route(method: &'static str, path: &'static str, status: u16) -> Route {
+    Route {
+        method,
+        path,
+        status,
+        status_if_null: None,
+        also: None,
+        selected_by: None,
+    }
 }
 
 /// One operation of the contract.
@@ -223,6 +260,7 @@ const fn input(name: &'static str, place: Place, kind: Kind, doc: &'static str) 
         kind,
         doc,
         example: "",
+        rest_name: "",
     }
 }
 
@@ -329,7 +367,129 @@ const PATCH_FIELDS: &[Field] = &[
     },
 ];
 
-/// Every operation of the contract, in the order of SPEC §3.
+const WORKER: Input = Input {
+    example: "\"writer-7\"",
+    ..input(
+        "worker",
+        Place::BodyField,
+        Kind::Text,
+        "Who takes the lease: 1 to 128 characters A-Z a-z 0-9 - _ . starting with a letter or digit.",
+    )
+};
+const LEASE_SECONDS: Input = Input {
+    example: "600",
+    ..optional(input(
+        "lease_seconds",
+        Place::BodyField,
+        Kind::Integer,
+        "How long the lease lasts unless renewed, 1 to 86400 seconds; default 600.",
+    ))
+};
+const MAX_ATTEMPTS: Input = Input {
+    example: "3",
+    ..optional(input(
+        "max_attempts",
+        Place::BodyField,
+        Kind::Integer,
+        "After this many leased claims of the task, an expiry blocks it instead of requeueing it: 1 to 1000; default 3.",
+    ))
+};
+const TOKEN: Input = input(
+    "token",
+    Place::Path,
+    Kind::Text,
+    "The lease's token, as claim_lease returned it.",
+);
+const FINISH_STATUS: Input = Input {
+    example: "\"complete\"",
+    ..input(
+        "status",
+        Place::BodyField,
+        Kind::Status,
+        "How the lease ends: complete, queued (release the task for another worker) or blocked.",
+    )
+};
+const FINISH_RESULT: Input = optional(input(
+    "result",
+    Place::BodyField,
+    Kind::Text,
+    "What the work produced (with complete).",
+));
+const FINISH_BLOCKER: Input = optional(input(
+    "blocker",
+    Place::BodyField,
+    Kind::Text,
+    "Why the task is blocked (required with blocked).",
+));
+
+/// An optional string input; `null` is the same as leaving it out.
+fn optional_text(f: &mut Fields, name: &str) -> Result<Option<String>> {
+    match f.take(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => string(name, value).map(Some),
+    }
+}
+
+/// `lease_seconds` and `max_attempts`, each optional.
+fn terms(f: &mut Fields) -> Result<LeaseTerms> {
+    Ok(LeaseTerms {
+        lease_seconds: optional_integer(f, "lease_seconds", "from 1 to 86400")?,
+        max_attempts: optional_integer(f, "max_attempts", "from 1 to 1000")?,
+    })
+}
+
+/// The request of `wait_for_task`, parsed: for surfaces that call
+/// [`Store::wait_for_task_until`] themselves (to stay interruptible) with the same
+/// checks and messages as every other surface.
+///
+/// ```
+/// use agent_backlog::ops::WaitRequest;
+/// let w = WaitRequest::from_value(serde_json::json!(
+///     {"agent_id": "ops", "worker": "w1", "timeout_seconds": 2.5, "lease_seconds": 30}))?;
+/// assert_eq!((w.timeout.as_millis(), w.terms.lease_seconds), (2500, Some(30)));
+/// let err = WaitRequest::from_value(serde_json::json!({"agent_id": "ops", "worker": "w1"})).unwrap_err();
+/// assert!(err.to_string().contains("timeout_seconds is required"));
+/// # Ok::<(), agent_backlog::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitRequest {
+    /// Whose backlog to wait on.
+    pub agent_id: String,
+    /// Who takes the lease.
+    pub worker: String,
+    /// How long to wait, at most 300 seconds.
+    pub timeout: std::time::Duration,
+    /// The lease's terms.
+    pub terms: LeaseTerms,
+}
+
+impl WaitRequest {
+    /// Parses the JSON request of `wait_for_task`, strictly.
+    pub fn from_value(request: Value) -> Result<WaitRequest> {
+        let op = operation("wait_for_task").ok_or_else(|| unknown("wait_for_task"))?;
+        let fields = Fields::from_value(request, "the request of wait_for_task")?;
+        let allowed: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
+        fields.only(&allowed)?;
+        WaitRequest::from_fields(fields)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<WaitRequest> {
+        let agent_id = text(&mut f, "agent_id")?;
+        let worker = text(&mut f, "worker")?;
+        let timeout = value(&mut f, "timeout_seconds", "a number of seconds from 0 to 300")?;
+        let timeout = timeout_seconds(number("timeout_seconds", timeout, "from 0 to 300")?)?;
+        Ok(WaitRequest {
+            agent_id,
+            worker,
+            timeout,
+            terms: terms(&mut f)?,
+        })
+    }
+}
+
+const LEASES_PATH: &str = "/api/backlogs/{agent_id}/leases";
+
+/// Every operation of the contract: Part I in the order of SPEC §3, then Part II.
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "list_tasks",
@@ -337,7 +497,7 @@ pub const OPERATIONS: &[Operation] = &[
         doc: "List an agent's backlog by priority, then creation order, optionally filtered by status and paged; total counts every match.",
         access: Access::Read,
         inputs: &[AGENT_ID, STATUS_FILTER, LIMIT, OFFSET],
-        route: Route { method: "GET", path: "/api/backlogs/{agent_id}", status: 200, status_if_null: None },
+        route: route("GET", "/api/backlogs/{agent_id}", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let query = ListQuery::from_value(rest(f))?;
@@ -356,7 +516,7 @@ pub const OPERATIONS: &[Operation] = &[
                 ..input("task", Place::Body, Kind::Object(TASK_FIELDS), "The task: {\"title\", \"description\"?, \"priority\"?}.")
             },
         ],
-        route: Route { method: "POST", path: "/api/backlogs/{agent_id}", status: 201, status_if_null: None },
+        route: route("POST", "/api/backlogs/{agent_id}", 201),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let task = NewTask::from_value(value(&mut f, "task", "the task object, such as {\"title\": \"Write posts\"}")?)?;
@@ -369,7 +529,7 @@ pub const OPERATIONS: &[Operation] = &[
         doc: "Show one task of an agent's backlog, with every field.",
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
-        route: Route { method: "GET", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        route: route("GET", "/api/backlogs/{agent_id}/{task_id}", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
@@ -389,7 +549,7 @@ pub const OPERATIONS: &[Operation] = &[
                 ..input("patch", Place::Body, Kind::Object(PATCH_FIELDS), "The changes: {\"status\"?, \"priority\"?, \"title\"?, \"description\"?, \"blocker\"?, \"result\"?}.")
             },
         ],
-        route: Route { method: "PATCH", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        route: route("PATCH", "/api/backlogs/{agent_id}/{task_id}", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
@@ -403,7 +563,7 @@ pub const OPERATIONS: &[Operation] = &[
         doc: "Delete a task for good; its ID is never given again.",
         access: Access::Delete,
         inputs: &[AGENT_ID, TASK_ID],
-        route: Route { method: "DELETE", path: "/api/backlogs/{agent_id}/{task_id}", status: 200, status_if_null: None },
+        route: route("DELETE", "/api/backlogs/{agent_id}/{task_id}", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
@@ -422,7 +582,7 @@ pub const OPERATIONS: &[Operation] = &[
             LIMIT,
             OFFSET,
         ],
-        route: Route { method: "GET", path: "/api/backlogs", status: 200, status_if_null: None },
+        route: route("GET", "/api/backlogs", 200),
         run: |store, f| json(&store.query_tasks(TaskQuery::from_value(rest(f))?)?),
     },
     Operation {
@@ -431,7 +591,7 @@ pub const OPERATIONS: &[Operation] = &[
         doc: "Count an agent's tasks by status, with their total.",
         access: Access::Read,
         inputs: &[AGENT_ID],
-        route: Route { method: "GET", path: "/api/backlogs/{agent_id}/summary", status: 200, status_if_null: None },
+        route: route("GET", "/api/backlogs/{agent_id}/summary", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             json(&store.summary(&agent_id)?)
@@ -443,7 +603,7 @@ pub const OPERATIONS: &[Operation] = &[
         doc: "Move the agent's most urgent queued task to in_progress and return it, atomically: two workers never get the same task. null when nothing is queued.",
         access: Access::Write,
         inputs: &[AGENT_ID],
-        route: Route { method: "POST", path: "/api/backlogs/{agent_id}/claim", status: 200, status_if_null: Some(204) },
+        route: Route { status_if_null: Some(204), ..route("POST", "/api/backlogs/{agent_id}/claim", 200) },
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             json(&store.claim_next(&agent_id)?)
@@ -461,7 +621,7 @@ pub const OPERATIONS: &[Operation] = &[
                 ..input("tasks", Place::Body, Kind::List(TASK_FIELDS), "A JSON list of task objects, each {\"title\", \"description\"?, \"priority\"?}.")
             },
         ],
-        route: Route { method: "POST", path: "/api/backlogs/{agent_id}/batch", status: 201, status_if_null: None },
+        route: route("POST", "/api/backlogs/{agent_id}/batch", 201),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let tasks = NewTask::list_from_value(value(&mut f, "tasks", "a list of task objects")?)?;
@@ -480,11 +640,112 @@ pub const OPERATIONS: &[Operation] = &[
                 ..input("prefix", Place::BodyField, Kind::Text, "1 to 8 characters A-Z and 0-9, starting with a letter, e.g. GRW.")
             },
         ],
-        route: Route { method: "PUT", path: "/api/backlogs/{agent_id}/prefix", status: 200, status_if_null: None },
+        route: route("PUT", "/api/backlogs/{agent_id}/prefix", 200),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let prefix = text(&mut f, "prefix")?;
             json(&store.set_prefix(&agent_id, &prefix)?)
+        },
+    },
+    Operation {
+        name: "claim_lease",
+        command: "claim-lease",
+        doc: "Claim the agent's most urgent queued task with a lease for a worker: renew it before it expires, or the task goes back to the queue for another worker. First requeues the agent's expired leases. null when nothing is ready.",
+        access: Access::Write,
+        inputs: &[AGENT_ID, WORKER, LEASE_SECONDS, MAX_ATTEMPTS],
+        route: Route { status_if_null: Some(204), ..route("POST", LEASES_PATH, 200) },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let worker = text(&mut f, "worker")?;
+            let terms = terms(&mut f)?;
+            json(&store.claim_lease(&agent_id, &worker, terms)?)
+        },
+    },
+    Operation {
+        name: "renew_lease",
+        command: "renew-lease",
+        doc: "Extend a lease to now + lease_seconds, by default its own duration. It works while the token is the task's current lease, even past its expiry if nobody has requeued the task; lease_lost otherwise.",
+        access: Access::Write,
+        inputs: &[TOKEN, LEASE_SECONDS],
+        route: route("POST", "/api/leases/{token}/renew", 200),
+        run: |store, mut f| {
+            let token = text(&mut f, "token")?;
+            let seconds = optional_integer(&mut f, "lease_seconds", "from 1 to 86400")?;
+            json(&store.renew_lease(&token, seconds)?)
+        },
+    },
+    Operation {
+        name: "finish_lease",
+        command: "finish-lease",
+        doc: "End a lease by moving its task to complete (with a result), queued (released for another worker) or blocked (with a blocker); lease_lost when the token no longer holds the lease.",
+        access: Access::Write,
+        inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER],
+        route: route("POST", "/api/leases/{token}/finish", 200),
+        run: |store, mut f| {
+            let token = text(&mut f, "token")?;
+            let finish = Finish::take_from(&mut f)?;
+            json(&store.finish_lease(&token, finish)?)
+        },
+    },
+    Operation {
+        name: "finish_and_claim",
+        command: "finish-and-claim",
+        doc: "Finish a lease as finish_lease does, then claim the agent's next task for the same worker as claim_lease does, in one transaction: one commit per task.",
+        access: Access::Write,
+        inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER, LEASE_SECONDS, MAX_ATTEMPTS],
+        route: route("POST", "/api/leases/{token}/finish-and-claim", 200),
+        run: |store, mut f| {
+            let token = text(&mut f, "token")?;
+            let finish = Finish::take_from(&mut f)?;
+            let terms = terms(&mut f)?;
+            json(&store.finish_and_claim(&token, finish, terms)?)
+        },
+    },
+    Operation {
+        name: "get_lease",
+        command: "get-lease",
+        doc: "Show the task's current lease, or null when it holds none. A lease past its expiry whose task has not been requeued yet is still shown.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, TASK_ID],
+        route: Route { status_if_null: Some(204), ..route("GET", "/api/backlogs/{agent_id}/{task_id}/lease", 200) },
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            json(&store.get_lease(&agent_id, &task_id)?)
+        },
+    },
+    Operation {
+        name: "reap_expired",
+        command: "reap-expired",
+        doc: "End every expired lease of the agent (of every agent when none is given): each task goes back to the queue, or to blocked once its attempts reached max_attempts.",
+        access: Access::Write,
+        inputs: &[optional(AGENT_ID)],
+        route: Route { also: Some("/api/reap"), ..route("POST", "/api/backlogs/{agent_id}/reap", 200) },
+        run: |store, mut f| {
+            let agent_id = optional_text(&mut f, "agent_id")?;
+            json(&store.reap_expired(agent_id.as_deref())?)
+        },
+    },
+    Operation {
+        name: "wait_for_task",
+        command: "wait-for-task",
+        doc: "Claim the agent's next task with a lease as claim_lease does, waiting up to timeout_seconds for one to become ready; null when the timeout passes. Wakes within milliseconds of the commit that makes a task ready, from any thread or process.",
+        access: Access::Write,
+        inputs: &[
+            AGENT_ID,
+            WORKER,
+            Input {
+                example: "30",
+                rest_name: "wait_seconds",
+                ..input("timeout_seconds", Place::BodyField, Kind::Number, "How long to wait for a task: 0 to 300 seconds, fractions allowed (over REST: wait_seconds, at most 60).")
+            },
+            LEASE_SECONDS,
+            MAX_ATTEMPTS,
+        ],
+        route: Route { status_if_null: Some(204), selected_by: Some("wait_seconds"), ..route("POST", LEASES_PATH, 200) },
+        run: |store, f| {
+            let w = WaitRequest::from_fields(f)?;
+            json(&store.wait_for_task(&w.agent_id, &w.worker, w.timeout, w.terms)?)
         },
     },
 ];

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::lease::Finish;
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
 use crate::options::{Durability, StoreOptions};
 use crate::validate::MAX_BATCH_TASKS;
@@ -468,6 +469,59 @@ impl TaskQuery {
             limit: count(&mut f, "limit")?,
             offset: count(&mut f, "offset")?,
         })
+    }
+}
+
+impl Finish {
+    /// Parses a finish body, strictly: `{"status", "result"?, "blocker"?}`, where
+    /// status is `complete`, `queued` or `blocked`. `null` for `result` or `blocker`
+    /// is the same as leaving it out.
+    pub fn from_json(text: &str) -> Result<Finish> {
+        parse_object(text, "the finish", r#"{"status": "complete", "result": "done"}"#)
+            .and_then(|mut f| {
+                f.only(&["status", "result", "blocker"])?;
+                Finish::take_from(&mut f)
+            })
+    }
+
+    /// Takes `status`, `result` and `blocker` out of a request's fields.
+    pub(crate) fn take_from(f: &mut Fields) -> Result<Finish> {
+        let status = match f.take("status") {
+            None | Some(Value::Null) => {
+                return Err(Error::invalid(
+                    "status is required: give complete, queued (to release the task) or blocked (with a blocker)",
+                ))
+            }
+            Some(v) => status(v)?,
+        };
+        let text = |f: &mut Fields, name: &str| -> Result<Option<String>> {
+            filter(f.take(name)).map(|v| string(name, v)).transpose()
+        };
+        Ok(Finish {
+            status,
+            result: text(f, "result")?,
+            blocker: text(f, "blocker")?,
+        })
+    }
+}
+
+/// An optional integer input; `null` is the same as leaving it out.
+pub(crate) fn optional_integer(f: &mut Fields, name: &str, range: &str) -> Result<Option<i64>> {
+    filter(f.take(name))
+        .map(|v| integer(name, v, range))
+        .transpose()
+}
+
+/// A JSON number (an integer or a fraction) input.
+pub(crate) fn number(name: &str, value: Value, range: &str) -> Result<f64> {
+    match &value {
+        Value::Number(n) => n.as_f64().ok_or_else(|| {
+            Error::invalid(format!("{name} must be a number {range}, got {n}"))
+        }),
+        other => Err(Error::invalid(format!(
+            "{name} must be a number {range}, got {}",
+            describe(other)
+        ))),
     }
 }
 

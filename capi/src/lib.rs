@@ -51,6 +51,10 @@ pub const BACKLOG_STORAGE: c_int = 5;
 /// Return code `internal`: a bug in the library (a caught panic). The store stays
 /// usable.
 pub const BACKLOG_INTERNAL: c_int = 6;
+/// Return code `lease_lost`: the lease token is no longer the task's current lease
+/// (expired and requeued, claimed by another worker, or the task was moved or
+/// deleted). Nothing was written.
+pub const BACKLOG_LEASE_LOST: c_int = 7;
 
 // The C codes are the core's codes; a change on either side fails to compile.
 const _: () = {
@@ -60,6 +64,7 @@ const _: () = {
     assert!(BACKLOG_CONFLICT == ErrorCode::Conflict as c_int);
     assert!(BACKLOG_STORAGE == ErrorCode::Storage as c_int);
     assert!(BACKLOG_INTERNAL == ErrorCode::Internal as c_int);
+    assert!(BACKLOG_LEASE_LOST == ErrorCode::LeaseLost as c_int);
 };
 
 /// An open store, created by `backlog_open` and ended by `backlog_close`.

@@ -23,7 +23,7 @@ use clap::{Arg, ArgAction, Args, Command, ValueEnum};
 const EXIT_STATUSES: &str = "\
 Exit status:
   0   success (also `claim` with nothing queued, which prints null)
-  1   invalid_argument     4   conflict
+  1   invalid_argument     4   conflict    7   lease_lost
   2   not_found            5   storage
   3   invalid_transition   6   internal
   64  usage error (unknown command or option, missing argument)
@@ -153,6 +153,7 @@ fn short(doc: &str) -> String {
 fn value_name(kind: Kind, name: &str) -> String {
     match kind {
         Kind::Integer => "N".to_owned(),
+        Kind::Number => "SECONDS".to_owned(),
         Kind::Status => "STATUS".to_owned(),
         _ => arg_name(name).to_uppercase(),
     }
@@ -164,7 +165,7 @@ fn positional(id: &str, name: &str, kind: Kind, doc: &'static str) -> Arg {
         .value_name(value_name(kind, name))
         .help(doc)
         .required(true)
-        .allow_negative_numbers(kind == Kind::Integer)
+        .allow_negative_numbers(matches!(kind, Kind::Integer | Kind::Number))
 }
 
 /// An option with clap id `id`, spelled after the input or field `name`.
@@ -173,7 +174,7 @@ fn option(id: &str, name: &str, kind: Kind, doc: &'static str) -> Arg {
         .long(arg_name(name))
         .value_name(value_name(kind, name))
         .help(doc)
-        .allow_negative_numbers(kind == Kind::Integer)
+        .allow_negative_numbers(matches!(kind, Kind::Integer | Kind::Number))
 }
 
 /// The subcommand of one operation; see the module docs for the rules.

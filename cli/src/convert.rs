@@ -10,10 +10,10 @@ use agent_backlog::Error;
 use serde_json::{Map, Value};
 
 /// The JSON value for `text` given for an input of this kind: text that reads as a
-/// JSON number becomes that number for an integer input (`3`, `3.5`, `-1`); anything
+/// JSON number becomes that number for a numeric input (`3`, `3.5`, `-1`); anything
 /// else stays a string for the core to check.
 pub fn text_value(kind: Kind, text: &str) -> Value {
-    if kind == Kind::Integer {
+    if matches!(kind, Kind::Integer | Kind::Number) {
         if let Ok(number) = serde_json::from_str::<serde_json::Number>(text) {
             return Value::Number(number);
         }

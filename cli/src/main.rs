@@ -3,7 +3,7 @@
 //!
 //! Both are thin: arguments, query strings and bodies are converted to JSON and
 //! checked by the core's strict parsers; results are the core's JSON shapes. Exit
-//! statuses: 0 success, 1–6 the core's error codes (as in the C ABI), 64 usage
+//! statuses: 0 success, 1–7 the core's error codes (as in the C ABI), 64 usage
 //! errors, 69 `serve` cannot listen, 74 stdout cannot be written.
 
 mod args;
@@ -124,7 +124,7 @@ fn store_options(globals: &Globals) -> Result<StoreOptions, Error> {
     StoreOptions::from_value(convert::object_from_pairs(given, "option", kind)?)
 }
 
-/// Prints the error to stderr and exits with its code's number (1–6).
+/// Prints the error to stderr and exits with its code's number (1–7).
 fn fail(err: &Error, format: Format) -> ExitCode {
     eprintln!("{}", output::render_error(err, format));
     ExitCode::from(err.kind() as u8)

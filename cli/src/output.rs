@@ -1,6 +1,9 @@
 //! Printing results: the exact JSON shapes (compact, one line) or tables for people.
 
-use agent_backlog::{Deleted, Error, PrefixSet, QueryResult, Summary, Task, TaskList};
+use agent_backlog::{
+    Claim, Deleted, Error, Finished, Lease, PrefixSet, QueryResult, Reaped, Summary, Task,
+    TaskList,
+};
 
 use crate::args::Format;
 use crate::commands::Done;
@@ -27,6 +30,17 @@ enum Output {
     Deleted(Deleted),
     /// The prefix that was set.
     Prefix(PrefixSet),
+    /// A leased claim, or `None` when nothing was ready (claim-lease, wait-for-task).
+    Leased {
+        agent_id: String,
+        claim: Option<Box<Claim>>,
+    },
+    /// A lease, or `None` when the task holds none (renew-lease, get-lease).
+    Lease(Option<Lease>),
+    /// A finished task and the next claim (finish-and-claim).
+    Finished(Box<Finished>),
+    /// The tasks whose expired leases were ended (reap-expired).
+    Reaped(Reaped),
     /// Any other result, printed as its JSON.
     Json(String),
 }
@@ -66,6 +80,14 @@ fn typed(done: &Done) -> serde_json::Result<Output> {
         },
         "delete_task" => Output::Deleted(serde_json::from_str(text)?),
         "set_prefix" => Output::Prefix(serde_json::from_str(text)?),
+        "finish_lease" => Output::Task(serde_json::from_str(text)?),
+        "claim_lease" | "wait_for_task" => Output::Leased {
+            agent_id: agent_id(),
+            claim: serde_json::from_str(text)?,
+        },
+        "renew_lease" | "get_lease" => Output::Lease(serde_json::from_str(text)?),
+        "finish_and_claim" => Output::Finished(serde_json::from_str(text)?),
+        "reap_expired" => Output::Reaped(serde_json::from_str(text)?),
         _ => Output::Json(text.to_owned()),
     })
 }
@@ -120,12 +142,68 @@ fn table(output: &Output) -> String {
             ("total", Some(&summary.total.to_string())),
         ]),
         Output::Deleted(deleted) => format!("deleted {}", deleted.deleted),
+        Output::Leased {
+            claim: Some(claim), ..
+        } => claimed_with_lease(claim),
+        Output::Leased {
+            agent_id,
+            claim: None,
+        } => format!("nothing ready for {agent_id}"),
+        Output::Lease(Some(lease)) => lease_fields(lease),
+        Output::Lease(None) => "no lease".to_owned(),
+        Output::Finished(finished) => {
+            let next = match &finished.next {
+                Some(claim) => claimed_with_lease(claim),
+                None => "nothing more ready".to_owned(),
+            };
+            format!("finished:\n{}\n\nnext: {next}", task_fields(&finished.finished))
+        }
+        Output::Reaped(reaped) => {
+            let ids = |ids: &[String]| {
+                if ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ids.join(", ")
+                }
+            };
+            format!(
+                "requeued: {}\nblocked: {}",
+                ids(&reaped.requeued),
+                ids(&reaped.blocked)
+            )
+        }
         Output::Json(text) => text.clone(),
         Output::Prefix(set) => fields(&[
             ("agent", Some(set.agent_id.as_str())),
             ("prefix", Some(set.prefix.as_str())),
         ]),
     }
+}
+
+fn claimed_with_lease(claim: &Claim) -> String {
+    format!(
+        "leased to {} until {}:\n{}\n\n{}",
+        claim.lease.worker,
+        claim.lease.expires,
+        task_fields(&claim.task),
+        lease_fields(&claim.lease)
+    )
+}
+
+fn lease_fields(lease: &Lease) -> String {
+    fields(&[
+        ("token", Some(lease.token.as_str())),
+        ("agent", Some(lease.agent_id.as_str())),
+        ("task", Some(lease.task_id.as_str())),
+        ("worker", Some(lease.worker.as_str())),
+        ("fence", Some(&lease.fence.to_string())),
+        (
+            "attempt",
+            Some(&format!("{} of {}", lease.attempt, lease.max_attempts)),
+        ),
+        ("granted", Some(lease.granted.as_str())),
+        ("expires", Some(lease.expires.as_str())),
+    ])
 }
 
 fn page_note(shown: usize, total: u64) -> String {

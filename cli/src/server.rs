@@ -153,7 +153,8 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
 /// answers, and the request log.
 pub fn router(store: Arc<Store>) -> Router {
     let mut routes: Vec<(&'static str, MethodRouter<Arc<Store>>)> = Vec::new();
-    for op in OPERATIONS {
+    // An operation selected by a body field is served by the route it shares.
+    for op in OPERATIONS.iter().filter(|op| op.route.selected_by.is_none()) {
         let filter = match op.route.method {
             "GET" => MethodFilter::GET,
             "POST" => MethodFilter::POST,
@@ -162,13 +163,24 @@ pub fn router(store: Arc<Store>) -> Router {
             "DELETE" => MethodFilter::DELETE,
             other => unreachable!("the operation table names no method {other}"),
         };
-        // Each route carries its operation, for the `OpRequest` extractor.
-        let method = MethodRouter::new()
+        let sharing: Vec<&'static Operation> = OPERATIONS
+            .iter()
+            .filter(|o| {
+                o.route.selected_by.is_some()
+                    && o.route.method == op.route.method
+                    && o.route.path == op.route.path
+            })
+            .collect();
+        // Each route carries its operation (and those sharing it), for `OpRequest`.
+        let method: MethodRouter<Arc<Store>> = MethodRouter::new()
             .on(filter, operation)
-            .layer(Extension(op));
-        match routes.iter_mut().find(|(path, _)| *path == op.route.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).merge(method),
-            None => routes.push((op.route.path, method)),
+            .layer::<_, std::convert::Infallible>(Extension(op))
+            .layer::<_, std::convert::Infallible>(Extension(Sharing(sharing)));
+        for path in std::iter::once(op.route.path).chain(op.route.also) {
+            match routes.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, methods)) => *methods = std::mem::take(methods).merge(method.clone()),
+                None => routes.push((path, method.clone())),
+            }
         }
     }
     let api = routes
@@ -379,6 +391,26 @@ async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
 
 type AppState = State<Arc<Store>>;
 
+/// The operations that share a route with the route's own, each chosen when the body
+/// holds its `selected_by` field.
+#[derive(Clone)]
+struct Sharing(Vec<&'static Operation>);
+
+/// The longest `wait_seconds` over HTTP: proxies and clients end quiet requests
+/// after about a minute.
+const MAX_HTTP_WAIT_SECONDS: f64 = 60.0;
+
+/// Checks `wait_seconds` by its HTTP name and limit, before the core sees it as
+/// `timeout_seconds`.
+fn http_wait(value: &Value) -> Result<(), ApiError> {
+    match value.as_f64() {
+        Some(s) if value.is_number() && (0.0..=MAX_HTTP_WAIT_SECONDS).contains(&s) => Ok(()),
+        _ => Err(ApiError::from(Error::InvalidArgument(format!(
+            "wait_seconds must be a number from 0 to 60 (seconds to hold the request for a task), got {value}"
+        )))),
+    }
+}
+
 /// The operation of the route, with its JSON request gathered from the path, the query
 /// string and the body as the operation's inputs say (see [`agent_backlog::ops::Place`]):
 /// path segments as strings, query parameters converted for their kinds and refused
@@ -394,7 +426,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let (mut parts, body) = request.into_parts();
-        let op = *parts
+        let mut op = *parts
             .extensions
             .get::<&'static Operation>()
             .ok_or_else(|| {
@@ -402,6 +434,11 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                     "a route without its operation; this is a bug in agent-backlog".into(),
                 ))
             })?;
+        let sharing = parts
+            .extensions
+            .get::<Sharing>()
+            .map(|s| s.0.clone())
+            .unwrap_or_default();
         let path = Path::<Vec<(String, String)>>::from_request_parts(&mut parts, state).await;
         let mut fields = Map::new();
         for (name, value) in path_param(path)? {
@@ -435,8 +472,8 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
             fields.insert(whole.name.to_owned(), value);
         } else {
-            let in_body = allowed_in(Place::BodyField);
-            if !in_body.is_empty() {
+            let has_body_fields = |op: &Operation| op.inputs.iter().any(|i| i.place == Place::BodyField);
+            if has_body_fields(op) {
                 let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
                 let example = body_example(op);
                 let Value::Object(given) =
@@ -447,11 +484,30 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                         format!("the body must be a JSON object such as {example}"),
                     ));
                 };
+                if let Some(other) = sharing
+                    .iter()
+                    .find(|o| o.route.selected_by.is_some_and(|f| given.contains_key(f)))
+                {
+                    op = other;
+                }
+                let in_body: Vec<&str> = op
+                    .inputs
+                    .iter()
+                    .filter(|i| i.place == Place::BodyField)
+                    .map(|i| i.rest_name())
+                    .collect();
                 for (name, value) in given {
-                    if !in_body.contains(&name.as_str()) {
+                    let Some(input) = op
+                        .inputs
+                        .iter()
+                        .find(|i| i.place == Place::BodyField && i.rest_name() == name)
+                    else {
                         return Err(ApiError::from(unknown_field(&name, &in_body)));
+                    };
+                    if name == "wait_seconds" {
+                        http_wait(&value)?;
                     }
-                    fields.insert(name, value);
+                    fields.insert(input.name.to_owned(), value);
                 }
             }
         }
@@ -483,8 +539,8 @@ fn body_example(op: &Operation) -> String {
     let fields: Vec<String> = op
         .inputs
         .iter()
-        .filter(|i| i.place == Place::BodyField)
-        .map(|i| format!("\"{}\": {}", i.name, i.example))
+        .filter(|i| i.place == Place::BodyField && i.required)
+        .map(|i| format!("\"{}\": {}", i.rest_name(), i.example))
         .collect();
     format!("{{{}}}", fields.join(", "))
 }

@@ -22,9 +22,10 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use pyo3::{create_exception, intern};
 use serde_json::{Map, Number, Value};
 
+use agent_backlog::ops::WaitRequest;
 use agent_backlog::{
-    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task, TaskPatch,
-    TaskQuery,
+    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task,
+    TaskPatch, TaskQuery,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -48,6 +49,7 @@ struct ExceptionTypes {
     conflict: Py<PyType>,
     storage: Py<PyType>,
     internal: Py<PyType>,
+    lease_lost: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<ExceptionTypes> = PyOnceLock::new();
@@ -60,7 +62,18 @@ fn new_exception(
     extra_base: Option<Bound<'_, PyType>>,
     doc: &str,
 ) -> PyResult<Py<PyType>> {
-    let base = py.get_type::<BacklogError>();
+    new_exception_of(py, py.get_type::<BacklogError>(), name, code, extra_base, doc)
+}
+
+/// Creates `class name(base[, extra]): code = ...` with Python's `type()`.
+fn new_exception_of(
+    py: Python<'_>,
+    base: Bound<'_, PyType>,
+    name: &str,
+    code: ErrorCode,
+    extra_base: Option<Bound<'_, PyType>>,
+    doc: &str,
+) -> PyResult<Py<PyType>> {
     let bases = match extra_base {
         Some(extra) => PyTuple::new(py, [base, extra])?,
         None => PyTuple::new(py, [base])?,
@@ -79,6 +92,24 @@ fn new_exception(
 /// The six subclasses, created on first use (module initialization).
 fn exception_types(py: Python<'_>) -> PyResult<&'static ExceptionTypes> {
     EXCEPTIONS.get_or_try_init(py, || {
+        let conflict = new_exception(
+            py,
+            "ConflictError",
+            ErrorCode::Conflict,
+            None,
+            "A prefix held by another agent, or a prefix change after the first task \
+             (code \"conflict\").",
+        )?;
+        let lease_lost = new_exception_of(
+            py,
+            conflict.bind(py).clone(),
+            "LeaseLostError",
+            ErrorCode::LeaseLost,
+            None,
+            "The lease token no longer holds its task (code \"lease_lost\"): the lease \
+             expired and the task was requeued, another worker claimed it, or the task was \
+             moved or deleted. Stop working on the task; nothing was written.",
+        )?;
         Ok(ExceptionTypes {
             invalid_argument: new_exception(
                 py,
@@ -103,14 +134,8 @@ fn exception_types(py: Python<'_>) -> PyResult<&'static ExceptionTypes> {
                 "A lifecycle move the transition table forbids (code \"invalid_transition\"); \
                  nothing was written.",
             )?,
-            conflict: new_exception(
-                py,
-                "ConflictError",
-                ErrorCode::Conflict,
-                None,
-                "A prefix held by another agent, or a prefix change after the first task \
-                 (code \"conflict\").",
-            )?,
+            conflict,
+            lease_lost,
             storage: new_exception(
                 py,
                 "StorageError",
@@ -144,6 +169,7 @@ fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
         ErrorCode::Conflict => &types.conflict,
         ErrorCode::Storage => &types.storage,
         ErrorCode::Internal => &types.internal,
+        ErrorCode::LeaseLost => &types.lease_lost,
     };
     PyErr::from_type(class.bind(py).clone(), err.to_string())
 }
@@ -460,6 +486,26 @@ pub struct PyStore {
 }
 
 impl PyStore {
+    /// Runs the operation `name` of the core's table with the arguments that were
+    /// given (`None` means "not given"), detached, and returns its result as Python
+    /// values. The core checks every argument, as on every surface.
+    fn op<'py>(
+        &self,
+        py: Python<'py>,
+        name: &'static str,
+        args: &[(&str, Option<&Bound<'py, PyAny>>)],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = arg(py, body(args))?;
+        let json = self.call(py, move |s| s.call_value(name, request))?;
+        let value: Value = serde_json::from_str(&json).map_err(|e| {
+            to_py_err(
+                py,
+                Error::Internal(format!("a result was not JSON ({e}); this is a bug")),
+            )
+        })?;
+        py_value(py, &value)
+    }
+
     /// Runs one core operation detached from the interpreter, inside the panic guard.
     fn call<T: Send>(
         &self,
@@ -471,6 +517,36 @@ impl PyStore {
             .map_err(|e| to_py_err(py, e))
     }
 }
+
+
+/// A JSON result as Python values: objects become dicts in the contract's key order.
+fn py_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let items = items
+                .iter()
+                .map(|v| py_value(py, v))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, py_value(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
 
 /// Converts a conversion error (raised before the core is called) to an exception.
 fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
@@ -712,6 +788,178 @@ impl PyStore {
         Ok(dict)
     }
 
+    /// Claims the agent's most urgent queued task with a lease for `worker`:
+    /// {"task": Task, "lease": Lease}, or None when nothing is ready. Renew the lease
+    /// before it expires (renew_lease), or the task goes back to the queue.
+    #[pyo3(signature = (agent_id, worker, *, lease_seconds = None, max_attempts = None))]
+    #[pyo3(text_signature = "(self, agent_id, worker, *, lease_seconds=600, max_attempts=3)")]
+    fn claim_lease<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        worker: &Bound<'py, PyAny>,
+        lease_seconds: Option<&Bound<'py, PyAny>>,
+        max_attempts: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(
+            py,
+            "claim_lease",
+            &[
+                ("agent_id", Some(agent_id)),
+                ("worker", Some(worker)),
+                ("lease_seconds", lease_seconds),
+                ("max_attempts", max_attempts),
+            ],
+        )
+    }
+
+    /// Extends the lease to now + lease_seconds (default: its own duration) and
+    /// returns it; LeaseLostError when the token no longer holds the task.
+    #[pyo3(signature = (token, *, lease_seconds = None))]
+    fn renew_lease<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+        lease_seconds: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(
+            py,
+            "renew_lease",
+            &[("token", Some(token)), ("lease_seconds", lease_seconds)],
+        )
+    }
+
+    /// Ends the lease by moving its task to "complete" (with a result), "queued"
+    /// (released) or "blocked" (with a blocker); returns the task.
+    #[pyo3(signature = (token, status, *, result = None, blocker = None))]
+    fn finish_lease<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+        status: &Bound<'py, PyAny>,
+        result: Option<&Bound<'py, PyAny>>,
+        blocker: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(
+            py,
+            "finish_lease",
+            &[
+                ("token", Some(token)),
+                ("status", Some(status)),
+                ("result", result),
+                ("blocker", blocker),
+            ],
+        )
+    }
+
+    /// finish_lease, then claim_lease for the same agent and worker, in one
+    /// transaction: {"finished": Task, "next": {"task", "lease"} or None}.
+    #[pyo3(signature = (token, status, *, result = None, blocker = None, lease_seconds = None, max_attempts = None))]
+    #[pyo3(text_signature = "(self, token, status, *, result=None, blocker=None, lease_seconds=600, max_attempts=3)")]
+    #[allow(clippy::too_many_arguments)]
+    fn finish_and_claim<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+        status: &Bound<'py, PyAny>,
+        result: Option<&Bound<'py, PyAny>>,
+        blocker: Option<&Bound<'py, PyAny>>,
+        lease_seconds: Option<&Bound<'py, PyAny>>,
+        max_attempts: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(
+            py,
+            "finish_and_claim",
+            &[
+                ("token", Some(token)),
+                ("status", Some(status)),
+                ("result", result),
+                ("blocker", blocker),
+                ("lease_seconds", lease_seconds),
+                ("max_attempts", max_attempts),
+            ],
+        )
+    }
+
+    /// The task's current lease, or None when it holds none.
+    fn get_lease<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(
+            py,
+            "get_lease",
+            &[("agent_id", Some(agent_id)), ("task_id", Some(task_id))],
+        )
+    }
+
+    /// Ends the expired leases of the agent (of every agent when None):
+    /// {"requeued": [task ids], "blocked": [task ids]}.
+    #[pyo3(signature = (agent_id = None))]
+    fn reap_expired<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.op(py, "reap_expired", &[("agent_id", agent_id)])
+    }
+
+    /// claim_lease, waiting up to timeout_seconds (0 to 300) for a task to become
+    /// ready; None when the timeout passes. The GIL is released while it waits, and
+    /// Ctrl-C interrupts it (KeyboardInterrupt) within about 50 ms.
+    #[pyo3(signature = (agent_id, worker, timeout_seconds, *, lease_seconds = None, max_attempts = None))]
+    #[pyo3(text_signature = "(self, agent_id, worker, timeout_seconds, *, lease_seconds=600, max_attempts=3)")]
+    fn wait_for_task<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        worker: &Bound<'py, PyAny>,
+        timeout_seconds: &Bound<'py, PyAny>,
+        lease_seconds: Option<&Bound<'py, PyAny>>,
+        max_attempts: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = arg(
+            py,
+            body(&[
+                ("agent_id", Some(agent_id)),
+                ("worker", Some(worker)),
+                ("timeout_seconds", Some(timeout_seconds)),
+                ("lease_seconds", lease_seconds),
+                ("max_attempts", max_attempts),
+            ]),
+        )?;
+        let store: &Store = &self.store;
+        let (claimed, interrupted) = py.detach(move || {
+            let mut interrupted: Option<PyErr> = None;
+            let claimed = guarded(|| {
+                let w = WaitRequest::from_value(request)?;
+                let mut stop = || match Python::attach(|py| py.check_signals()) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        true
+                    }
+                };
+                store.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut stop)
+            });
+            (claimed, interrupted)
+        });
+        // Stopped by a signal: the wait claimed nothing (it stops only between looks).
+        if let Some(err) = interrupted {
+            return Err(err);
+        }
+        let claimed = claimed.map_err(|e| to_py_err(py, e))?;
+        let value = serde_json::to_value(&claimed).map_err(|e| {
+            to_py_err(
+                py,
+                Error::Internal(format!("a result was not JSON ({e}); this is a bug")),
+            )
+        })?;
+        py_value(py, &value)
+    }
+
     /// Closes the store; later calls raise StorageError. Closing twice is fine.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.call(py, |s| s.close())
@@ -758,6 +1006,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConflictError", types.conflict.bind(py))?;
     m.add("StorageError", types.storage.bind(py))?;
     m.add("InternalError", types.internal.bind(py))?;
+    m.add("LeaseLostError", types.lease_lost.bind(py))?;
     m.add("__version__", agent_backlog::VERSION)?;
     Ok(())
 }

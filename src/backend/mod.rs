@@ -24,7 +24,17 @@
 //!   candidate of its base ([`prefix::candidate`]); finding it costs the same for every
 //!   agent, however many already share the base (SPEC §5).
 //! - **Time.** Timestamps (`created`, `started`, `completed`) come from the backend's
-//!   clock, formatted as RFC 3339 UTC whole seconds (see [`now`]).
+//!   clock, formatted as RFC 3339 UTC whole seconds (see [`now`]); lease times are
+//!   milliseconds from the same clock ([`now_ms`]), and a leased claim's `started` is
+//!   its `granted` in whole seconds.
+//! - **Leases.** A lease is held only by an in_progress task, and the database itself
+//!   refuses anything else. Every move of a leased task by anything but its lease
+//!   (update_task, delete_task, expiry) ends the lease and grows the task's fence;
+//!   a reopen (complete → queued) resets its attempts. Whether a token still holds
+//!   its lease, and what an expiry does, are the core's rules
+//!   ([`crate::rules::lease`]), called inside the transaction.
+//! - **Changes.** Every commit is visible to [`Backend::wait_change`] of every store on
+//!   the same database, in this process or another, within a few milliseconds.
 //! - **Waiting.** A write waits for a lock at most the busy timeout, counted from when
 //!   the call began; a pure read never waits for a writer (SPEC §8).
 //! - **Closing.** After [`Backend::close`] returns, every method fails with a
@@ -34,8 +44,12 @@
 
 pub(crate) mod sqlite;
 
+use std::time::Instant;
+
 use crate::error::Result;
+use crate::lease::Reaped;
 use crate::model::{AgentTask, Status, Summary, Task};
+use crate::rules::lease::{Terms, Token};
 
 /// A task about to be inserted: values already validated by the core.
 #[derive(Debug)]
@@ -65,6 +79,35 @@ pub(crate) enum PrefixOutcome {
     HeldBy(String),
     /// The agent has tasks, and its prefix is fixed at this one.
     FixedAt(String),
+}
+
+/// A lease as a backend stores it (times in milliseconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeaseRow {
+    pub token: String,
+    pub agent_id: String,
+    pub task_id: String,
+    pub worker: String,
+    pub fence: i64,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub granted_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// What a leased claim asks for: the worker and the checked terms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant<'a> {
+    pub worker: &'a str,
+    pub terms: Terms,
+}
+
+/// What a waiting worker looks at before it tries to claim: whether the agent has a
+/// queued task, and when its first held lease expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claimable {
+    pub queued: bool,
+    pub next_expiry_ms: Option<i64>,
 }
 
 /// The rule that turns a loaded task into its patched form, given the backend's "now".
@@ -114,6 +157,51 @@ pub(crate) trait Backend: Send + Sync {
     /// prefix is fixed by its tasks.
     fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixOutcome>;
 
+    /// Requeues (or blocks, per [`rules::lease::expiry`]) every held lease of the agent
+    /// whose time has passed, then moves the agent's first queued task to in_progress
+    /// as [`Backend::claim_next`] does and records a lease on it for `grant`: fence
+    /// and attempts + 1, a new token. One transaction.
+    ///
+    /// [`rules::lease::expiry`]: crate::rules::lease::expiry
+    fn claim_lease(&self, agent_id: &str, grant: &Grant<'_>) -> Result<Option<(Task, LeaseRow)>>;
+
+    /// Checks `token` against its task ([`rules::lease::check`]) and sets the lease's
+    /// expiry to now + `lease_ms` (default: its own duration), which becomes its
+    /// duration.
+    ///
+    /// [`rules::lease::check`]: crate::rules::lease::check
+    fn renew_lease(&self, token: &Token<'_>, lease_ms: Option<i64>) -> Result<LeaseRow>;
+
+    /// Checks `token`, applies `patch` to its task and ends the lease (the fence stays);
+    /// then, with `next`, claims for the same agent and worker as
+    /// [`Backend::claim_lease`] on those terms. One transaction.
+    fn finish_lease(
+        &self,
+        token: &Token<'_>,
+        patch: &mut Patcher<'_>,
+        next: Option<Terms>,
+    ) -> Result<(Task, Option<(Task, LeaseRow)>)>;
+
+    /// The task's held lease (`Some(None)` when it holds none, `None` when the task
+    /// is not in the agent's backlog). A pure read: an expired lease not yet requeued
+    /// is still returned.
+    fn get_lease(&self, agent_id: &str, task_id: &str) -> Result<Option<Option<LeaseRow>>>;
+
+    /// Ends every expired lease of the agent (of every agent with `None`), as
+    /// [`Backend::claim_lease`] does first. One transaction.
+    fn reap_expired(&self, agent_id: Option<&str>) -> Result<Reaped>;
+
+    /// A pure read for a waiting worker: see [`Claimable`].
+    fn claimable(&self, agent_id: &str) -> Result<Claimable>;
+
+    /// A mark of the store's changes so far, for [`Backend::wait_change`].
+    fn change_mark(&self) -> Result<u64>;
+
+    /// Waits until a write committed after `mark` — by this store, another store of
+    /// this process or another process — or until `until`, without spinning. Returns
+    /// whether something changed, and moves `mark` past it.
+    fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool>;
+
     /// Closes every connection. Idempotent and safe from several threads at once;
     /// after it returns, every other method fails with a `storage` error.
     fn close(&self) -> Result<()>;
@@ -127,5 +215,17 @@ pub(crate) trait Backend: Send + Sync {
 
 /// The current time as the contract writes it: RFC 3339, UTC, whole seconds, `Z`.
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    seconds(chrono::Utc::now().timestamp_millis())
+}
+
+/// The current time in milliseconds since the epoch (lease times).
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A time in milliseconds as a task time: RFC 3339, UTC, whole seconds, `Z`.
+pub(crate) fn seconds(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -33,6 +33,12 @@ pub fn can_move(from: Status, to: Status) -> bool {
     from == to || allowed_from(from).contains(&to)
 }
 
+/// Whether `from → to` is a reopen (complete → queued), which also resets the
+/// task's count of leased attempts (SPEC §10).
+pub fn is_reopen(from: Status, to: Status) -> bool {
+    from == Complete && to == Queued
+}
+
 /// The message of a refused move: names both states and the moves allowed.
 pub fn refusal(task_id: &str, from: Status, to: Status) -> String {
     let allowed: Vec<&str> = allowed_from(from).iter().map(|s| s.as_str()).collect();

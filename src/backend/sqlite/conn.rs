@@ -33,6 +33,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::checkpoint::Checkpointer;
+use super::watch::Watch;
 use super::{migrations, Fail, SqlResult};
 use crate::error::{Error, Result};
 use crate::options::{Durability, StoreOptions};
@@ -69,7 +70,7 @@ fn readers_busy(cap: usize) -> Error {
     ))
 }
 
-fn closed() -> Error {
+pub(super) fn closed() -> Error {
     Error::storage("the store is closed; open it again to use it")
 }
 
@@ -139,7 +140,7 @@ fn busy_handler(
 
 /// How connections to the file are opened.
 #[derive(Debug, Clone)]
-struct Opener {
+pub(super) struct Opener {
     /// Absolute, resolved once at open (a later `chdir` changes nothing).
     path: PathBuf,
     flags: OpenFlags,
@@ -173,6 +174,15 @@ impl Opener {
         let conn = self.open(self.flags - OpenFlags::SQLITE_OPEN_CREATE, &deadline)?;
         conn.pragma_update(None, "query_only", "ON")?;
         Ok(Reader { conn, deadline })
+    }
+}
+
+impl Opener {
+    /// A connection that only watches for commits (`PRAGMA data_version`).
+    pub(super) fn open_watcher(&self) -> SqlResult<Connection> {
+        let conn = self.open(self.flags - OpenFlags::SQLITE_OPEN_CREATE, &Deadline::new())?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(conn)
     }
 }
 
@@ -383,6 +393,8 @@ pub(crate) struct Connections {
     closing: Arc<AtomicBool>,
     /// Held by the `close()` that closes; a concurrent `close()` waits for it.
     closer: Mutex<()>,
+    /// Wakes the waiters of `wait_for_task` at every commit.
+    watch: Watch,
 }
 
 impl Drop for Connections {
@@ -392,6 +404,7 @@ impl Drop for Connections {
             if let Some(pool) = unpoison(self.pool.get_mut()).take() {
                 std::mem::forget(pool);
             }
+            self.watch.forget();
             return;
         }
         // Errors on close cannot be reported from a drop; `close()` reports them.
@@ -429,6 +442,7 @@ impl Connections {
         };
         let deadline = Deadline::new();
         let (conn, checkpointer) = Self::open_writer(&opener, &deadline)?;
+        let watch = Watch::new((!memory).then(|| opener.clone()));
         Ok(Connections {
             pid: std::process::id(),
             busy_timeout: options.busy_timeout,
@@ -446,6 +460,7 @@ impl Connections {
             })),
             closing,
             closer: Mutex::new(()),
+            watch,
         })
     }
 
@@ -551,12 +566,27 @@ impl Connections {
     /// succeeds. The call waits at most the busy timeout in all, from now.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> SqlResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
-        self.with_writer(deadline, |conn| {
+        let value = self.with_writer(deadline, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
-        })
+        })?;
+        self.watch.bump();
+        Ok(value)
+    }
+
+    /// A mark of the changes so far, for [`Connections::wait_change`].
+    pub(crate) fn change_mark(&self) -> Result<u64> {
+        self.usable()?;
+        self.watch.mark()
+    }
+
+    /// Waits, holding no connection of the pool, until a commit after `mark` or until
+    /// `until` (see `watch.rs`).
+    pub(crate) fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool> {
+        self.usable()?;
+        self.watch.wait(mark, until)
     }
 
     /// Runs `f` on a reader connection (the writer in memory), outside a transaction:
@@ -605,6 +635,7 @@ impl Connections {
         // waiters are woken to see it; busy handlers see it at their next try), so the
         // calls in flight end soon and close() does not wait out their busy timeouts.
         self.closing.store(true, Ordering::Release);
+        self.watch.close();
         if let Some(pool) = unpoison(self.pool.read()).as_ref() {
             pool.writer.wake_all();
             if let Some(readers) = &pool.readers {

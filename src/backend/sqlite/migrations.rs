@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_tasks.sql"),
     include_str!("migrations/0002_counts.sql"),
     include_str!("migrations/0003_prefix_bases.sql"),
+    include_str!("migrations/0004_leases.sql"),
 ];
 
 /// The schema version this library writes.

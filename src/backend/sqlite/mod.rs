@@ -9,15 +9,21 @@ mod agents;
 mod checkpoint;
 mod claims;
 mod conn;
+mod leases;
 mod listing;
 mod migrations;
 mod tasks;
+mod watch;
 
 use std::path::Path;
 
-use crate::backend::{Backend, Filter, NewRow, Patcher, PrefixOutcome};
+use std::time::Instant;
+
+use crate::backend::{Backend, Claimable, Filter, Grant, LeaseRow, NewRow, Patcher, PrefixOutcome};
 use crate::error::{Error, Result};
+use crate::lease::Reaped;
 use crate::model::{AgentTask, Summary, Task};
+use crate::rules::lease::{Terms, Token};
 use crate::options::StoreOptions;
 
 pub(crate) use migrations::LATEST;
@@ -185,6 +191,44 @@ impl Backend for Sqlite {
     fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixOutcome> {
         self.conns
             .write(|tx| agents::set_prefix(tx, agent_id, prefix))
+    }
+
+    fn claim_lease(&self, agent_id: &str, grant: &Grant<'_>) -> Result<Option<(Task, LeaseRow)>> {
+        self.conns.write(|tx| leases::claim(tx, agent_id, grant))
+    }
+
+    fn renew_lease(&self, token: &Token<'_>, lease_ms: Option<i64>) -> Result<LeaseRow> {
+        self.conns.write(|tx| leases::renew(tx, token, lease_ms))
+    }
+
+    fn finish_lease(
+        &self,
+        token: &Token<'_>,
+        patch: &mut Patcher<'_>,
+        next: Option<Terms>,
+    ) -> Result<(Task, Option<(Task, LeaseRow)>)> {
+        self.conns.write(|tx| leases::finish(tx, token, patch, next))
+    }
+
+    fn get_lease(&self, agent_id: &str, task_id: &str) -> Result<Option<Option<LeaseRow>>> {
+        self.conns.read(|conn| leases::get(conn, agent_id, task_id))
+    }
+
+    fn reap_expired(&self, agent_id: Option<&str>) -> Result<Reaped> {
+        self.conns
+            .write(|tx| leases::reap(tx, agent_id, crate::backend::now_ms()))
+    }
+
+    fn claimable(&self, agent_id: &str) -> Result<Claimable> {
+        self.conns.snapshot(|tx| leases::claimable(tx, agent_id))
+    }
+
+    fn change_mark(&self) -> Result<u64> {
+        self.conns.change_mark()
+    }
+
+    fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool> {
+        self.conns.wait_change(mark, until)
     }
 
     fn close(&self) -> Result<()> {

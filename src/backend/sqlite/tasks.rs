@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use super::{agents, SqlResult};
 use crate::backend::{NewRow, Patcher};
 use crate::model::{Status, Task};
+use crate::rules::lifecycle;
 
 /// The task columns, in the order [`task_from_row`] reads them.
 pub(super) const TASK_COLUMNS: &str =
@@ -107,11 +108,19 @@ pub(super) fn update(
     let Some(task) = load(tx, agent_id, task_id)? else {
         return Ok(None);
     };
+    let from = task.status;
     let task = patch(task, &crate::backend::now())?;
-    // The status column's triggers move the task between the agent's counts.
+    let moved = from != task.status;
+    let reopened = lifecycle::is_reopen(from, task.status);
+    // The status column's triggers move the task between the agent's counts. A move
+    // ends a held lease and grows the fence; a reopen resets the attempts.
     tx.prepare_cached(
         "UPDATE tasks SET title = ?2, description = ?3, priority = ?4, status = ?5,
-         started = ?6, completed = ?7, result = ?8, blocker = ?9 WHERE id = ?1",
+         started = ?6, completed = ?7, result = ?8, blocker = ?9,
+         fence = fence + (?10 AND lease_expires IS NOT NULL),
+         lease_expires = CASE WHEN ?10 THEN NULL ELSE lease_expires END,
+         attempts = CASE WHEN ?11 THEN 0 ELSE attempts END
+         WHERE id = ?1",
     )?
     .execute(params![
         task.id,
@@ -122,12 +131,15 @@ pub(super) fn update(
         task.started,
         task.completed,
         task.result,
-        task.blocker
+        task.blocker,
+        moved,
+        reopened
     ])?;
     Ok(Some(task))
 }
 
-/// Deletes the task (its trigger takes it out of the counts); `false` when absent.
+/// Deletes the task (its triggers take it out of the counts and keep the fence of a
+/// task that was ever leased); `false` when absent.
 pub(super) fn delete(tx: &Transaction<'_>, agent_id: &str, task_id: &str) -> SqlResult<bool> {
     let n = tx
         .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND agent_id = ?2")?

@@ -3,6 +3,8 @@
 //! backend (see `backend/mod.rs`), in this order, so that every surface reports the
 //! same error for the same bad call.
 
+mod leases;
+
 use std::path::Path;
 
 use crate::backend::{sqlite::Sqlite, Backend, Filter, PrefixOutcome};
@@ -47,7 +49,7 @@ pub struct Store {
     backend: Box<dyn Backend>,
 }
 
-fn not_found(agent_id: &str, task_id: &str) -> Error {
+pub(crate) fn not_found(agent_id: &str, task_id: &str) -> Error {
     Error::NotFound(format!(
         "task {task_id} is not in the backlog of {agent_id}"
     ))

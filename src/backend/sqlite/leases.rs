@@ -1,0 +1,338 @@
+//! Leases (SPEC §10): leased claims, renewals, finishes and expiry, in the task's own
+//! row (see `migrations/0004_leases.sql`). Whether a token still holds its lease and
+//! what an expiry does are the core's rules ([`crate::rules::lease`]); this module
+//! loads what they need and stores what they decide, inside the caller's transaction.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
+use super::SqlResult;
+use crate::backend::{seconds, Claimable, Grant, LeaseRow, Patcher};
+use crate::lease::Reaped;
+use crate::model::{Status, Task};
+use crate::rules::lease::{self, Holder, Terms, Token};
+use crate::rules::lifecycle::{self, State};
+
+/// The lease columns, in the order [`lease_from_row`] reads them (from `at`).
+const LEASE_COLUMNS: &str = "lease_token, agent_id, id, lease_worker, fence, attempts, \
+     lease_max_attempts, lease_granted, lease_expires";
+
+fn lease_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<LeaseRow> {
+    Ok(LeaseRow {
+        token: row.get(at)?,
+        agent_id: row.get(at + 1)?,
+        task_id: row.get(at + 2)?,
+        worker: row.get(at + 3)?,
+        fence: row.get(at + 4)?,
+        attempt: row.get(at + 5)?,
+        max_attempts: row.get(at + 6)?,
+        granted_ms: row.get(at + 7)?,
+        expires_ms: row.get(at + 8)?,
+    })
+}
+
+/// Ends the agent's expired leases (every agent's with `None`) as of `now_ms`.
+pub(super) fn reap(
+    tx: &Transaction<'_>,
+    agent_id: Option<&str>,
+    now_ms: i64,
+) -> SqlResult<Reaped> {
+    type Expired = (i64, String, i64, i64, String, Option<String>);
+    let read = |r: &Row<'_>| -> rusqlite::Result<Expired> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    };
+    let expired: Vec<Expired> = match agent_id {
+        Some(agent_id) => tx
+            .prepare_cached(
+                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started FROM tasks
+                 WHERE agent_id = ?1 AND lease_expires <= ?2 ORDER BY lease_expires, seq",
+            )?
+            .query_map(params![agent_id, now_ms], read)?
+            .collect::<rusqlite::Result<_>>()?,
+        // Every held lease is in the partial index: scanning it reads only those.
+        None => tx
+            .prepare_cached(
+                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started
+                 FROM tasks INDEXED BY tasks_by_lease_expiry
+                 WHERE lease_expires IS NOT NULL AND lease_expires <= ?1
+                 ORDER BY lease_expires, seq",
+            )?
+            .query_map(params![now_ms], read)?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let mut reaped = Reaped::default();
+    if expired.is_empty() {
+        return Ok(reaped);
+    }
+    let now = seconds(now_ms);
+    let mut update = tx.prepare_cached(
+        "UPDATE tasks SET status = ?2, started = ?3, blocker = ?4, fence = fence + 1,
+         lease_expires = NULL WHERE seq = ?1",
+    )?;
+    for (seq, id, attempt, max_attempts, worker, started) in expired {
+        let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
+        let mut state = State {
+            status: Status::InProgress,
+            started,
+            completed: None,
+            result: None,
+            blocker: None,
+        };
+        lifecycle::apply(&mut state, to, &now);
+        state.blocker = blocker;
+        update.execute(params![seq, to.as_str(), state.started, state.blocker])?;
+        match to {
+            Status::Blocked => reaped.blocked.push(id),
+            _ => reaped.requeued.push(id),
+        }
+    }
+    Ok(reaped)
+}
+
+/// Requeues the agent's expired leases, then takes its first queued task with a lease.
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    grant: &Grant<'_>,
+) -> SqlResult<Option<(Task, LeaseRow)>> {
+    let now_ms = crate::backend::now_ms();
+    reap(tx, Some(agent_id), now_ms)?;
+    let found = tx
+        .prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
+             WHERE agent_id = ?1 AND status = 'queued' ORDER BY priority, seq LIMIT 1"
+        ))?
+        .query_row([agent_id], |row| {
+            Ok((
+                task_from_row(row)?,
+                row.get::<_, i64>(TASK_COLUMN_COUNT)?,
+                row.get::<_, i64>(TASK_COLUMN_COUNT + 1)?,
+                row.get::<_, i64>(TASK_COLUMN_COUNT + 2)?,
+            ))
+        })
+        .optional()?;
+    let Some((mut task, seq, fence, attempts)) = found else {
+        return Ok(None);
+    };
+    let fence = fence + 1;
+    let token = lease::new_token(&task.id, fence)?;
+    let expires_ms = now_ms + grant.terms.lease_ms;
+    let started = seconds(now_ms);
+    tx.prepare_cached(
+        "UPDATE tasks SET status = 'in_progress', started = ?2, fence = ?3,
+         attempts = attempts + 1, lease_token = ?4, lease_worker = ?5,
+         lease_max_attempts = ?6, lease_ms = ?7, lease_granted = ?8, lease_expires = ?9
+         WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        started,
+        fence,
+        token,
+        grant.worker,
+        grant.terms.max_attempts,
+        grant.terms.lease_ms,
+        now_ms,
+        expires_ms
+    ])?;
+    task.status = Status::InProgress;
+    task.started = Some(started);
+    let lease = LeaseRow {
+        token,
+        agent_id: agent_id.to_owned(),
+        task_id: task.id.clone(),
+        worker: grant.worker.to_owned(),
+        fence,
+        attempt: attempts + 1,
+        max_attempts: grant.terms.max_attempts,
+        granted_ms: now_ms,
+        expires_ms,
+    };
+    Ok(Some((task, lease)))
+}
+
+/// The task a token names, as the lease rules need it, with its row and agent when
+/// it exists.
+struct Held {
+    holder: Holder,
+    row: Option<Current>,
+}
+
+/// The task of a current lease: its row, agent, lease duration and worker.
+struct Current {
+    seq: i64,
+    agent_id: String,
+    lease_ms: i64,
+    worker: String,
+}
+
+fn holder(tx: &Connection, token: &Token<'_>) -> SqlResult<Held> {
+    let found = tx
+        .prepare_cached(
+            "SELECT seq, agent_id, status, fence, lease_token, lease_expires IS NOT NULL,
+             lease_worker, lease_ms FROM tasks WHERE id = ?1",
+        )?
+        .query_row([token.task_id], |r| {
+            let status: String = r.get(2)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                status,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })
+        .optional()?;
+    if let Some((seq, agent_id, status, fence, current, held, worker, lease_ms)) = found {
+        let status = status.parse::<Status>()?;
+        let worker_name = worker.clone().unwrap_or_default();
+        return Ok(Held {
+            holder: Holder::Task {
+                status,
+                fence,
+                token: current,
+                held,
+                worker,
+            },
+            row: Some(Current {
+                seq,
+                agent_id,
+                lease_ms: lease_ms.unwrap_or(0),
+                worker: worker_name,
+            }),
+        });
+    }
+    let gone = tx
+        .prepare_cached("SELECT fence, worker FROM lease_tombstones WHERE task_id = ?1")?
+        .query_row([token.task_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(Held {
+        holder: match gone {
+            Some((fence, worker)) => Holder::Deleted { fence, worker },
+            None => Holder::Never,
+        },
+        row: None,
+    })
+}
+
+/// The row and agent of the task whose current lease `token` is; the lease rules'
+/// error otherwise.
+fn current(tx: &Connection, token: &Token<'_>) -> SqlResult<Current> {
+    let held = holder(tx, token)?;
+    lease::check(token, &held.holder)?;
+    held.row.ok_or_else(|| {
+        crate::error::Error::Internal("a held lease without its task; this is a bug".into())
+            .into()
+    })
+}
+
+fn load_lease(tx: &Connection, seq: i64) -> SqlResult<LeaseRow> {
+    Ok(tx
+        .prepare_cached(&format!("SELECT {LEASE_COLUMNS} FROM tasks WHERE seq = ?1"))?
+        .query_row([seq], |r| lease_from_row(r, 0))?)
+}
+
+/// Extends the lease of `token` to now + `lease_ms` (default: its own duration).
+pub(super) fn renew(
+    tx: &Transaction<'_>,
+    token: &Token<'_>,
+    lease_ms: Option<i64>,
+) -> SqlResult<LeaseRow> {
+    let Current {
+        seq, lease_ms: own, ..
+    } = current(tx, token)?;
+    let lease_ms = lease_ms.unwrap_or(own);
+    let now_ms = crate::backend::now_ms();
+    tx.prepare_cached(
+        "UPDATE tasks SET lease_ms = ?2, lease_expires = max(?3, lease_granted) WHERE seq = ?1",
+    )?
+    .execute(params![seq, lease_ms, now_ms + lease_ms])?;
+    load_lease(tx, seq)
+}
+
+/// Applies `patch` to the task of `token` and ends its lease; then, with `next`,
+/// claims the agent's next task with a lease.
+pub(super) fn finish(
+    tx: &Transaction<'_>,
+    token: &Token<'_>,
+    patch: &mut Patcher<'_>,
+    next: Option<Terms>,
+) -> SqlResult<(Task, Option<(Task, LeaseRow)>)> {
+    let Current {
+        seq,
+        agent_id,
+        worker,
+        ..
+    } = current(tx, token)?;
+    let task = tx
+        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE seq = ?1"))?
+        .query_row([seq], task_from_row)?;
+    let task = patch(task, &crate::backend::now())?;
+    tx.prepare_cached(
+        "UPDATE tasks SET status = ?2, started = ?3, completed = ?4, result = ?5,
+         blocker = ?6, lease_expires = NULL WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        task.status.as_str(),
+        task.started,
+        task.completed,
+        task.result,
+        task.blocker
+    ])?;
+    let next = match next {
+        Some(terms) => claim(
+            tx,
+            &agent_id,
+            &Grant {
+                worker: &worker,
+                terms,
+            },
+        )?,
+        None => None,
+    };
+    Ok((task, next))
+}
+
+/// The held lease of the task (`Some(None)`: none; `None`: no such task).
+pub(super) fn get(
+    conn: &Connection,
+    agent_id: &str,
+    task_id: &str,
+) -> SqlResult<Option<Option<LeaseRow>>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT lease_expires IS NOT NULL, {LEASE_COLUMNS} FROM tasks
+             WHERE id = ?1 AND agent_id = ?2"
+        ))?
+        .query_row(params![task_id, agent_id], |r| {
+            if r.get::<_, bool>(0)? {
+                lease_from_row(r, 1).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .optional()?)
+}
+
+/// Whether the agent has a queued task, and when its first held lease expires.
+pub(super) fn claimable(tx: &Connection, agent_id: &str) -> SqlResult<Claimable> {
+    let queued: i64 = tx
+        .prepare_cached("SELECT queued FROM agents WHERE agent_id = ?1")?
+        .query_row([agent_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let next_expiry_ms: Option<i64> = tx
+        .prepare_cached(
+            "SELECT min(lease_expires) FROM tasks
+             WHERE agent_id = ?1 AND lease_expires IS NOT NULL",
+        )?
+        .query_row([agent_id], |r| r.get(0))?;
+    Ok(Claimable {
+        queued: queued > 0,
+        next_expiry_ms,
+    })
+}

@@ -1,0 +1,246 @@
+//! Leases and waiting (SPEC §10–§11): the store's methods. Each checks its inputs
+//! with [`crate::rules::lease`], then hands the work to the backend, whose
+//! transactions call the same rules for what they decide inside.
+
+use std::time::{Duration, Instant};
+
+use crate::backend::{Grant, LeaseRow};
+use crate::error::Result;
+use crate::lease::{Claim, Finish, Finished, Lease, LeaseTerms, Reaped};
+use crate::model::Task;
+use crate::rules::lease::{self as rules, format_ms};
+use crate::rules::{patch, validate};
+use crate::store::{not_found, Store};
+
+/// How often an interruptible wait asks whether to stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+fn lease(row: LeaseRow) -> Lease {
+    Lease {
+        token: row.token,
+        agent_id: row.agent_id,
+        task_id: row.task_id,
+        worker: row.worker,
+        fence: row.fence as u64,
+        attempt: row.attempt as u32,
+        max_attempts: row.max_attempts as u32,
+        granted: format_ms(row.granted_ms),
+        expires: format_ms(row.expires_ms),
+    }
+}
+
+fn claim((task, row): (Task, LeaseRow)) -> Claim {
+    Claim {
+        task,
+        lease: lease(row),
+    }
+}
+
+impl Store {
+    /// Claims the agent's first queued task with a lease for `worker` (SPEC §10);
+    /// `None` when nothing is ready.
+    ///
+    /// First, in the same transaction, every expired lease of the agent is ended as
+    /// [`Store::reap_expired`] does. The task moves to in_progress as with
+    /// [`Store::claim_next`], and the lease must be renewed ([`Store::renew_lease`])
+    /// before it expires, or the task goes back to the queue — or, once its attempts
+    /// reach `max_attempts`, to blocked.
+    ///
+    /// ```
+    /// use agent_backlog::{LeaseTerms, NewTask, Store};
+    /// let store = Store::open_in_memory()?;
+    /// store.create_task("support-bot", NewTask::new("Draft FAQ"))?;
+    /// let claim = store.claim_lease("support-bot", "w1", LeaseTerms::new())?.unwrap();
+    /// assert_eq!(claim.task.id, "SUP-001");
+    /// assert_eq!(claim.lease.worker, "w1");
+    /// assert!(claim.lease.token.starts_with("SUP-001.1."));
+    /// assert!(store.claim_lease("support-bot", "w2", LeaseTerms::new())?.is_none());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn claim_lease(
+        &self,
+        agent_id: &str,
+        worker: &str,
+        terms: LeaseTerms,
+    ) -> Result<Option<Claim>> {
+        validate::agent_id(agent_id)?;
+        rules::worker(worker)?;
+        let grant = Grant {
+            worker,
+            terms: rules::terms(terms)?,
+        };
+        Ok(self.backend.claim_lease(agent_id, &grant)?.map(claim))
+    }
+
+    /// Extends a lease to now + `lease_seconds` (default: the lease's own duration,
+    /// which the new value replaces). It works while `token` is the task's current
+    /// lease — even past its expiry, as long as nobody has requeued the task;
+    /// otherwise `lease_lost`, and a token that never existed is `not_found`.
+    pub fn renew_lease(&self, token: &str, lease_seconds: Option<i64>) -> Result<Lease> {
+        let token = rules::token(token)?;
+        let lease_ms = lease_seconds
+            .map(|s| rules::lease_seconds(s).map(|s| s * 1000))
+            .transpose()?;
+        Ok(lease(self.backend.renew_lease(&token, lease_ms)?))
+    }
+
+    /// Ends a lease by moving its task as `finish` says — complete (with a result),
+    /// queued (released for another worker) or blocked (with a blocker) — and
+    /// returns the task. `lease_lost` when the token no longer holds the lease.
+    pub fn finish_lease(&self, token: &str, finish: Finish) -> Result<Task> {
+        let token = rules::token(token)?;
+        let mut checked = patch::check(rules::finish_patch(finish)?)?;
+        let (task, _) = self.backend.finish_lease(
+            &token,
+            &mut |task, now| checked.apply(task, now),
+            None,
+        )?;
+        Ok(task)
+    }
+
+    /// [`Store::finish_lease`], then [`Store::claim_lease`] for the same agent and
+    /// worker, in one transaction: a worker's loop costs one commit per task.
+    ///
+    /// ```
+    /// use agent_backlog::{Finish, LeaseTerms, NewTask, Status, Store};
+    /// let store = Store::open_in_memory()?;
+    /// store.create_tasks("ops", vec![NewTask::new("a"), NewTask::new("b")])?;
+    /// let mut held = store.claim_lease("ops", "w1", LeaseTerms::new())?;
+    /// let mut done = Vec::new();
+    /// while let Some(claim) = held {
+    ///     let step = store.finish_and_claim(&claim.lease.token, Finish::complete(), LeaseTerms::new())?;
+    ///     assert_eq!(step.finished.status, Status::Complete);
+    ///     done.push(step.finished.id);
+    ///     held = step.next;
+    /// }
+    /// assert_eq!(done, ["OPS-001", "OPS-002"]);
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn finish_and_claim(
+        &self,
+        token: &str,
+        finish: Finish,
+        terms: LeaseTerms,
+    ) -> Result<Finished> {
+        let token = rules::token(token)?;
+        let mut checked = patch::check(rules::finish_patch(finish)?)?;
+        let terms = rules::terms(terms)?;
+        let (finished, next) = self.backend.finish_lease(
+            &token,
+            &mut |task, now| checked.apply(task, now),
+            Some(terms),
+        )?;
+        Ok(Finished {
+            finished,
+            next: next.map(claim),
+        })
+    }
+
+    /// The task's current lease, or `None` when it holds none (`not_found` when the
+    /// task is not in the agent's backlog). A pure read: a lease past its expiry
+    /// whose task has not been requeued yet is still returned.
+    pub fn get_lease(&self, agent_id: &str, task_id: &str) -> Result<Option<Lease>> {
+        validate::agent_id(agent_id)?;
+        validate::task_id(task_id)?;
+        match self.backend.get_lease(agent_id, task_id)? {
+            Some(row) => Ok(row.map(lease)),
+            None => Err(not_found(agent_id, task_id)),
+        }
+    }
+
+    /// Ends every expired lease of the agent (of every agent with `None`): each task
+    /// goes back to the queue, or to blocked once its attempts reached
+    /// `max_attempts` (blocker `lease expired N times; last worker W`).
+    pub fn reap_expired(&self, agent_id: Option<&str>) -> Result<Reaped> {
+        if let Some(agent_id) = agent_id {
+            validate::agent_id(agent_id)?;
+        }
+        self.backend.reap_expired(agent_id)
+    }
+
+    /// [`Store::claim_lease`], waiting up to `timeout` for a task to become ready
+    /// when none is (SPEC §11); `None` when the timeout passes.
+    ///
+    /// It wakes as soon as a commit — of this store, another store or another
+    /// process — makes a task of the agent ready (created, released, unblocked,
+    /// reopened), or one of its leases expires; it sleeps in between, without
+    /// spinning. `timeout` is at most 300 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_backlog::{LeaseTerms, NewTask, Store};
+    /// let store = std::sync::Arc::new(Store::open_in_memory()?);
+    /// let producer = std::sync::Arc::clone(&store);
+    /// let t = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     producer.create_task("ops", NewTask::new("Rotate keys")).unwrap();
+    /// });
+    /// let claim = store.wait_for_task("ops", "w1", Duration::from_secs(10), LeaseTerms::new())?;
+    /// assert_eq!(claim.unwrap().task.title, "Rotate keys");
+    /// t.join().unwrap();
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn wait_for_task(
+        &self,
+        agent_id: &str,
+        worker: &str,
+        timeout: Duration,
+        terms: LeaseTerms,
+    ) -> Result<Option<Claim>> {
+        self.wait_for_task_until(agent_id, worker, timeout, terms, &mut || false)
+    }
+
+    /// [`Store::wait_for_task`] that also stops, returning `None`, as soon as `stop()`
+    /// returns `true`; `stop` is asked about every 50 ms while the call waits (the
+    /// Python module uses it to stay interruptible by Ctrl-C).
+    pub fn wait_for_task_until(
+        &self,
+        agent_id: &str,
+        worker: &str,
+        timeout: Duration,
+        terms: LeaseTerms,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Claim>> {
+        validate::agent_id(agent_id)?;
+        rules::worker(worker)?;
+        rules::timeout_seconds(timeout.as_secs_f64())?;
+        let grant = Grant {
+            worker,
+            terms: rules::terms(terms)?,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            // The mark comes first: a commit after it, even one made while the claim
+            // below runs, ends the wait below at once.
+            let mut mark = self.backend.change_mark()?;
+            if let Some(found) = self.backend.claim_lease(agent_id, &grant)? {
+                return Ok(Some(claim(found)));
+            }
+            let mut look = self.backend.claimable(agent_id)?;
+            loop {
+                if look.queued {
+                    break;
+                }
+                let now = Instant::now();
+                let expiry = look.next_expiry_ms.map(|ms| {
+                    let left = ms - crate::backend::now_ms();
+                    now + Duration::from_millis(left.max(0) as u64)
+                });
+                if expiry.is_some_and(|at| at <= now) {
+                    break;
+                }
+                if now >= deadline || stop() {
+                    return Ok(None);
+                }
+                let until = [Some(deadline), expiry, Some(now + STOP_POLL)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(deadline);
+                if self.backend.wait_change(&mut mark, until)? {
+                    look = self.backend.claimable(agent_id)?;
+                }
+            }
+        }
+    }
+}
