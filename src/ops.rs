@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, TaskPatch, TaskQuery};
 use crate::request::{check_size, describe, number, optional_integer, string, Fields, StrictValue};
-use crate::rules::lease::timeout_seconds;
 use crate::request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
+use crate::rules::lease::timeout_seconds;
 use crate::store::Store;
 
 /// Whether an operation changes the store.
@@ -476,7 +476,11 @@ impl WaitRequest {
     fn from_fields(mut f: Fields) -> Result<WaitRequest> {
         let agent_id = text(&mut f, "agent_id")?;
         let worker = text(&mut f, "worker")?;
-        let timeout = value(&mut f, "timeout_seconds", "a number of seconds from 0 to 300")?;
+        let timeout = value(
+            &mut f,
+            "timeout_seconds",
+            "a number of seconds from 0 to 300",
+        )?;
         let timeout = timeout_seconds(number("timeout_seconds", timeout, "from 0 to 300")?)?;
         Ok(WaitRequest {
             agent_id,

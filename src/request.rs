@@ -477,11 +477,15 @@ impl Finish {
     /// status is `complete`, `queued` or `blocked`. `null` for `result` or `blocker`
     /// is the same as leaving it out.
     pub fn from_json(text: &str) -> Result<Finish> {
-        parse_object(text, "the finish", r#"{"status": "complete", "result": "done"}"#)
-            .and_then(|mut f| {
-                f.only(&["status", "result", "blocker"])?;
-                Finish::take_from(&mut f)
-            })
+        parse_object(
+            text,
+            "the finish",
+            r#"{"status": "complete", "result": "done"}"#,
+        )
+        .and_then(|mut f| {
+            f.only(&["status", "result", "blocker"])?;
+            Finish::take_from(&mut f)
+        })
     }
 
     /// Takes `status`, `result` and `blocker` out of a request's fields.
@@ -515,9 +519,9 @@ pub(crate) fn optional_integer(f: &mut Fields, name: &str, range: &str) -> Resul
 /// A JSON number (an integer or a fraction) input.
 pub(crate) fn number(name: &str, value: Value, range: &str) -> Result<f64> {
     match &value {
-        Value::Number(n) => n.as_f64().ok_or_else(|| {
-            Error::invalid(format!("{name} must be a number {range}, got {n}"))
-        }),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| Error::invalid(format!("{name} must be a number {range}, got {n}"))),
         other => Err(Error::invalid(format!(
             "{name} must be a number {range}, got {}",
             describe(other)

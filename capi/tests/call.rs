@@ -192,8 +192,24 @@ fn backlog_call_answers_as_the_dedicated_functions() {
             mask_times(&via_call(&by_name, "query_tasks", "{}").1)
         );
     }
-    // Every Part I operation was compared, in success and in failure.
-    for op in agent_backlog::ops::OPERATIONS {
+    // Every Part I operation (those with a function of their own) was compared, in
+    // success and in failure.
+    const PART_ONE: [&str; 10] = [
+        "list_tasks",
+        "create_task",
+        "get_task",
+        "update_task",
+        "delete_task",
+        "query_tasks",
+        "summary",
+        "claim_next",
+        "create_tasks",
+        "set_prefix",
+    ];
+    for op in agent_backlog::ops::OPERATIONS
+        .iter()
+        .filter(|op| PART_ONE.contains(&op.name))
+    {
         assert!(
             seen.contains(&(op.name, true)),
             "{} never succeeded",
@@ -274,4 +290,58 @@ fn a_stale_handle_never_reaches_a_newer_store() {
     for h in &newer {
         assert_eq!(via_call(h, "summary", r#"{"agent_id":"a"}"#).0, BACKLOG_OK);
     }
+}
+
+/// A worker's loop over `backlog_call` (SPEC §10, §17): a leased claim, a renewal, a
+/// finish; a token that lost its lease is code 7 with the `lease_lost` error JSON.
+#[test]
+fn leases_through_backlog_call_and_lease_lost_is_code_7() {
+    let store = Handle::open();
+    let (code, _) = via_call(
+        &store,
+        "create_task",
+        r#"{"agent_id": "ops", "task": {"title": "Rotate keys"}}"#,
+    );
+    assert_eq!(code, 0);
+    let (code, claim) = via_call(
+        &store,
+        "claim_lease",
+        r#"{"agent_id": "ops", "worker": "w1", "lease_seconds": 30}"#,
+    );
+    assert_eq!(code, 0, "{claim}");
+    let claim: serde_json::Value = serde_json::from_str(&claim).unwrap();
+    let token = claim["lease"]["token"].as_str().unwrap().to_owned();
+    let request = format!(r#"{{"token": "{token}", "lease_seconds": 60}}"#);
+    let (code, lease) = via_call(&store, "renew_lease", &request);
+    assert_eq!(code, 0, "{lease}");
+    assert!(lease.starts_with(&format!(
+        r#"{{"token":"{token}","agent_id":"ops","task_id":"OPS-001""#
+    )));
+    // Another hand moves the task: the worker's token has lost its lease.
+    let (code, _) = via_call(
+        &store,
+        "update_task",
+        r#"{"agent_id": "ops", "task_id": "OPS-001", "patch": {"status": "queued"}}"#,
+    );
+    assert_eq!(code, 0);
+    let finish = format!(r#"{{"token": "{token}", "status": "complete", "result": "late"}}"#);
+    let (code, error) = via_call(&store, "finish_lease", &finish);
+    assert_eq!(code, BACKLOG_LEASE_LOST);
+    assert!(
+        error.starts_with(r#"{"error":{"code":"lease_lost","message":"#),
+        "{error}"
+    );
+    let (code, lease) = via_call(
+        &store,
+        "get_lease",
+        r#"{"agent_id": "ops", "task_id": "OPS-001"}"#,
+    );
+    assert_eq!((code, lease.as_str()), (0, "null"));
+    let (code, waited) = via_call(
+        &store,
+        "wait_for_task",
+        r#"{"agent_id": "ops", "worker": "w2", "timeout_seconds": 0.5}"#,
+    );
+    assert_eq!(code, 0);
+    assert!(waited.contains(r#""fence":3,"attempt":2"#), "{waited}");
 }

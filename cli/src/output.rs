@@ -1,8 +1,7 @@
 //! Printing results: the exact JSON shapes (compact, one line) or tables for people.
 
 use agent_backlog::{
-    Claim, Deleted, Error, Finished, Lease, PrefixSet, QueryResult, Reaped, Summary, Task,
-    TaskList,
+    Claim, Deleted, Error, Finished, Lease, PrefixSet, QueryResult, Reaped, Summary, Task, TaskList,
 };
 
 use crate::args::Format;
@@ -156,7 +155,10 @@ fn table(output: &Output) -> String {
                 Some(claim) => claimed_with_lease(claim),
                 None => "nothing more ready".to_owned(),
             };
-            format!("finished:\n{}\n\nnext: {next}", task_fields(&finished.finished))
+            format!(
+                "finished:\n{}\n\nnext: {next}",
+                task_fields(&finished.finished)
+            )
         }
         Output::Reaped(reaped) => {
             let ids = |ids: &[String]| {

@@ -154,7 +154,10 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
 pub fn router(store: Arc<Store>) -> Router {
     let mut routes: Vec<(&'static str, MethodRouter<Arc<Store>>)> = Vec::new();
     // An operation selected by a body field is served by the route it shares.
-    for op in OPERATIONS.iter().filter(|op| op.route.selected_by.is_none()) {
+    for op in OPERATIONS
+        .iter()
+        .filter(|op| op.route.selected_by.is_none())
+    {
         let filter = match op.route.method {
             "GET" => MethodFilter::GET,
             "POST" => MethodFilter::POST,
@@ -472,7 +475,8 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
             fields.insert(whole.name.to_owned(), value);
         } else {
-            let has_body_fields = |op: &Operation| op.inputs.iter().any(|i| i.place == Place::BodyField);
+            let has_body_fields =
+                |op: &Operation| op.inputs.iter().any(|i| i.place == Place::BodyField);
             if has_body_fields(op) {
                 let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
                 let example = body_example(op);

@@ -24,8 +24,8 @@ use serde_json::{Map, Number, Value};
 
 use agent_backlog::ops::WaitRequest;
 use agent_backlog::{
-    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task,
-    TaskPatch, TaskQuery,
+    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task, TaskPatch,
+    TaskQuery,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -62,7 +62,14 @@ fn new_exception(
     extra_base: Option<Bound<'_, PyType>>,
     doc: &str,
 ) -> PyResult<Py<PyType>> {
-    new_exception_of(py, py.get_type::<BacklogError>(), name, code, extra_base, doc)
+    new_exception_of(
+        py,
+        py.get_type::<BacklogError>(),
+        name,
+        code,
+        extra_base,
+        doc,
+    )
 }
 
 /// Creates `class name(base[, extra]): code = ...` with Python's `type()`.
@@ -518,7 +525,6 @@ impl PyStore {
     }
 }
 
-
 /// A JSON result as Python values: objects become dicts in the contract's key order.
 fn py_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
@@ -546,7 +552,6 @@ fn py_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> 
         }
     })
 }
-
 
 /// Converts a conversion error (raised before the core is called) to an exception.
 fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
@@ -855,7 +860,9 @@ impl PyStore {
     /// finish_lease, then claim_lease for the same agent and worker, in one
     /// transaction: {"finished": Task, "next": {"task", "lease"} or None}.
     #[pyo3(signature = (token, status, *, result = None, blocker = None, lease_seconds = None, max_attempts = None))]
-    #[pyo3(text_signature = "(self, token, status, *, result=None, blocker=None, lease_seconds=600, max_attempts=3)")]
+    #[pyo3(
+        text_signature = "(self, token, status, *, result=None, blocker=None, lease_seconds=600, max_attempts=3)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn finish_and_claim<'py>(
         &self,
@@ -910,7 +917,9 @@ impl PyStore {
     /// ready; None when the timeout passes. The GIL is released while it waits, and
     /// Ctrl-C interrupts it (KeyboardInterrupt) within about 50 ms.
     #[pyo3(signature = (agent_id, worker, timeout_seconds, *, lease_seconds = None, max_attempts = None))]
-    #[pyo3(text_signature = "(self, agent_id, worker, timeout_seconds, *, lease_seconds=600, max_attempts=3)")]
+    #[pyo3(
+        text_signature = "(self, agent_id, worker, timeout_seconds, *, lease_seconds=600, max_attempts=3)"
+    )]
     fn wait_for_task<'py>(
         &self,
         py: Python<'py>,

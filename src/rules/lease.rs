@@ -135,7 +135,11 @@ pub(crate) fn token(text: &str) -> Result<Token<'_>> {
         Ok(f) if f >= 1 && !fence.starts_with('+') && !fence.starts_with('0') => f,
         _ => return Err(bad()),
     };
-    if secret.len() != 16 || !secret.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if secret.len() != 16
+        || !secret
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(bad());
     }
     Ok(Token {
@@ -153,7 +157,10 @@ pub(crate) fn new_token(task_id: &str, fence: i64) -> Result<String> {
             "the system's random number source failed, so no lease token could be made ({e}); retry"
         ))
     })?;
-    Ok(format!("{task_id}.{fence}.{:016x}", u64::from_be_bytes(secret)))
+    Ok(format!(
+        "{task_id}.{fence}.{:016x}",
+        u64::from_be_bytes(secret)
+    ))
 }
 
 /// What the store holds for the task a token names.
@@ -236,7 +243,9 @@ pub(crate) fn expiry(attempt: i64, max_attempts: i64, worker: &str) -> (Status, 
     if attempt >= max_attempts {
         (
             Status::Blocked,
-            Some(format!("lease expired {attempt} times; last worker {worker}")),
+            Some(format!(
+                "lease expired {attempt} times; last worker {worker}"
+            )),
         )
     } else {
         (Status::Queued, None)
@@ -288,11 +297,32 @@ mod tests {
             worker: Some("w".into()),
         };
         assert!(check(&t, &task(3, text, true)).is_ok());
-        assert_eq!(check(&t, &task(3, text, false)).unwrap_err().code(), "lease_lost");
-        assert_eq!(check(&t, &task(4, "MKT-004.4.0000000000000000", true)).unwrap_err().code(), "lease_lost");
-        assert_eq!(check(&t, &task(3, "MKT-004.3.0000000000000000", true)).unwrap_err().code(), "not_found");
-        assert_eq!(check(&t, &task(2, "MKT-004.2.0000000000000000", true)).unwrap_err().code(), "not_found");
-        let gone = Holder::Deleted { fence: 3, worker: None };
+        assert_eq!(
+            check(&t, &task(3, text, false)).unwrap_err().code(),
+            "lease_lost"
+        );
+        assert_eq!(
+            check(&t, &task(4, "MKT-004.4.0000000000000000", true))
+                .unwrap_err()
+                .code(),
+            "lease_lost"
+        );
+        assert_eq!(
+            check(&t, &task(3, "MKT-004.3.0000000000000000", true))
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        assert_eq!(
+            check(&t, &task(2, "MKT-004.2.0000000000000000", true))
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        let gone = Holder::Deleted {
+            fence: 3,
+            worker: None,
+        };
         assert_eq!(check(&t, &gone).unwrap_err().code(), "lease_lost");
         assert_eq!(check(&t, &Holder::Never).unwrap_err().code(), "not_found");
     }
@@ -302,7 +332,10 @@ mod tests {
         assert_eq!(expiry(2, 3, "w").0, Status::Queued);
         assert_eq!(
             expiry(3, 3, "writer-7"),
-            (Status::Blocked, Some("lease expired 3 times; last worker writer-7".into()))
+            (
+                Status::Blocked,
+                Some("lease expired 3 times; last worker writer-7".into())
+            )
         );
         assert_eq!(format_ms(1_764_669_600_000), "2025-12-02T10:00:00.000Z");
     }

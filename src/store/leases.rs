@@ -90,11 +90,9 @@ impl Store {
     pub fn finish_lease(&self, token: &str, finish: Finish) -> Result<Task> {
         let token = rules::token(token)?;
         let mut checked = patch::check(rules::finish_patch(finish)?)?;
-        let (task, _) = self.backend.finish_lease(
-            &token,
-            &mut |task, now| checked.apply(task, now),
-            None,
-        )?;
+        let (task, _) =
+            self.backend
+                .finish_lease(&token, &mut |task, now| checked.apply(task, now), None)?;
         Ok(task)
     }
 

@@ -32,14 +32,17 @@ fn lease_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<LeaseRow> {
 }
 
 /// Ends the agent's expired leases (every agent's with `None`) as of `now_ms`.
-pub(super) fn reap(
-    tx: &Transaction<'_>,
-    agent_id: Option<&str>,
-    now_ms: i64,
-) -> SqlResult<Reaped> {
+pub(super) fn reap(tx: &Transaction<'_>, agent_id: Option<&str>, now_ms: i64) -> SqlResult<Reaped> {
     type Expired = (i64, String, i64, i64, String, Option<String>);
     let read = |r: &Row<'_>| -> rusqlite::Result<Expired> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
     };
     let expired: Vec<Expired> = match agent_id {
         Some(agent_id) => tx
@@ -224,8 +227,7 @@ fn current(tx: &Connection, token: &Token<'_>) -> SqlResult<Current> {
     let held = holder(tx, token)?;
     lease::check(token, &held.holder)?;
     held.row.ok_or_else(|| {
-        crate::error::Error::Internal("a held lease without its task; this is a bug".into())
-            .into()
+        crate::error::Error::Internal("a held lease without its task; this is a bug".into()).into()
     })
 }
 

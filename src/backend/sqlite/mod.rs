@@ -23,8 +23,8 @@ use crate::backend::{Backend, Claimable, Filter, Grant, LeaseRow, NewRow, Patche
 use crate::error::{Error, Result};
 use crate::lease::Reaped;
 use crate::model::{AgentTask, Summary, Task};
-use crate::rules::lease::{Terms, Token};
 use crate::options::StoreOptions;
+use crate::rules::lease::{Terms, Token};
 
 pub(crate) use migrations::LATEST;
 
@@ -207,7 +207,8 @@ impl Backend for Sqlite {
         patch: &mut Patcher<'_>,
         next: Option<Terms>,
     ) -> Result<(Task, Option<(Task, LeaseRow)>)> {
-        self.conns.write(|tx| leases::finish(tx, token, patch, next))
+        self.conns
+            .write(|tx| leases::finish(tx, token, patch, next))
     }
 
     fn get_lease(&self, agent_id: &str, task_id: &str) -> Result<Option<Option<LeaseRow>>> {
