@@ -105,6 +105,20 @@ impl<'a> Parts<'a> {
         }
     }
 
+    /// A JSON object of every member left, as written, under its HTTP name.
+    fn object(&mut self, renames: &[(&str, &str)]) -> String {
+        let mut fields = Vec::new();
+        while let Some(key) = self.members.first().map(|m| m.key.clone()) {
+            let member = self.take(&key).expect("the first member");
+            let name = renames
+                .iter()
+                .find(|(from, _)| *from == key)
+                .map_or(key.as_str(), |(_, to)| to);
+            fields.push(format!("{}:{}", serde_json::to_string(name).unwrap(), member.raw));
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+
     /// A query string of every member left, in order; null is a filter left out.
     fn query(&mut self) -> String {
         let mut pairs = Vec::new();
@@ -209,6 +223,32 @@ impl Route {
                 let q = p.query();
                 route("GET", format!("/api/backlogs{q}"), None, 200)
             }
+            "claim_lease" | "wait_for_task" => {
+                let a = p.segment("agent_id");
+                let body = Some(p.object(&[("timeout_seconds", "wait_seconds")]));
+                route("POST", format!("/api/backlogs/{a}/leases"), body, 200)
+            }
+            "renew_lease" | "finish_lease" | "finish_and_claim" => {
+                let t = p.segment("token");
+                let verb = match op {
+                    "renew_lease" => "renew",
+                    "finish_lease" => "finish",
+                    _ => "finish-and-claim",
+                };
+                let body = Some(p.object(&[]));
+                route("POST", format!("/api/leases/{t}/{verb}"), body, 200)
+            }
+            "get_lease" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
+                route("GET", format!("/api/backlogs/{a}/{t}/lease"), None, 200)
+            }
+            "reap_expired" => match p.members.iter().any(|m| m.key == "agent_id") {
+                true => {
+                    let a = p.segment("agent_id");
+                    route("POST", format!("/api/backlogs/{a}/reap"), None, 200)
+                }
+                false => route("POST", "/api/reap".to_owned(), None, 200),
+            },
             _ => inexpressible(op, "no route"),
         };
         p.finish();
@@ -221,7 +261,7 @@ fn status_of(code: &str) -> u16 {
     match code {
         "invalid_argument" => 400,
         "not_found" => 404,
-        "invalid_transition" | "conflict" => 409,
+        "invalid_transition" | "conflict" | "lease_lost" => 409,
         "storage" => 503,
         "internal" => 500,
         other => panic!("an unknown error code {other:?}"),
@@ -232,7 +272,8 @@ fn status_of(code: &str) -> u16 {
 fn interpret(op: &str, success: u16, response: &Response) -> Outcome {
     let text = std::str::from_utf8(&response.body)
         .unwrap_or_else(|_| panic!("{op}: the body is not UTF-8"));
-    if op == "claim_next" && response.status == 204 {
+    let may_be_null = ["claim_next", "claim_lease", "wait_for_task", "get_lease"];
+    if may_be_null.contains(&op) && response.status == 204 {
         assert!(text.is_empty(), "{op}: a 204 with a body: {text}");
         return Ok("null".into());
     }

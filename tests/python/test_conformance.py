@@ -44,12 +44,25 @@ POSITIONAL: dict[str, list[str]] = {
     "summary": ["agent_id"],
     "claim_next": ["agent_id"],
     "set_prefix": ["agent_id", "prefix"],
+    "claim_lease": ["agent_id", "worker"],
+    "renew_lease": ["token"],
+    "finish_lease": ["token", "status"],
+    "finish_and_claim": ["token", "status"],
+    "get_lease": ["agent_id", "task_id"],
+    "reap_expired": [],
+    "wait_for_task": ["agent_id", "worker", "timeout_seconds"],
 }
 BODY: dict[str, str] = {"create_task": "task", "update_task": "patch"}
 KEYWORDS: dict[str, set[str]] = {
     "create_task": {"title", "description", "priority"},
     "list_tasks": {"status", "limit", "offset"},
     "query_tasks": {"status", "priority", "agent_id", "limit", "offset"},
+    "claim_lease": {"lease_seconds", "max_attempts"},
+    "renew_lease": {"lease_seconds"},
+    "finish_lease": {"result", "blocker"},
+    "finish_and_claim": {"result", "blocker", "lease_seconds", "max_attempts"},
+    "reap_expired": {"agent_id"},
+    "wait_for_task": {"lease_seconds", "max_attempts"},
 }
 
 
