@@ -7,16 +7,25 @@
         claimed = store.claim_next("marketing-lead")      # a Task dict, or None
         store.update_task("marketing-lead", task["id"], status="complete", result="3 posts")
 
+A worker that may die takes a lease instead, and holds it while it works::
+
+        claim = store.wait_for_task("marketing-lead", "writer-7", 30, lease_seconds=60)
+        if claim is not None:
+            with agent_backlog.hold_lease(store, claim) as held:
+                held.complete(write_posts(held.task))
+
 Results are plain dicts and lists equal to the JSON shapes of the contract (see the
 TypedDicts ``Task``, ``TaskList``, ``QueryResult``, ...). Errors raise subclasses of
 ``BacklogError``, each with a ``code`` attribute holding the stable error code. A
 ``Store`` may be shared by threads; SQLite work runs with the GIL released.
 """
 
+from ._lease import HeldLease, hold_lease
 from ._native import (
     BacklogError,
     ConflictError,
     InternalError,
+    LeaseLostError,
     NotFoundError,
     StorageError,
     Store,
@@ -26,10 +35,15 @@ from ._native import (
 )
 from ._types import (
     AgentTask,
+    Claim,
     Deleted,
+    Finished,
+    FinishStatus,
+    Lease,
     NewTask,
     PrefixSet,
     QueryResult,
+    Reaped,
     Status,
     Summary,
     Task,
@@ -40,13 +54,20 @@ from ._types import (
 __all__ = [
     "AgentTask",
     "BacklogError",
+    "Claim",
     "ConflictError",
     "Deleted",
+    "FinishStatus",
+    "Finished",
+    "HeldLease",
     "InternalError",
+    "Lease",
+    "LeaseLostError",
     "NewTask",
     "NotFoundError",
     "PrefixSet",
     "QueryResult",
+    "Reaped",
     "Status",
     "StorageError",
     "Store",
@@ -57,4 +78,5 @@ __all__ = [
     "TransitionError",
     "ValidationError",
     "__version__",
+    "hold_lease",
 ]

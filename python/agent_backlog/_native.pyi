@@ -10,7 +10,12 @@ from typing import ClassVar, Literal, Optional, Sequence, Type, Union, final
 from typing_extensions import Self, Unpack
 
 from ._types import (
+    Claim,
     Deleted,
+    Finished,
+    FinishStatus,
+    Lease,
+    Reaped,
     NewTask,
     PrefixSet,
     QueryResult,
@@ -25,6 +30,7 @@ __all__ = [
     "BacklogError",
     "ConflictError",
     "InternalError",
+    "LeaseLostError",
     "NotFoundError",
     "StorageError",
     "Store",
@@ -57,6 +63,11 @@ class TransitionError(BacklogError):
 class ConflictError(BacklogError):
     """A prefix held by another agent, or a prefix change after the first task
     (code ``"conflict"``)."""
+
+class LeaseLostError(ConflictError):
+    """The lease token no longer holds its task (code ``"lease_lost"``): the lease
+    expired and the task was requeued, another worker claimed it, or the task was
+    moved or deleted. Stop working on the task; nothing was written."""
 
 class StorageError(BacklogError):
     """SQLite failed: busy past the timeout, disk full, read-only or corrupt file, a
@@ -126,6 +137,49 @@ class Store:
         it; ``None`` when nothing is queued."""
     def set_prefix(self, agent_id: str, prefix: str) -> PrefixSet:
         """Fixes the prefix of the agent's task IDs before its first task."""
+    def claim_lease(
+        self, agent_id: str, worker: str, *, lease_seconds: int = 600, max_attempts: int = 3
+    ) -> Optional[Claim]:
+        """Claims the agent's most urgent queued task with a lease for ``worker``;
+        ``None`` when nothing is ready. Renew the lease before it expires."""
+    def renew_lease(self, token: str, *, lease_seconds: Optional[int] = None) -> Lease:
+        """Extends the lease to now + lease_seconds (default: its own duration)."""
+    def finish_lease(
+        self,
+        token: str,
+        status: FinishStatus,
+        *,
+        result: Optional[str] = None,
+        blocker: Optional[str] = None,
+    ) -> Task:
+        """Ends the lease by moving its task to complete, queued or blocked."""
+    def finish_and_claim(
+        self,
+        token: str,
+        status: FinishStatus,
+        *,
+        result: Optional[str] = None,
+        blocker: Optional[str] = None,
+        lease_seconds: int = 600,
+        max_attempts: int = 3,
+    ) -> Finished:
+        """finish_lease, then claim_lease for the same agent and worker, in one
+        transaction."""
+    def get_lease(self, agent_id: str, task_id: str) -> Optional[Lease]:
+        """The task's current lease, or ``None`` when it holds none."""
+    def reap_expired(self, agent_id: Optional[str] = None) -> Reaped:
+        """Ends the expired leases of the agent (of every agent when ``None``)."""
+    def wait_for_task(
+        self,
+        agent_id: str,
+        worker: str,
+        timeout_seconds: float,
+        *,
+        lease_seconds: int = 600,
+        max_attempts: int = 3,
+    ) -> Optional[Claim]:
+        """claim_lease, waiting up to timeout_seconds (0 to 300) for a task; ``None``
+        when the timeout passes. Releases the GIL; Ctrl-C interrupts it."""
     def close(self) -> None:
         """Closes the store; later calls raise StorageError. Closing twice is fine."""
     def __enter__(self) -> Self: ...

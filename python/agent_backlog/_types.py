@@ -111,3 +111,50 @@ class TaskPatch(TypedDict, total=False):
     description: Optional[str]
     blocker: Optional[str]
     result: Optional[str]
+
+
+FinishStatus = Literal["complete", "queued", "blocked"]
+"""How a lease ends: complete, queued (released for another worker) or blocked."""
+
+
+class Lease(TypedDict):
+    """A lease on an in_progress task (SPEC §10). Times carry milliseconds."""
+
+    token: str
+    """Opaque and unguessable: the only way to renew or finish this lease."""
+    agent_id: str
+    task_id: str
+    worker: str
+    fence: int
+    """Grows at every leased claim and every move of a leased task by anything else."""
+    attempt: int
+    """Leased claims of this task so far, this one included."""
+    max_attempts: int
+    """An expiry on this attempt or later blocks the task instead of requeueing it."""
+    granted: str
+    """RFC 3339, UTC, milliseconds: ``2026-12-02T10:00:00.000Z``."""
+    expires: str
+    """When the lease ends unless renewed."""
+
+
+class Claim(TypedDict):
+    """A leased claim: the task, now in_progress, and its lease."""
+
+    task: Task
+    lease: Lease
+
+
+class Finished(TypedDict):
+    """The result of ``finish_and_claim``."""
+
+    finished: Task
+    """The task the lease held, as the finish left it."""
+    next: Optional[Claim]
+    """The next task with its lease, or ``None`` when nothing was ready."""
+
+
+class Reaped(TypedDict):
+    """The tasks whose expired leases ``reap_expired`` ended."""
+
+    requeued: List[str]
+    blocked: List[str]

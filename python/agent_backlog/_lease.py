@@ -1,0 +1,162 @@
+"""Holding a lease while the work runs: ``hold_lease`` and ``HeldLease``.
+
+A worker that claims with a lease must renew it before it expires, finish it when
+the work is done, and give the task back when the work fails — and it must learn,
+before it reports a result, that it lost the lease (it stalled past the expiry and
+another worker took the task). ``hold_lease`` does all four::
+
+    claim = store.wait_for_task("writer", "w1", 30, lease_seconds=60)
+    if claim is not None:
+        with agent_backlog.hold_lease(store, claim) as held:
+            for part in parts_of(held.task):
+                held.check()            # LeaseLostError once another worker has it
+                work_on(part)
+            held.complete("3 posts")    # or held.block("why"), or let it return
+
+- A background thread renews the lease every third of its duration.
+- Leaving the block normally completes the task (with ``held.result``) unless it was
+  finished already; leaving it with an exception releases the task to the queue and
+  lets the exception go on.
+- A lost lease is visible: ``held.lost`` turns true, ``held.check()`` raises
+  ``LeaseLostError``, and finishing raises it (the other worker's result stands).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from types import TracebackType
+from typing import Optional, Type
+
+from ._native import BacklogError, LeaseLostError, Store
+from ._types import Claim, FinishStatus, Lease, Task
+
+__all__ = ["HeldLease", "hold_lease"]
+
+
+class HeldLease:
+    """A lease held while the work runs; see the module docs. Make one with
+    ``hold_lease``; use it as a context manager."""
+
+    def __init__(self, store: Store, claim: Claim, *, renew_every: Optional[float] = None) -> None:
+        self.store = store
+        self.task: Task = claim["task"]
+        self.lease: Lease = claim["lease"]
+        self.result: Optional[str] = None
+        """The result a normal exit completes the task with."""
+        self.finished: Optional[Task] = None
+        """The task as the finish left it, once finished."""
+        self.lost_error: Optional[LeaseLostError] = None
+        """Why the lease was lost, once it was."""
+        if renew_every is None:
+            renew_every = _duration(self.lease) / 3
+        if not renew_every > 0:
+            raise ValueError(f"renew_every must be a positive number of seconds, got {renew_every}")
+        self._renew_every = renew_every
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._renewer = threading.Thread(
+            target=self._renew, name=f"renew {self.lease['task_id']}", daemon=True
+        )
+
+    @property
+    def token(self) -> str:
+        """The lease's token."""
+        return self.lease["token"]
+
+    @property
+    def lost(self) -> bool:
+        """Whether the lease was lost (seen by a renewal or a finish)."""
+        return self.lost_error is not None
+
+    def check(self) -> None:
+        """Raises ``LeaseLostError`` if the lease was lost: call it between steps of
+        long work, so that a worker that stalled stops early."""
+        if self.lost_error is not None:
+            raise self.lost_error
+
+    def complete(self, result: Optional[str] = None) -> Task:
+        """Completes the task (with ``result``) and ends the lease."""
+        return self.finish("complete", result=result)
+
+    def block(self, blocker: str) -> Task:
+        """Blocks the task for this reason and ends the lease."""
+        return self.finish("blocked", blocker=blocker)
+
+    def release(self) -> Task:
+        """Gives the task back to the queue for another worker and ends the lease."""
+        return self.finish("queued")
+
+    def finish(
+        self,
+        status: FinishStatus,
+        *,
+        result: Optional[str] = None,
+        blocker: Optional[str] = None,
+    ) -> Task:
+        """Ends the lease as ``Store.finish_lease`` does; ``LeaseLostError`` when it
+        was lost."""
+        self._stop.set()
+        with self._lock:
+            if self.finished is not None:
+                raise ValueError(f"the lease on {self.lease['task_id']} is already finished")
+            self.check()
+            try:
+                task = self.store.finish_lease(self.token, status, result=result, blocker=blocker)
+            except LeaseLostError as lost:
+                self.lost_error = lost
+                raise
+            self.finished = task
+            return task
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._renew_every):
+            with self._lock:
+                if self.finished is not None or self._stop.is_set():
+                    return
+                try:
+                    self.lease = self.store.renew_lease(self.token)
+                except LeaseLostError as lost:
+                    self.lost_error = lost
+                    return
+                except BacklogError:
+                    # Busy or briefly unavailable: the next tick tries again, well
+                    # before the lease runs out.
+                    continue
+
+    def __enter__(self) -> HeldLease:
+        self._renewer.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self._stop.set()
+        self._renewer.join()
+        if self.finished is not None:
+            return
+        if exc_type is None:
+            self.complete(self.result)
+            return
+        if self.lost_error is None:
+            try:
+                self.release()
+            except BacklogError:
+                # The work's own exception matters more; the lease then expires.
+                pass
+
+
+def _duration(lease: Lease) -> float:
+    granted = datetime.fromisoformat(lease["granted"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(lease["expires"].replace("Z", "+00:00"))
+    return max((expires - granted).total_seconds(), 0.003)
+
+
+def hold_lease(store: Store, claim: Claim, *, renew_every: Optional[float] = None) -> HeldLease:
+    """Holds the lease of ``claim`` while the work runs: renewed in the background
+    every ``renew_every`` seconds (default: a third of the lease), completed when the
+    ``with`` block ends normally, released when it raises. See ``HeldLease``."""
+    return HeldLease(store, claim, renew_every=renew_every)
