@@ -9,7 +9,9 @@
 #   make stress             every reliability test at the full sizes of issue 5
 #                           (AGENT_BACKLOG_STRESS=1): 5,000 tasks claimed by 8 processes
 #                           x 2 threads through Rust, C and Python, 300 kills, ...,
-#                           and 100,000 agents sharing one derived prefix base
+#                           and 100,000 agents sharing one derived prefix base; the
+#                           lease kill loop (600 tasks, ~150 SIGKILLed leased workers)
+#                           and the SIGSTOPped worker resumed after its lease expired
 #
 # Nothing here passes or fails by time; loops are bounded by counts, children by a
 # generous deadline. Set AGENT_BACKLOG_SEED to repeat a run's random choices.
@@ -47,4 +49,5 @@ stress-c: $(C_OUT)/race
 	$(call run-race-c,AGENT_BACKLOG_STRESS=1)
 
 stress-python: python-dev
-	AGENT_BACKLOG_STRESS=1 $(VENV)/bin/pytest -s tests/python/test_reliability.py
+	AGENT_BACKLOG_STRESS=1 $(VENV)/bin/pytest -s tests/python/test_reliability.py \
+		tests/python/test_lease_kills.py tests/python/test_leases.py
