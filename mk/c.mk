@@ -5,7 +5,8 @@
 #   make test-c       build the library, check the header, build and run every C test
 #   make header       regenerate include/agent_backlog.h (cbindgen, pinned in Cargo.toml)
 #   make pkgconfig    write target/release/agent_backlog.pc (points into this tree)
-#   make examples-c   build and run examples/c/agent.c and examples/cpp/agent.cpp
+#   make examples-c   build and run examples/c/agent.c, examples/c/worker.c (the leased
+#                     worker loop) and examples/cpp/agent.cpp
 
 # cc and c++ unless given on the command line or in the environment.
 ifeq ($(origin CC),default)
@@ -101,14 +102,18 @@ $(C_OUT)/agent-c: examples/c/agent.c include/agent_backlog.h pkgconfig | $(C_OUT
 		$$(PKG_CONFIG_PATH=$(C_LIBDIR) $(PKG_CONFIG) --cflags --libs agent_backlog) \
 		-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $@
 
+$(C_OUT)/worker-c: examples/c/worker.c include/agent_backlog.h c-lib | $(C_OUT)
+	$(CC) $(C_CFLAGS) $< $(C_LINK_SHARED) -o $@
+
 $(C_OUT)/agent-cpp: examples/cpp/agent.cpp include/agent_backlog.h c-lib | $(C_OUT)
 	$(CXX) $(C_CXXFLAGS) $< $(C_LINK_SHARED) -o $@
 
-examples-c: $(C_OUT)/agent-c $(C_OUT)/agent-cpp
+examples-c: $(C_OUT)/agent-c $(C_OUT)/worker-c $(C_OUT)/agent-cpp
 	$(C_OUT)/agent-c
+	$(C_OUT)/worker-c
 	$(C_OUT)/agent-cpp
 
-test-c: header-check $(C_TEST_PROGRAMS) $(C_OUT)/agent-c $(C_OUT)/agent-cpp
+test-c: header-check $(C_TEST_PROGRAMS) $(C_OUT)/agent-c $(C_OUT)/worker-c $(C_OUT)/agent-cpp
 ifeq ($(C_HAVE_VALGRIND),)
 	@echo '*** valgrind is not installed: the C tests run WITHOUT leak and memory checks.'
 	@echo '*** Install it (Debian/Ubuntu: apt-get install valgrind) to run them fully.'
@@ -122,6 +127,9 @@ endif
 	$(C_RUN) $(C_OUT)/agent-c $(C_OUT)/agent-c.db > $(C_OUT)/agent-c.log
 	grep -q '"complete":3,"blocked":0,"total":3' $(C_OUT)/agent-c.log
 	rm -f $(C_OUT)/agent-c.db $(C_OUT)/agent-c.db-wal $(C_OUT)/agent-c.db-shm
+	$(C_RUN) $(C_OUT)/worker-c $(C_OUT)/worker-c.db > $(C_OUT)/worker-c.log
+	grep -q '"complete":3,"blocked":0,"total":3' $(C_OUT)/worker-c.log
+	rm -f $(C_OUT)/worker-c.db $(C_OUT)/worker-c.db-wal $(C_OUT)/worker-c.db-shm
 	$(C_RUN) $(C_OUT)/agent-cpp > $(C_OUT)/agent-cpp.log
 	grep -q '"complete":2,"blocked":0,"total":2' $(C_OUT)/agent-cpp.log
 	@echo 'test-c: ok'
