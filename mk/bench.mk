@@ -4,7 +4,9 @@
 #                       and in memory, next to the bare-rusqlite floor; prints ratios
 #                       (AB_BENCH_SIZES=10000 for one size)
 #   make bench-python   the Python surface against a hand-written stdlib-sqlite3
-#                       version and litequeue; writes docs/bench-latency.svg
+#                       version and litequeue; writes docs/bench-latency.svg; then
+#                       leases: the finish_and_claim loop, claim_lease vs claim_next,
+#                       wake latency across processes and the CPU of a waiting worker
 #                       (BENCH_ARGS=--quick for a smoke run)
 
 BENCH_ARGS ?=
@@ -25,3 +27,4 @@ $(VENV)/bin/litequeue-installed: $(VENV)/bin/pytest
 
 bench-python: python-dev $(VENV)/bin/litequeue-installed
 	$(VENV_PY) bench/python/bench.py $(BENCH_ARGS)
+	$(VENV_PY) bench/python/leases.py $(BENCH_ARGS)

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 
 /// How often one waiter polls for commits of other connections. A wake-up comes
 /// at most this long (plus a claim) after the commit that made a task ready.
-pub(super) const POLL: Duration = Duration::from_millis(5);
+pub(super) const POLL: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 struct State {
@@ -75,9 +75,10 @@ impl Watch {
             *conn = Some(opener.open_watcher()?);
         }
         let conn = conn.as_ref().expect("opened above");
-        Ok(Some(
-            conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
-        ))
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(Some(version))
     }
 
     /// Folds a `data_version` just read into the state: a change from the baseline is
