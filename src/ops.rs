@@ -432,10 +432,7 @@ fn optional_text(f: &mut Fields, name: &str) -> Result<Option<String>> {
 
 /// `lease_seconds` and `max_attempts`, each optional.
 fn terms(f: &mut Fields) -> Result<LeaseTerms> {
-    Ok(LeaseTerms {
-        lease_seconds: optional_integer(f, "lease_seconds", "from 1 to 86400")?,
-        max_attempts: optional_integer(f, "max_attempts", "from 1 to 1000")?,
-    })
+    LeaseTerms::take_from(f)
 }
 
 /// The request of `wait_for_task`, parsed: for surfaces that call

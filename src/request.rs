@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::lease::Finish;
+use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
 use crate::options::{Durability, StoreOptions};
 use crate::validate::MAX_BATCH_TASKS;
@@ -488,6 +488,13 @@ impl Finish {
         })
     }
 
+    /// Parses a finish body already decoded as a JSON value (see [`Finish::from_json`]).
+    pub fn from_value(value: Value) -> Result<Finish> {
+        let mut f = Fields::from_value(value, "the finish")?;
+        f.only(&["status", "result", "blocker"])?;
+        Finish::take_from(&mut f)
+    }
+
     /// Takes `status`, `result` and `blocker` out of a request's fields.
     pub(crate) fn take_from(f: &mut Fields) -> Result<Finish> {
         let status = match f.take("status") {
@@ -505,6 +512,32 @@ impl Finish {
             status,
             result: text(f, "result")?,
             blocker: text(f, "blocker")?,
+        })
+    }
+}
+
+impl LeaseTerms {
+    /// Parses lease terms, strictly: `{"lease_seconds"?, "max_attempts"?}`, integers
+    /// (their ranges are checked by the store); `null` is the same as leaving one out.
+    ///
+    /// ```
+    /// use agent_backlog::LeaseTerms;
+    /// let terms = LeaseTerms::from_value(serde_json::json!({"lease_seconds": 30}))?;
+    /// assert_eq!(terms, LeaseTerms::new().lease_seconds(30));
+    /// assert!(LeaseTerms::from_value(serde_json::json!({"lease_seconds": 1.5})).is_err());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn from_value(value: Value) -> Result<LeaseTerms> {
+        let mut f = Fields::from_value(value, "the lease terms")?;
+        f.only(&["lease_seconds", "max_attempts"])?;
+        LeaseTerms::take_from(&mut f)
+    }
+
+    /// Takes `lease_seconds` and `max_attempts` out of a request's fields.
+    pub(crate) fn take_from(f: &mut Fields) -> Result<LeaseTerms> {
+        Ok(LeaseTerms {
+            lease_seconds: optional_integer(f, "lease_seconds", "from 1 to 86400")?,
+            max_attempts: optional_integer(f, "max_attempts", "from 1 to 1000")?,
         })
     }
 }

@@ -24,8 +24,8 @@ use serde_json::{Map, Number, Value};
 
 use agent_backlog::ops::WaitRequest;
 use agent_backlog::{
-    AgentTask, Error, ErrorCode, ListQuery, NewTask, Status, Store, StoreOptions, Task, TaskPatch,
-    TaskQuery,
+    AgentTask, Claim, Error, ErrorCode, Finish, Lease, LeaseTerms, ListQuery, NewTask, Status,
+    Store, StoreOptions, Task, TaskPatch, TaskQuery,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -452,6 +452,32 @@ fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> 
     Ok(dict)
 }
 
+/// A lease as a dict, keys in the contract's order.
+fn lease_dict<'py>(py: Python<'py>, lease: &Lease) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "token"), &lease.token)?;
+    dict.set_item(intern!(py, "agent_id"), &lease.agent_id)?;
+    dict.set_item(intern!(py, "task_id"), &lease.task_id)?;
+    dict.set_item(intern!(py, "worker"), &lease.worker)?;
+    dict.set_item(intern!(py, "fence"), lease.fence)?;
+    dict.set_item(intern!(py, "attempt"), lease.attempt)?;
+    dict.set_item(intern!(py, "max_attempts"), lease.max_attempts)?;
+    dict.set_item(intern!(py, "granted"), &lease.granted)?;
+    dict.set_item(intern!(py, "expires"), &lease.expires)?;
+    Ok(dict)
+}
+
+/// `{"task", "lease"}` of a leased claim, or `None`.
+fn claim_dict<'py>(py: Python<'py>, claim: Option<&Claim>) -> PyResult<Bound<'py, PyAny>> {
+    let Some(claim) = claim else {
+        return Ok(py.None().into_bound(py));
+    };
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "task"), task_dict(py, &claim.task)?)?;
+    dict.set_item(intern!(py, "lease"), lease_dict(py, &claim.lease)?)?;
+    Ok(dict.into_any())
+}
+
 /// A task of the cross-agent listing: `agent_id` first, then the task's keys.
 fn agent_task_dict<'py>(py: Python<'py>, task: &AgentTask) -> PyResult<Bound<'py, PyDict>> {
     static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -806,16 +832,19 @@ impl PyStore {
         lease_seconds: Option<&Bound<'py, PyAny>>,
         max_attempts: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let worker = arg(py, text_arg(worker, "worker"))?;
+        let terms = arg(
             py,
-            "claim_lease",
-            &[
-                ("agent_id", Some(agent_id)),
-                ("worker", Some(worker)),
+            body(&[
                 ("lease_seconds", lease_seconds),
                 ("max_attempts", max_attempts),
-            ],
-        )
+            ]),
+        )?;
+        let claim = self.call(py, move |s| {
+            s.claim_lease(&agent, &worker, LeaseTerms::from_value(terms)?)
+        })?;
+        claim_dict(py, claim.as_ref())
     }
 
     /// Extends the lease to now + lease_seconds (default: its own duration) and
@@ -827,11 +856,12 @@ impl PyStore {
         token: &Bound<'py, PyAny>,
         lease_seconds: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(
-            py,
-            "renew_lease",
-            &[("token", Some(token)), ("lease_seconds", lease_seconds)],
-        )
+        let token = arg(py, text_arg(token, "token"))?;
+        let terms = arg(py, body(&[("lease_seconds", lease_seconds)]))?;
+        let lease = self.call(py, move |s| {
+            s.renew_lease(&token, LeaseTerms::from_value(terms)?.lease_seconds)
+        })?;
+        Ok(lease_dict(py, &lease)?.into_any())
     }
 
     /// Ends the lease by moving its task to "complete" (with a result), "queued"
@@ -845,16 +875,19 @@ impl PyStore {
         result: Option<&Bound<'py, PyAny>>,
         blocker: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(
+        let token = arg(py, text_arg(token, "token"))?;
+        let finish = arg(
             py,
-            "finish_lease",
-            &[
-                ("token", Some(token)),
+            body(&[
                 ("status", Some(status)),
                 ("result", result),
                 ("blocker", blocker),
-            ],
-        )
+            ]),
+        )?;
+        let task = self.call(py, move |s| {
+            s.finish_lease(&token, Finish::from_value(finish)?)
+        })?;
+        Ok(task_dict(py, &task)?.into_any())
     }
 
     /// finish_lease, then claim_lease for the same agent and worker, in one
@@ -874,18 +907,33 @@ impl PyStore {
         lease_seconds: Option<&Bound<'py, PyAny>>,
         max_attempts: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(
+        let token = arg(py, text_arg(token, "token"))?;
+        let finish = arg(
             py,
-            "finish_and_claim",
-            &[
-                ("token", Some(token)),
+            body(&[
                 ("status", Some(status)),
                 ("result", result),
                 ("blocker", blocker),
+            ]),
+        )?;
+        let terms = arg(
+            py,
+            body(&[
                 ("lease_seconds", lease_seconds),
                 ("max_attempts", max_attempts),
-            ],
-        )
+            ]),
+        )?;
+        let finished = self.call(py, move |s| {
+            s.finish_and_claim(
+                &token,
+                Finish::from_value(finish)?,
+                LeaseTerms::from_value(terms)?,
+            )
+        })?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "finished"), task_dict(py, &finished.finished)?)?;
+        dict.set_item(intern!(py, "next"), claim_dict(py, finished.next.as_ref())?)?;
+        Ok(dict.into_any())
     }
 
     /// The task's current lease, or None when it holds none.
@@ -960,13 +1008,7 @@ impl PyStore {
             return Err(err);
         }
         let claimed = claimed.map_err(|e| to_py_err(py, e))?;
-        let value = serde_json::to_value(&claimed).map_err(|e| {
-            to_py_err(
-                py,
-                Error::Internal(format!("a result was not JSON ({e}); this is a bug")),
-            )
-        })?;
-        py_value(py, &value)
+        claim_dict(py, claimed.as_ref())
     }
 
     /// Closes the store; later calls raise StorageError. Closing twice is fine.
