@@ -114,7 +114,11 @@ impl<'a> Parts<'a> {
                 .iter()
                 .find(|(from, _)| *from == key)
                 .map_or(key.as_str(), |(_, to)| to);
-            fields.push(format!("{}:{}", serde_json::to_string(name).unwrap(), member.raw));
+            fields.push(format!(
+                "{}:{}",
+                serde_json::to_string(name).unwrap(),
+                member.raw
+            ));
         }
         format!("{{{}}}", fields.join(","))
     }
