@@ -832,12 +832,16 @@ fn the_readme_lists_every_route_of_the_table() {
         .collect();
     let table: Vec<(String, String, String)> = agent_backlog::ops::OPERATIONS
         .iter()
-        .map(|op| {
-            (
-                op.route.method.to_owned(),
-                op.route.path.to_owned(),
-                op.route.status.to_string(),
-            )
+        .flat_map(|op| {
+            std::iter::once(op.route.path)
+                .chain(op.route.also)
+                .map(|path| {
+                    (
+                        op.route.method.to_owned(),
+                        path.to_owned(),
+                        op.route.status.to_string(),
+                    )
+                })
         })
         .collect();
     for route in &table {

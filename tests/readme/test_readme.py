@@ -43,10 +43,11 @@ def run_twice(command: list[str], cwd: Path, env: dict[str, str] | None = None) 
     return outputs[0]
 
 
-def test_the_readme_has_one_example_of_each_language() -> None:
-    assert len(blocks("rust")) == 1
+def test_the_readme_has_its_examples() -> None:
+    # The tour of the API, then the leased worker loop, in Rust and Python; C once.
+    assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 1
+    assert len(blocks("python")) == 2
     assert len(blocks("c")) == 1
 
 
@@ -63,6 +64,10 @@ def test_the_rust_example_in_a_project_of_its_own(tmp_path: Path) -> None:
     env = dict(os.environ, CARGO_TARGET_DIR=str(ROOT / "target" / "readme"))
     out = run_twice([cargo, "run", "--quiet"], project, env)
     assert '"id":"MKT-001"' in out and '"status":"complete"' in out, out
+    # The worker loop, in the same project (and build directory).
+    (project / "src" / "main.rs").write_text(blocks("rust")[1])
+    out = run_twice([cargo, "run", "--quiet"], project, env)
+    assert out == '{"queued":0,"in_progress":0,"complete":2,"blocked":0,"total":2}\n', out
 
 
 def test_the_python_example(tmp_path: Path) -> None:
@@ -71,6 +76,13 @@ def test_the_python_example(tmp_path: Path) -> None:
     out = run_twice([sys.executable, str(script)], tmp_path)
     assert "'complete': 2, 'blocked': 1" in out, out
     assert "invalid_transition" in out and "not_found" in out, out
+
+
+def test_the_python_worker_loop(tmp_path: Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(blocks("python")[1])
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    assert out == "{'queued': 0, 'in_progress': 0, 'complete': 2, 'blocked': 0, 'total': 2}\n", out
 
 
 def test_the_c_example(tmp_path: Path) -> None:
