@@ -798,3 +798,42 @@ fn a_closed_stdout_after_a_claim_is_reported() {
     assert!(stderr.contains(r#""id":"OPS-001""#), "{stderr}");
     assert_eq!(ok(&db, &["summary", "ops"])["in_progress"], 1);
 }
+
+/// The lease commands (SPEC §17): claim-lease, renew-lease, finish-lease, get-lease,
+/// wait-for-task, reap-expired; a lost lease is exit status 7 with the error JSON.
+#[test]
+fn lease_commands_and_exit_status_7() {
+    let dir = TempDir::new("cli-leases");
+    let db = dir.file("b.db");
+    ok(&db, &["create", "writer", "Write posts"]);
+    let claim = ok(
+        &db,
+        &["claim-lease", "writer", "w1", "--lease-seconds", "30"],
+    );
+    let token = claim["lease"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(claim["lease"]["worker"], "w1");
+    let lease = ok(&db, &["get-lease", "writer", "WRI-001"]);
+    assert_eq!(lease["token"], token.as_str());
+    ok(&db, &["renew-lease", &token, "--lease-seconds", "60"]);
+    ok(&db, &["update", "writer", "WRI-001", "--status", "queued"]);
+    let lost = cli(
+        &db,
+        &["finish-lease", &token, "complete", "--result", "late"],
+    );
+    assert_eq!(lost.code, 7, "{lost:?}");
+    assert_eq!(lost.error_code(), "lease_lost");
+    let waited = ok(&db, &["wait-for-task", "writer", "w2", "0.5"]);
+    assert_eq!(waited["lease"]["fence"], 3);
+    let none = ok(&db, &["wait-for-task", "writer", "w3", "0.1"]);
+    assert_eq!(none, Value::Null);
+    assert_eq!(
+        ok(&db, &["reap-expired"]),
+        json!({"requeued": [], "blocked": []})
+    );
+    let table = cli(
+        &db,
+        &["--format", "table", "get-lease", "writer", "WRI-001"],
+    );
+    assert_eq!(table.code, 0);
+    assert!(table.stdout.contains("attempt  2 of 3"), "{}", table.stdout);
+}

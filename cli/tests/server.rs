@@ -854,3 +854,109 @@ fn the_readme_lists_every_route_of_the_table() {
         );
     }
 }
+
+/// The lease routes (SPEC §17): a leased claim, renew, finish, finish-and-claim, the
+/// lease of a task, reaping on both routes, lease_lost as 409, and `wait_seconds`: a
+/// long poll that a task created meanwhile answers, and that is refused past 60 s.
+#[test]
+fn lease_routes_and_the_long_poll() {
+    let server = Server::start();
+    create(&server, "writer", json!({"title": "first"}));
+    create(&server, "writer", json!({"title": "second"}));
+    let claim = server
+        .post(
+            "/api/backlogs/writer/leases",
+            r#"{"worker": "w1", "lease_seconds": 30}"#,
+        )
+        .expect(200);
+    let token = claim["lease"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(claim["task"]["id"], "WRI-001");
+    let lease = server.get("/api/backlogs/writer/WRI-001/lease").expect(200);
+    assert_eq!(lease, claim["lease"]);
+    assert_eq!(server.get("/api/backlogs/writer/WRI-002/lease").status, 204);
+    let renewed = server
+        .post(
+            &format!("/api/leases/{token}/renew"),
+            r#"{"lease_seconds": 60}"#,
+        )
+        .expect(200);
+    assert_eq!(renewed["token"], token.as_str());
+    let step = server
+        .post(
+            &format!("/api/leases/{token}/finish-and-claim"),
+            r#"{"status": "complete", "result": "done"}"#,
+        )
+        .expect(200);
+    assert_eq!(step["finished"]["status"], "complete");
+    let next = step["next"]["lease"]["token"].as_str().unwrap().to_owned();
+    // The old token's lease has ended: 409 lease_lost.
+    server
+        .post(
+            &format!("/api/leases/{token}/finish"),
+            r#"{"status": "queued"}"#,
+        )
+        .expect_error(409, "lease_lost");
+    let done = server
+        .post(
+            &format!("/api/leases/{next}/finish"),
+            r#"{"status": "blocked", "blocker": "human"}"#,
+        )
+        .expect(200);
+    assert_eq!(done["blocker"], "human");
+    // Nothing is ready: 204 at once without wait_seconds.
+    assert_eq!(
+        server
+            .post("/api/backlogs/writer/leases", r#"{"worker": "w1"}"#)
+            .status,
+        204
+    );
+    // A long poll answered by a task created while it waits.
+    let waited = std::thread::scope(|scope| {
+        let poll = scope.spawn(|| {
+            server.post(
+                "/api/backlogs/writer/leases",
+                r#"{"worker": "w2", "wait_seconds": 30, "lease_seconds": 5}"#,
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        create(&server, "writer", json!({"title": "third"}));
+        poll.join().unwrap()
+    });
+    let waited = waited.expect(200);
+    assert_eq!(
+        (
+            waited["task"]["id"].as_str(),
+            waited["lease"]["worker"].as_str()
+        ),
+        (Some("WRI-003"), Some("w2"))
+    );
+    let none = server.post(
+        "/api/backlogs/writer/leases",
+        r#"{"worker": "w2", "wait_seconds": 0.2}"#,
+    );
+    assert_eq!(none.status, 204);
+    for bad in ["61", "-1", "\"5\"", "true"] {
+        let message = server
+            .post(
+                "/api/backlogs/writer/leases",
+                &format!(r#"{{"worker": "w2", "wait_seconds": {bad}}}"#),
+            )
+            .expect_error(400, "invalid_argument");
+        assert!(
+            message.contains("wait_seconds") && message.contains("60"),
+            "{message}"
+        );
+    }
+    let message = server
+        .post(
+            "/api/backlogs/writer/leases",
+            r#"{"worker": "w2", "timeout_seconds": 5}"#,
+        )
+        .expect_error(400, "invalid_argument");
+    assert!(message.contains("timeout_seconds"), "{message}");
+    // Reaping: per agent and store-wide.
+    let reaped = server.post("/api/backlogs/writer/reap", "").expect(200);
+    assert_eq!(reaped, json!({"requeued": [], "blocked": []}));
+    let reaped = server.post("/api/reap", "").expect(200);
+    assert_eq!(reaped, json!({"requeued": [], "blocked": []}));
+}
