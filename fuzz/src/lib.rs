@@ -1,7 +1,7 @@
 //! Helpers shared by the fuzz targets: calling the C ABI with raw bytes, and the checks
 //! every call must pass.
 //!
-//! Every call must: return a code in 0..=5 (6, `internal`, is a caught panic: a bug);
+//! Every call must: return a code in 0..=7 but 6 (6, `internal`, is a caught panic: a bug);
 //! write a NUL-terminated UTF-8 string to its out-parameter; that string is compact JSON
 //! in exactly the contract's shape (keys in order, nothing extra), so each check below
 //! rebuilds the expected text from the parsed value and compares it with the output.
@@ -14,7 +14,7 @@ pub use agent_backlog_capi::*;
 use serde_json::Value;
 
 /// The code names, indexed by the C code.
-pub const CODES: [&str; 7] = [
+pub const CODES: [&str; 8] = [
     "ok",
     "invalid_argument",
     "not_found",
@@ -22,6 +22,7 @@ pub const CODES: [&str; 7] = [
     "conflict",
     "storage",
     "internal",
+    "lease_lost",
 ];
 
 /// Raw fuzz bytes as a C string argument: the bytes with a NUL appended. A C callee
@@ -80,7 +81,7 @@ pub fn call(what: &str, f: impl FnOnce(*mut *mut c_char) -> c_int) -> Outcome {
         .to_owned();
     // SAFETY: written by the library and freed once.
     unsafe { backlog_string_free(out) };
-    assert!((0..=6).contains(&code), "{what}: code {code} is no code");
+    assert!((0..=7).contains(&code), "{what}: code {code} is no code");
     assert_ne!(
         code, BACKLOG_INTERNAL,
         "{what}: internal error (a caught panic): {text}"
