@@ -27,10 +27,11 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
+use agent_backlog::ops::{Kind, Operation, Place, WaitRequest, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -122,6 +123,10 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Listen(format!("the server failed: {e}")))
 }
 
+/// Set when the server starts stopping: long polls (`wait_seconds`) then end at once
+/// with 204, so that shutdown does not wait out their minute.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// A future that completes on the first SIGINT (Ctrl-C) or SIGTERM.
 fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     #[cfg(unix)]
@@ -137,6 +142,7 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
                 _ = interrupt.recv() => "SIGINT",
                 _ = terminate.recv() => "SIGTERM",
             };
+            STOPPING.store(true, Ordering::Release);
             eprintln!("received {name}: finishing the requests in flight, then stopping");
         })
     }
@@ -144,6 +150,7 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
+            STOPPING.store(true, Ordering::Release);
             eprintln!("received Ctrl-C: finishing the requests in flight, then stopping");
         })
     }
@@ -526,7 +533,21 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
 /// when there is nothing).
 async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest) -> Reply {
-    let result = blocking(&store, move |s| op.call_value(s, request)).await?;
+    let result = if op.name == "wait_for_task" {
+        // A long poll: it stops waiting (204) when the server starts stopping.
+        blocking(&store, move |s| {
+            let w = WaitRequest::from_value(request)?;
+            let claim =
+                s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut || {
+                    STOPPING.load(Ordering::Acquire)
+                })?;
+            serde_json::to_string(&claim)
+                .map_err(|e| Error::Internal(format!("a result could not be written as JSON: {e}")))
+        })
+        .await?
+    } else {
+        blocking(&store, move |s| op.call_value(s, request)).await?
+    };
     match op.route.status_if_null {
         Some(status) if result == "null" => Ok(StatusCode::from_u16(status)
             .unwrap_or(StatusCode::NO_CONTENT)

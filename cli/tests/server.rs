@@ -960,3 +960,39 @@ fn lease_routes_and_the_long_poll() {
     let reaped = server.post("/api/reap", "").expect(200);
     assert_eq!(reaped, json!({"requeued": [], "blocked": []}));
 }
+
+/// A long poll does not hold up shutdown: on SIGTERM it ends at once with 204 (nothing
+/// claimed), and the server stops.
+#[test]
+fn sigterm_ends_a_long_poll_with_204() {
+    let mut server = Server::start();
+    let addr = server.addr;
+    let poll = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut stream = connect(addr);
+        let body = br#"{"worker": "w1", "wait_seconds": 60}"#;
+        let length = body.len().to_string();
+        write_request(
+            &mut stream,
+            addr,
+            "POST",
+            "/api/backlogs/idle/leases",
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Length", &length),
+            ],
+            Some(body),
+        );
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
+        (text, started.elapsed())
+    });
+    // The request is waiting by then (its log line comes only with its answer).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    server.signal("TERM");
+    let (text, took) = poll.join().unwrap();
+    assert!(text.starts_with("HTTP/1.1 204"), "{text}");
+    // Far below the 60 s it asked for.
+    assert!(took < std::time::Duration::from_secs(45), "{took:?}");
+    assert_eq!(server.wait_exit().code(), Some(0), "{:?}", server.log());
+}
