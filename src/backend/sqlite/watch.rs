@@ -29,6 +29,9 @@ struct State {
     version: u64,
     /// Whether a waiter is polling for the others.
     polling: bool,
+    /// Waiters inside `wait`: a commit wakes them only when there are some (a notify
+    /// is a system call even when nobody waits).
+    waiters: usize,
     closed: bool,
     /// The last `data_version` read, the baseline of the next poll.
     data_version: Option<i64>,
@@ -61,8 +64,11 @@ impl Watch {
     pub(super) fn bump(&self) {
         let mut state = lock(&self.state);
         state.version += 1;
+        let waiters = state.waiters;
         drop(state);
-        self.changed.notify_all();
+        if waiters > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Reads `data_version` on the watch's connection (opened on first use).
@@ -110,6 +116,7 @@ impl Watch {
     pub(super) fn wait(&self, mark: &mut u64, until: Instant) -> Result<bool> {
         let mut poller = false;
         let mut state = lock(&self.state);
+        state.waiters += 1;
         let outcome = loop {
             if state.closed {
                 break Err(super::conn::closed());
@@ -146,6 +153,7 @@ impl Watch {
                 }
             }
         };
+        state.waiters -= 1;
         if poller {
             // Another waiter takes over the polling.
             state.polling = false;
