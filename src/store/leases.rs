@@ -185,7 +185,7 @@ impl Store {
         timeout: Duration,
         terms: LeaseTerms,
     ) -> Result<Option<Claim>> {
-        self.wait_for_task_until(agent_id, worker, timeout, terms, &mut || false)
+        self.wait(agent_id, worker, timeout, terms, None)
     }
 
     /// [`Store::wait_for_task`] that also stops, returning `None`, as soon as `stop()`
@@ -198,6 +198,19 @@ impl Store {
         timeout: Duration,
         terms: LeaseTerms,
         stop: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Claim>> {
+        self.wait(agent_id, worker, timeout, terms, Some(stop))
+    }
+
+    /// The wait of both: without a stop hook it sleeps until a change, an expiry or
+    /// the timeout; with one it also wakes every [`STOP_POLL`] to ask it.
+    fn wait(
+        &self,
+        agent_id: &str,
+        worker: &str,
+        timeout: Duration,
+        terms: LeaseTerms,
+        mut stop: Option<&mut dyn FnMut() -> bool>,
     ) -> Result<Option<Claim>> {
         validate::agent_id(agent_id)?;
         rules::worker(worker)?;
@@ -227,10 +240,11 @@ impl Store {
                 if expiry.is_some_and(|at| at <= now) {
                     break;
                 }
-                if now >= deadline || stop() {
+                if now >= deadline || stop.as_mut().is_some_and(|stop| stop()) {
                     return Ok(None);
                 }
-                let until = [Some(deadline), expiry, Some(now + STOP_POLL)]
+                let ask = stop.is_some().then(|| now + STOP_POLL);
+                let until = [Some(deadline), expiry, ask]
                     .into_iter()
                     .flatten()
                     .min()

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 
 /// How often one waiter polls for commits of other connections. A wake-up comes
 /// at most this long (plus a claim) after the commit that made a task ready.
-pub(super) const POLL: Duration = Duration::from_millis(10);
+pub(super) const POLL: Duration = Duration::from_millis(20);
 
 #[derive(Default)]
 struct State {
