@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_backlog::{ListQuery, NewTask, Status, Store, StoreOptions, TaskPatch, TaskQuery};
+use agent_backlog::{
+    Finish, LeaseTerms, ListQuery, NewTask, Status, Store, StoreOptions, TaskPatch, TaskQuery,
+};
 use criterion::{BatchSize, Criterion};
 use rusqlite::{params, Connection};
 
@@ -220,6 +222,31 @@ fn bench_store(c: &mut Criterion, storage: &str, n: usize) {
                 .unwrap()
         })
     });
+    // The leased cycle of SPEC §10, in two commits and in one.
+    g.bench_function("claim_lease_finish", |b| {
+        b.iter(|| {
+            let c = store
+                .claim_lease(AGENT, "bench", LeaseTerms::new())
+                .unwrap()
+                .unwrap();
+            store
+                .finish_lease(&c.lease.token, Finish::complete().result("done"))
+                .unwrap()
+        })
+    });
+    let mut held = store
+        .claim_lease(AGENT, "bench", LeaseTerms::new())
+        .unwrap()
+        .map(|c| c.lease.token);
+    g.bench_function("finish_and_claim", |b| {
+        b.iter(|| {
+            let token = held.take().expect("a task is held");
+            let step = store
+                .finish_and_claim(&token, Finish::complete().result("done"), LeaseTerms::new())
+                .unwrap();
+            held = step.next.map(|c| c.lease.token);
+        })
+    });
     g.bench_function("delete_task", |b| {
         b.iter_batched(
             || {
@@ -424,6 +451,8 @@ fn report(sizes: &[usize]) {
         ("create_task", Some(("floor_create", 1.0))),
         ("create_tasks_100", Some(("floor_create_100", 1.0))),
         ("claim_complete", Some(("floor_claim_complete", 1.0))),
+        ("claim_lease_finish", Some(("floor_claim_complete", 1.0))),
+        ("finish_and_claim", Some(("floor_claim_complete", 1.0))),
         ("get_task", None),
         ("update_task_priority", None),
         ("delete_task", None),
