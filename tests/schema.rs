@@ -2,7 +2,9 @@
 
 mod common;
 
-use agent_backlog::{ListQuery, NewTask, Status, Store, TaskQuery, SCHEMA_VERSION};
+use agent_backlog::{
+    Finish, LeaseTerms, ListQuery, NewTask, Status, Store, TaskQuery, SCHEMA_VERSION,
+};
 use common::TempDir;
 use rusqlite::Connection;
 
@@ -100,6 +102,23 @@ fn a_version_1_file_migrates() {
         ("MKT-002", Status::InProgress)
     );
     assert_eq!(s.summary("support-bot").unwrap().in_progress, 1);
+    // Leases work on a migrated file (schema version 4), and a task that was in
+    // progress before has no lease and is never reaped.
+    let in_progress = s
+        .list_tasks("support-bot", ListQuery::new().status(Status::InProgress))
+        .unwrap()
+        .tasks[0]
+        .id
+        .clone();
+    assert_eq!(s.get_lease("support-bot", &in_progress).unwrap(), None);
+    assert_eq!(s.reap_expired(None).unwrap(), Default::default());
+    let claim = s
+        .claim_lease("marketing-lead", "w1", LeaseTerms::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!((claim.lease.fence, claim.lease.attempt), (1, 1));
+    s.finish_lease(&claim.lease.token, Finish::complete())
+        .unwrap();
     drop(s);
     // opening again is a no-op
     let s = Store::open(&path).unwrap();

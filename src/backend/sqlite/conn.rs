@@ -526,10 +526,12 @@ impl Connections {
             conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
                 .map_err(Fail::from)?;
             Some(
+                // The checkpoint thread opens its connection a moment later: should the
+                // file be gone by then, it must fail rather than create an empty one.
                 Checkpointer::start(
                     &mut conn,
                     opener.path.clone(),
-                    opener.flags,
+                    opener.flags - OpenFlags::SQLITE_OPEN_CREATE,
                     opener.options.busy_timeout,
                 )
                 .map_err(Fail::from)?,
