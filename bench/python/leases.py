@@ -88,6 +88,7 @@ def loops(dirs: Dirs, n: int, rounds: int) -> dict[str, float]:
     def hand_cycles(hand: HandwrittenBacklog) -> None:
         for _ in range(n):
             t = hand.claim_next(AGENT)
+            assert t is not None
             hand.complete(AGENT, t["id"], "done")
 
     def claims_next(store: agent_backlog.Store) -> None:
@@ -101,14 +102,15 @@ def loops(dirs: Dirs, n: int, rounds: int) -> dict[str, float]:
     samples: dict[str, list[float]] = {}
     # Interleaved, so that a slow moment of the machine hits every variant alike.
     for _ in range(rounds):
-        for key, setup, run in [
+        variants: list[tuple[str, Callable[[], Any], Callable[[Any], None]]] = [
             ("handwritten", lambda: filled_handwritten(dirs, n), hand_cycles),
             ("finish_and_claim", lambda: filled_store(dirs, n), finish_and_claim),
             ("two_calls", lambda: filled_store(dirs, n), two_calls),
             ("claim_lease_finish_lease", lambda: filled_store(dirs, n), leased_two_calls),
             ("claim_next_only", lambda: filled_store(dirs, n), claims_next),
             ("claim_lease_only", lambda: filled_store(dirs, n), claims_leased),
-        ]:
+        ]
+        for key, setup, run in variants:
             samples.setdefault(key, []).append(rate(1, n, setup, run))
     return {k: statistics.median(v) for k, v in samples.items()}
 

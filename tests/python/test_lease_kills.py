@@ -58,7 +58,7 @@ class Worker:
             [sys.executable, "-c", WORKER, str(db), name],
             stdout=subprocess.PIPE, text=True,
         )
-        self.lines: list[str] = []
+        self.lines: list[list[str]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
