@@ -12,13 +12,14 @@
 //!
 //! - **One transaction per call.** Each method that writes does all of its work in one
 //!   transaction that commits before it returns `Ok`, or leaves nothing behind.
-//! - **Counts.** Per agent, the number of tasks in each status (queued, in_progress,
-//!   complete, blocked) is stored beside the agent and is exact at every commit:
-//!   [`Backend::create_tasks`] adds its tasks as queued, every status change moves one
-//!   task from one count to another, [`Backend::delete_task`] takes it out. Summaries
-//!   and listing totals are read from these counts, never by counting rows (SPEC §8).
+//! - **Counts.** Per agent and priority, the number of tasks in each status (queued,
+//!   in_progress, complete, blocked) is stored and is exact at every commit:
+//!   [`Backend::create_tasks`] adds its tasks as queued, every status or priority
+//!   change moves one task from one count to another, [`Backend::delete_task`] takes
+//!   it out. Summaries and every listing total (a priority filter's too) are read from
+//!   these counts, at most ten per agent, never by counting rows (SPEC §8).
 //! - **Numbers.** An agent's counter only goes up: a task number is never given twice,
-//!   also after a delete. The agent's row (prefix, counter, counts) is created by its
+//!   also after a delete. The agent's row (prefix, counter) is created by its
 //!   first task or by `set_prefix`, and never deleted.
 //! - **Prefixes.** Unique in the store. A new agent's derived prefix is the first free
 //!   candidate of its base ([`prefix::candidate`]); finding it costs the same for every

@@ -1,4 +1,4 @@
-//! Agents: their counters, prefixes and counts.
+//! Agents: their counters and prefixes, and the counts of new tasks.
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -7,18 +7,15 @@ use crate::backend::PrefixOutcome;
 use crate::rules::prefix;
 
 /// Takes `count` consecutive task numbers for `agent_id`, registering the agent and
-/// taking its derived prefix on its first task, and counts the `count` tasks about to
-/// be inserted as queued. Returns the prefix and the first number.
+/// taking its derived prefix on its first task. Returns the prefix and the first
+/// number. (The tasks are counted by [`count_new`] once inserted.)
 pub(super) fn take_numbers(
     tx: &Transaction<'_>,
     agent_id: &str,
     count: i64,
 ) -> SqlResult<(String, i64)> {
     let updated = tx
-        .prepare_cached(
-            "UPDATE agents SET next_number = next_number + ?2, queued = queued + ?2
-             WHERE agent_id = ?1",
-        )?
+        .prepare_cached("UPDATE agents SET next_number = next_number + ?2 WHERE agent_id = ?1")?
         .execute(params![agent_id, count])?;
     if updated == 1 {
         let (prefix, next): (String, i64) = tx
@@ -30,13 +27,32 @@ pub(super) fn take_numbers(
     let prefix = take_prefix(tx, &base, |candidate| {
         Ok(tx
             .prepare_cached(
-                "INSERT INTO agents (agent_id, prefix, next_number, queued) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO agents (agent_id, prefix, next_number) VALUES (?1, ?2, ?3)
                  ON CONFLICT (prefix) DO NOTHING",
             )?
-            .execute(params![agent_id, candidate, 1 + count, count])?
+            .execute(params![agent_id, candidate, 1 + count])?
             == 1)
     })?;
     Ok((prefix, 1))
+}
+
+/// Counts new queued tasks of the agent: `per_priority[p - 1]` of priority `p`. One
+/// upsert per priority present, rather than a trigger run per inserted row.
+pub(super) fn count_new(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    per_priority: &[i64; 10],
+) -> SqlResult<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO counts (agent_id, priority, queued) VALUES (?1, ?2, ?3)
+         ON CONFLICT (agent_id, priority) DO UPDATE SET queued = queued + excluded.queued",
+    )?;
+    for (i, &n) in per_priority.iter().enumerate() {
+        if n > 0 {
+            upsert.execute(params![agent_id, i as i64 + 1, n])?;
+        }
+    }
+    Ok(())
 }
 
 /// Finds the first free candidate of `base` from the base's counter on, taking it

@@ -5,6 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
+use super::claims::PRIORITIES;
 use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::SqlResult;
 use crate::backend::{seconds, Claimable, Grant, LeaseRow, Patcher};
@@ -103,7 +104,8 @@ pub(super) fn claim(
     let found = tx
         .prepare_cached(&format!(
             "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
-             WHERE agent_id = ?1 AND status = 'queued' ORDER BY priority, seq LIMIT 1"
+             WHERE agent_id = ?1 AND {PRIORITIES} AND status = 'queued'
+             ORDER BY priority, seq LIMIT 1"
         ))?
         .query_row([agent_id], |row| {
             Ok((
@@ -323,10 +325,8 @@ pub(super) fn get(
 /// Whether the agent has a queued task, and when its first held lease expires.
 pub(super) fn claimable(tx: &Connection, agent_id: &str) -> SqlResult<Claimable> {
     let queued: i64 = tx
-        .prepare_cached("SELECT queued FROM agents WHERE agent_id = ?1")?
-        .query_row([agent_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+        .prepare_cached("SELECT coalesce(sum(queued), 0) FROM counts WHERE agent_id = ?1")?
+        .query_row([agent_id], |r| r.get(0))?;
     let next_expiry_ms: Option<i64> = tx
         .prepare_cached(
             "SELECT min(lease_expires) FROM tasks

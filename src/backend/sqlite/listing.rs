@@ -1,7 +1,9 @@
-//! Listings and counts: pages in priority order, totals from the per-agent counts.
+//! Listings and counts: pages in priority order, totals from the counts by agent and
+//! priority.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{Connection, Row, Transaction};
 
+use super::claims::PRIORITIES;
 use super::tasks::TASK_COLUMNS;
 use super::SqlResult;
 use crate::backend::Filter;
@@ -26,6 +28,9 @@ pub(super) fn page_sql(filter: &Filter<'_>) -> String {
     }
     if filter.priority.is_some() {
         extra.push_str(" AND priority = :priority");
+    } else {
+        extra.push_str(" AND ");
+        extra.push_str(PRIORITIES);
     }
     let arms: Vec<String> = statuses(filter)
         .into_iter()
@@ -41,27 +46,21 @@ pub(super) fn page_sql(filter: &Filter<'_>) -> String {
     )
 }
 
-/// The number of matches: from the per-agent counts, or, for a priority filter (which
-/// has no count), from the matching index entries.
+/// The number of matches, from the counts by agent and priority: at most ten rows per
+/// agent, whatever the filter.
 pub(super) fn count_sql(filter: &Filter<'_>) -> String {
-    let agent = if filter.agent_id.is_some() {
-        " AND agent_id = :agent_id"
-    } else {
-        ""
-    };
-    if filter.priority.is_some() {
-        let statuses: Vec<String> = statuses(filter).iter().map(|s| format!("'{s}'")).collect();
-        format!(
-            "SELECT count(*) FROM tasks WHERE status IN ({}) AND priority = :priority{agent}",
-            statuses.join(", ")
-        )
-    } else {
-        let counted = match filter.status {
-            Some(status) => status.as_str(),
-            None => "queued + in_progress + complete + blocked",
-        };
-        format!("SELECT coalesce(sum({counted}), 0) FROM agents WHERE 1{agent}")
+    let mut filters = String::new();
+    if filter.agent_id.is_some() {
+        filters.push_str(" AND agent_id = :agent_id");
     }
+    if filter.priority.is_some() {
+        filters.push_str(" AND priority = :priority");
+    }
+    let counted = match filter.status {
+        Some(status) => status.as_str(),
+        None => "queued + in_progress + complete + blocked",
+    };
+    format!("SELECT coalesce(sum({counted}), 0) FROM counts WHERE 1{filters}")
 }
 
 /// The page of matching rows, mapped by `map`, and the total of matches, read in one
@@ -99,13 +98,13 @@ pub(super) fn page<T>(
 pub(super) fn summary(conn: &Connection, agent_id: &str) -> SqlResult<Summary> {
     let counts = conn
         .prepare_cached(
-            "SELECT queued, in_progress, complete, blocked FROM agents WHERE agent_id = ?1",
+            "SELECT coalesce(sum(queued), 0), coalesce(sum(in_progress), 0),
+             coalesce(sum(complete), 0), coalesce(sum(blocked), 0)
+             FROM counts WHERE agent_id = ?1",
         )?
         .query_row([agent_id], |r| {
             Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
-        })
-        .optional()?
-        .unwrap_or_default()
+        })?
         .map(|n| n as u64);
     let [queued, in_progress, complete, blocked] = counts;
     Ok(Summary {

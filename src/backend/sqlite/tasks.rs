@@ -53,6 +53,11 @@ pub(super) fn create(
     created: &str,
 ) -> SqlResult<Vec<Task>> {
     let (prefix, first) = agents::take_numbers(tx, agent_id, rows.len() as i64)?;
+    let mut per_priority = [0i64; 10];
+    for row in &rows {
+        per_priority[usize::from(row.priority.clamp(1, 10)) - 1] += 1;
+    }
+    agents::count_new(tx, agent_id, &per_priority)?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO tasks (id, agent_id, title, description, priority, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
