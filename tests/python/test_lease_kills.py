@@ -10,7 +10,9 @@ starts a new one in its place, until every task is complete. Then:
 - no task was acknowledged as finished twice (a stale worker's late finish is
   ``lease_lost``, never a second completion);
 - a task's stored result names the lease that finished it, and when that finish was
-  acknowledged, it was acknowledged for that very lease.
+  acknowledged, it was acknowledged for that very lease;
+- some tasks were finished by a later lease after a killed worker's expired (the kills
+  did land on workers at work).
 
 ``make test``: 40 tasks, 4 workers, about 10 kills. ``make stress``
 (``AGENT_BACKLOG_STRESS=1``): 600 tasks, 6 workers, about 150 kills.
@@ -112,5 +114,11 @@ def test_killed_leased_workers_never_lose_or_double_a_task(tmp_path: Path) -> No
             assert task["result"] is not None and task["result"].startswith(task["id"] + ".")
             if task["id"] in acked:
                 assert acked[task["id"]] == [task["result"]], (task, seed)
+        # A result's token holds the fence of the lease that finished it: above 1, the
+        # task was taken over after a killed worker's lease expired.
+        fences = [int((task["result"] or "").split(".")[1]) for task in listed]
+        taken_over = len([fence for fence in fences if fence > 1])
+        assert taken_over > 0, f"no kill landed on a worker at work (seed {seed})"
         print(f"lease kill loop: {tasks} tasks, {kills} kills, {len(everyone)} workers, "
-              f"{len(acked)} finishes acknowledged, seed {seed}")
+              f"{len(acked)} finishes acknowledged, {taken_over} tasks finished after a "
+              f"killed worker's lease expired, seed {seed}")
