@@ -340,7 +340,13 @@ int backlog_set_prefix(const BacklogStore *store,
  * what the operation's own function writes. An unknown operation, an unknown key or
  * a missing input is code 1.
  *
- * Returns 0 or the code of the failure (1 to 6), as every function here.
+ * The lease operations (`"claim_lease"`, `"renew_lease"`, `"finish_lease"`,
+ * `"finish_and_claim"`, `"get_lease"`, `"reap_expired"`, `"wait_for_task"`) are
+ * reached only this way: `{"agent_id": "ops", "worker": "w1", "lease_seconds": 30}`;
+ * a token that no longer holds its lease is code 7 (`lease_lost`). `wait_for_task`
+ * blocks the calling thread up to its `timeout_seconds`.
+ *
+ * Returns 0 or the code of the failure (1 to 7), as every function here.
  *
  * # Safety
  * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
