@@ -28,42 +28,17 @@ pub(crate) struct Terms {
 
 /// `worker`: 1..=128 characters of the agent_id alphabet.
 pub fn worker(value: &str) -> Result<()> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_WORKER_CHARS
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "worker must be 1 to 128 characters from A-Z a-z 0-9 - _ . starting with a letter or digit, got {}",
-            shown(value)
-        )))
-    }
+    validate::name("worker", value, MAX_WORKER_CHARS)
 }
 
 /// `lease_seconds`: an integer from 1 to 86,400.
 pub fn lease_seconds(value: i64) -> Result<i64> {
-    if (1..=MAX_LEASE_SECONDS).contains(&value) {
-        Ok(value)
-    } else {
-        Err(Error::invalid(format!(
-            "lease_seconds must be an integer from 1 to 86400, got {value}"
-        )))
-    }
+    validate::in_range("lease_seconds", value, 1, MAX_LEASE_SECONDS)
 }
 
 /// `max_attempts`: an integer from 1 to 1,000.
 pub fn max_attempts(value: i64) -> Result<i64> {
-    if (1..=MAX_ATTEMPTS).contains(&value) {
-        Ok(value)
-    } else {
-        Err(Error::invalid(format!(
-            "max_attempts must be an integer from 1 to 1000, got {value}"
-        )))
-    }
+    validate::in_range("max_attempts", value, 1, MAX_ATTEMPTS)
 }
 
 /// `timeout_seconds` of `wait_for_task`: a number from 0 to 300, fractions allowed.

@@ -35,10 +35,12 @@ pub(crate) fn shown(value: &str) -> String {
     }
 }
 
-/// `agent_id`: 1..=64 characters from A–Z a–z 0–9 `-` `_` `.`, starting with a letter or digit.
-pub fn agent_id(value: &str) -> Result<()> {
+/// A name of the agent_id alphabet (SPEC §6): 1..=`max` characters from A–Z a–z 0–9
+/// `-` `_` `.`, starting with a letter or digit. Agent IDs and lease workers are such
+/// names; `field` names the input in the message.
+pub(crate) fn name(field: &str, value: &str, max: usize) -> Result<()> {
     let ok = !value.is_empty()
-        && value.len() <= MAX_AGENT_ID_CHARS
+        && value.len() <= max
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
         && value
             .chars()
@@ -47,10 +49,15 @@ pub fn agent_id(value: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "agent_id must be 1 to 64 characters from A-Z a-z 0-9 - _ . starting with a letter or digit, got {}",
+            "{field} must be 1 to {max} characters from A-Z a-z 0-9 - _ . starting with a letter or digit, got {}",
             shown(value)
         )))
     }
+}
+
+/// `agent_id`: 1..=64 characters from A–Z a–z 0–9 `-` `_` `.`, starting with a letter or digit.
+pub fn agent_id(value: &str) -> Result<()> {
+    name("agent_id", value, MAX_AGENT_ID_CHARS)
 }
 
 /// `task_id`: `{PREFIX}-{NNN}` — a prefix of 1..=12 characters A–Z 0–9 starting with a
@@ -160,6 +167,17 @@ pub fn priority(value: i64) -> Result<u8> {
         _ => Err(Error::invalid(format!(
             "priority must be an integer from 1 to 10, got {value}"
         ))),
+    }
+}
+
+/// An integer input that must lie in `min..=max`; `field` names it in the message.
+pub(crate) fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::invalid(format!(
+            "{field} must be an integer from {min} to {max}, got {value}"
+        )))
     }
 }
 
