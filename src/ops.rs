@@ -179,13 +179,45 @@ impl Operation {
         }
     }
 
-    /// Runs the operation on `store` with a request already decoded as JSON.
-    pub fn call_value(&self, store: &Store, request: Value) -> Result<String> {
+    /// The request as fields, refusing a key that is none of the operation's inputs.
+    fn fields(&self, request: Value) -> Result<Fields> {
         let what = format!("the request of {}", self.name);
         let fields = Fields::from_value(request, &what)?;
         let allowed: Vec<&str> = self.inputs.iter().map(|i| i.name).collect();
         fields.only(&allowed)?;
-        (self.run)(store, fields)
+        Ok(fields)
+    }
+
+    /// Runs the operation on `store` with a request already decoded as JSON.
+    pub fn call_value(&self, store: &Store, request: Value) -> Result<String> {
+        (self.run)(store, self.fields(request)?)
+    }
+
+    /// Like [`Operation::call_value`], and an operation that waits (`wait_for_task`)
+    /// also stops waiting, with its empty result, as soon as `stop()` returns `true`
+    /// (asked about every 50 ms): how a server ends its long polls when it shuts down.
+    /// Every other operation runs as `call_value` runs it.
+    ///
+    /// ```
+    /// use agent_backlog::{ops::operation, Store};
+    /// let store = Store::open_in_memory()?;
+    /// let wait = operation("wait_for_task").unwrap();
+    /// let request = serde_json::json!({"agent_id": "ops", "worker": "w1", "timeout_seconds": 60});
+    /// assert_eq!(wait.call_value_until(&store, request, &mut || true)?, "null");
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn call_value_until(
+        &self,
+        store: &Store,
+        request: Value,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<String> {
+        let fields = self.fields(request)?;
+        if self.name == "wait_for_task" {
+            wait(store, fields, Some(stop))
+        } else {
+            (self.run)(store, fields)
+        }
     }
 
     /// Runs the operation on `store` with a request given as JSON text (strict:
@@ -430,11 +462,6 @@ fn optional_text(f: &mut Fields, name: &str) -> Result<Option<String>> {
     }
 }
 
-/// `lease_seconds` and `max_attempts`, each optional.
-fn terms(f: &mut Fields) -> Result<LeaseTerms> {
-    LeaseTerms::take_from(f)
-}
-
 /// The request of `wait_for_task`, parsed: for surfaces that call
 /// [`Store::wait_for_task_until`] themselves (to stay interruptible) with the same
 /// checks and messages as every other surface.
@@ -464,10 +491,7 @@ impl WaitRequest {
     /// Parses the JSON request of `wait_for_task`, strictly.
     pub fn from_value(request: Value) -> Result<WaitRequest> {
         let op = operation("wait_for_task").ok_or_else(|| unknown("wait_for_task"))?;
-        let fields = Fields::from_value(request, "the request of wait_for_task")?;
-        let allowed: Vec<&str> = op.inputs.iter().map(|i| i.name).collect();
-        fields.only(&allowed)?;
-        WaitRequest::from_fields(fields)
+        WaitRequest::from_fields(op.fields(request)?)
     }
 
     fn from_fields(mut f: Fields) -> Result<WaitRequest> {
@@ -483,9 +507,21 @@ impl WaitRequest {
             agent_id,
             worker,
             timeout,
-            terms: terms(&mut f)?,
+            terms: LeaseTerms::take_from(&mut f)?,
         })
     }
+}
+
+/// Runs `wait_for_task`; with a stop hook, stopping when `stop()` says so (without
+/// one it wakes only for a change, an expiry or the timeout).
+fn wait(store: &Store, f: Fields, stop: Option<&mut dyn FnMut() -> bool>) -> Result<String> {
+    let w = WaitRequest::from_fields(f)?;
+    json(&match stop {
+        Some(stop) => {
+            store.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, stop)?
+        }
+        None => store.wait_for_task(&w.agent_id, &w.worker, w.timeout, w.terms)?,
+    })
 }
 
 const LEASES_PATH: &str = "/api/backlogs/{agent_id}/leases";
@@ -658,7 +694,7 @@ pub const OPERATIONS: &[Operation] = &[
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let worker = text(&mut f, "worker")?;
-            let terms = terms(&mut f)?;
+            let terms = LeaseTerms::take_from(&mut f)?;
             json(&store.claim_lease(&agent_id, &worker, terms)?)
         },
     },
@@ -698,7 +734,7 @@ pub const OPERATIONS: &[Operation] = &[
         run: |store, mut f| {
             let token = text(&mut f, "token")?;
             let finish = Finish::take_from(&mut f)?;
-            let terms = terms(&mut f)?;
+            let terms = LeaseTerms::take_from(&mut f)?;
             json(&store.finish_and_claim(&token, finish, terms)?)
         },
     },
@@ -744,10 +780,7 @@ pub const OPERATIONS: &[Operation] = &[
             MAX_ATTEMPTS,
         ],
         route: Route { status_if_null: Some(204), selected_by: Some("wait_seconds"), ..route("POST", LEASES_PATH, 200) },
-        run: |store, f| {
-            let w = WaitRequest::from_fields(f)?;
-            json(&store.wait_for_task(&w.agent_id, &w.worker, w.timeout, w.terms)?)
-        },
+        run: |store, f| wait(store, f, None),
     },
 ];
 

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_backlog::ops::{Kind, Operation, Place, WaitRequest, OPERATIONS};
+use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
 use agent_backlog::{Error, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -533,21 +533,11 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
 /// when there is nothing).
 async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest) -> Reply {
-    let result = if op.name == "wait_for_task" {
-        // A long poll: it stops waiting (204) when the server starts stopping.
-        blocking(&store, move |s| {
-            let w = WaitRequest::from_value(request)?;
-            let claim =
-                s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut || {
-                    STOPPING.load(Ordering::Acquire)
-                })?;
-            serde_json::to_string(&claim)
-                .map_err(|e| Error::Internal(format!("a result could not be written as JSON: {e}")))
-        })
-        .await?
-    } else {
-        blocking(&store, move |s| op.call_value(s, request)).await?
-    };
+    // A long poll stops waiting (204) when the server starts stopping.
+    let result = blocking(&store, move |s| {
+        op.call_value_until(s, request, &mut || STOPPING.load(Ordering::Acquire))
+    })
+    .await?;
     match op.route.status_if_null {
         Some(status) if result == "null" => Ok(StatusCode::from_u16(status)
             .unwrap_or(StatusCode::NO_CONTENT)
