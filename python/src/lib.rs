@@ -452,6 +452,30 @@ fn task_dict<'py>(py: Python<'py>, task: &Task) -> PyResult<Bound<'py, PyDict>> 
     Ok(dict)
 }
 
+/// The finish body of `finish_lease` and `finish_and_claim`, parsed by the core.
+fn finish_of(
+    status: &Bound<'_, PyAny>,
+    result: Option<&Bound<'_, PyAny>>,
+    blocker: Option<&Bound<'_, PyAny>>,
+) -> Result<Value, Error> {
+    body(&[
+        ("status", Some(status)),
+        ("result", result),
+        ("blocker", blocker),
+    ])
+}
+
+/// `lease_seconds` and `max_attempts` as the core's `LeaseTerms` parse them.
+fn terms_of(
+    lease_seconds: Option<&Bound<'_, PyAny>>,
+    max_attempts: Option<&Bound<'_, PyAny>>,
+) -> Result<Value, Error> {
+    body(&[
+        ("lease_seconds", lease_seconds),
+        ("max_attempts", max_attempts),
+    ])
+}
+
 /// A lease as a dict, keys in the contract's order.
 fn lease_dict<'py>(py: Python<'py>, lease: &Lease) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
@@ -519,26 +543,6 @@ pub struct PyStore {
 }
 
 impl PyStore {
-    /// Runs the operation `name` of the core's table with the arguments that were
-    /// given (`None` means "not given"), detached, and returns its result as Python
-    /// values. The core checks every argument, as on every surface.
-    fn op<'py>(
-        &self,
-        py: Python<'py>,
-        name: &'static str,
-        args: &[(&str, Option<&Bound<'py, PyAny>>)],
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let request = arg(py, body(args))?;
-        let json = self.call(py, move |s| s.call_value(name, request))?;
-        let value: Value = serde_json::from_str(&json).map_err(|e| {
-            to_py_err(
-                py,
-                Error::Internal(format!("a result was not JSON ({e}); this is a bug")),
-            )
-        })?;
-        py_value(py, &value)
-    }
-
     /// Runs one core operation detached from the interpreter, inside the panic guard.
     fn call<T: Send>(
         &self,
@@ -549,34 +553,6 @@ impl PyStore {
         py.detach(move || guarded(|| op(store)))
             .map_err(|e| to_py_err(py, e))
     }
-}
-
-/// A JSON result as Python values: objects become dicts in the contract's key order.
-fn py_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into_pyobject(py)?.into_any(),
-            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
-            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
-        },
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let items = items
-                .iter()
-                .map(|v| py_value(py, v))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, items)?.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, v) in map {
-                dict.set_item(k, py_value(py, v)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }
 
 /// Converts a conversion error (raised before the core is called) to an exception.
@@ -834,13 +810,7 @@ impl PyStore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let agent = arg(py, text_arg(agent_id, "agent_id"))?;
         let worker = arg(py, text_arg(worker, "worker"))?;
-        let terms = arg(
-            py,
-            body(&[
-                ("lease_seconds", lease_seconds),
-                ("max_attempts", max_attempts),
-            ]),
-        )?;
+        let terms = arg(py, terms_of(lease_seconds, max_attempts))?;
         let claim = self.call(py, move |s| {
             s.claim_lease(&agent, &worker, LeaseTerms::from_value(terms)?)
         })?;
@@ -857,7 +827,7 @@ impl PyStore {
         lease_seconds: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = arg(py, text_arg(token, "token"))?;
-        let terms = arg(py, body(&[("lease_seconds", lease_seconds)]))?;
+        let terms = arg(py, terms_of(lease_seconds, None))?;
         let lease = self.call(py, move |s| {
             s.renew_lease(&token, LeaseTerms::from_value(terms)?.lease_seconds)
         })?;
@@ -876,14 +846,7 @@ impl PyStore {
         blocker: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = arg(py, text_arg(token, "token"))?;
-        let finish = arg(
-            py,
-            body(&[
-                ("status", Some(status)),
-                ("result", result),
-                ("blocker", blocker),
-            ]),
-        )?;
+        let finish = arg(py, finish_of(status, result, blocker))?;
         let task = self.call(py, move |s| {
             s.finish_lease(&token, Finish::from_value(finish)?)
         })?;
@@ -908,21 +871,8 @@ impl PyStore {
         max_attempts: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = arg(py, text_arg(token, "token"))?;
-        let finish = arg(
-            py,
-            body(&[
-                ("status", Some(status)),
-                ("result", result),
-                ("blocker", blocker),
-            ]),
-        )?;
-        let terms = arg(
-            py,
-            body(&[
-                ("lease_seconds", lease_seconds),
-                ("max_attempts", max_attempts),
-            ]),
-        )?;
+        let finish = arg(py, finish_of(status, result, blocker))?;
+        let terms = arg(py, terms_of(lease_seconds, max_attempts))?;
         let finished = self.call(py, move |s| {
             s.finish_and_claim(
                 &token,
@@ -943,11 +893,12 @@ impl PyStore {
         agent_id: &Bound<'py, PyAny>,
         task_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(
-            py,
-            "get_lease",
-            &[("agent_id", Some(agent_id)), ("task_id", Some(task_id))],
-        )
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        match self.call(py, move |s| s.get_lease(&agent, &id))? {
+            Some(lease) => Ok(lease_dict(py, &lease)?.into_any()),
+            None => Ok(py.None().into_bound(py)),
+        }
     }
 
     /// Ends the expired leases of the agent (of every agent when None):
@@ -958,7 +909,15 @@ impl PyStore {
         py: Python<'py>,
         agent_id: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.op(py, "reap_expired", &[("agent_id", agent_id)])
+        let agent = agent_id
+            .filter(|a| !a.is_none())
+            .map(|a| arg(py, text_arg(a, "agent_id")))
+            .transpose()?;
+        let reaped = self.call(py, move |s| s.reap_expired(agent.as_deref()))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "requeued"), reaped.requeued)?;
+        dict.set_item(intern!(py, "blocked"), reaped.blocked)?;
+        Ok(dict.into_any())
     }
 
     /// claim_lease, waiting up to timeout_seconds (0 to 300) for a task to become
