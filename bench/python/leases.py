@@ -29,20 +29,10 @@ from typing import Any, Callable
 import agent_backlog
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench import median_rate  # noqa: E402
 from handwritten import HandwrittenBacklog  # noqa: E402
 
 AGENT = "bench-agent"
-
-
-def rate(rounds: int, n: int, setup: Callable[[], Any], run: Callable[[Any], None]) -> float:
-    """Median operations per second over `rounds` runs of `n` operations."""
-    rates = []
-    for _ in range(rounds):
-        state = setup()
-        start = time.perf_counter()
-        run(state)
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 class Dirs:
@@ -111,7 +101,7 @@ def loops(dirs: Dirs, n: int, rounds: int) -> dict[str, float]:
             ("claim_lease_only", lambda: filled_store(dirs, n), claims_leased),
         ]
         for key, setup, run in variants:
-            samples.setdefault(key, []).append(rate(1, n, setup, run))
+            samples.setdefault(key, []).append(median_rate(1, n, setup, run))
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
