@@ -313,6 +313,25 @@ fn an_expired_lease_is_requeued_and_its_token_lost() {
 }
 
 #[test]
+fn a_lease_past_its_expiry_still_finishes_until_someone_requeues_it() {
+    let store = store_with(&["a"]);
+    let claim = store
+        .claim_lease(AGENT, "w", one_second())
+        .unwrap()
+        .unwrap();
+    outlive_lease();
+    // Nobody claimed or reaped in between: the late finish is still the lease's.
+    let done = store
+        .finish_lease(
+            &claim.lease.token,
+            Finish::complete().result("late but first"),
+        )
+        .unwrap();
+    assert_eq!(done.result.as_deref(), Some("late but first"));
+    assert_eq!(store.reap_expired(None).unwrap(), Default::default());
+}
+
+#[test]
 fn reap_requeues_then_blocks_at_max_attempts() {
     let store = store_with(&["a", "b"]);
     let terms = one_second().max_attempts(2);

@@ -159,6 +159,18 @@ def test_hold_lease_completes_on_success_and_renews_meanwhile(store: Store) -> N
     assert held.finished["result"] == "done while renewed"
 
 
+def test_hold_lease_finishes_once(store: Store) -> None:
+    claim = store.claim_lease(AGENT, "w")
+    assert claim is not None
+    with agent_backlog.hold_lease(store, claim) as held:
+        blocked = held.block("needs a human")
+        with pytest.raises(ValueError, match="already finished"):
+            held.complete("again")
+    # Leaving the block did not finish it a second time.
+    assert held.finished == blocked
+    assert store.get_task(AGENT, claim["task"]["id"])["status"] == "blocked"
+
+
 def test_hold_lease_releases_on_an_exception(store: Store) -> None:
     claim = store.claim_lease(AGENT, "w")
     assert claim is not None
