@@ -180,12 +180,13 @@ int backlog_list_tasks(const BacklogStore *store,
 /**
  * Creates a task in an agent's backlog.
  *
- * `task_json` is `{"title": string, "description"?: string|null, "priority"?: 1..10}`.
- * On success writes the new task to `*out_json`, e.g.
- * `{"id":"MKT-001","title":...,"status":"queued",...}`.
+ * `task_json` is `{"title": string, "description"?: string|null, "priority"?: 1..10,
+ * "depends_on"?: ["MKT-001", ...]}`. On success writes the new task to `*out_json`,
+ * e.g. `{"id":"MKT-001","title":...,"status":"queued",...}`.
  *
- * Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
- * `*out_json` holds the error JSON and nothing was written.
+ * Returns 0, or 1 (`invalid_argument`), 2 (`not_found`: a task of `depends_on` does
+ * not exist), 5 (`storage`), 6 (`internal`); on failure `*out_json` holds the error
+ * JSON and nothing was written.
  *
  * # Safety
  * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
@@ -199,12 +200,13 @@ int backlog_create_task(const BacklogStore *store,
  * Creates several tasks in an agent's backlog, all or nothing, in one transaction.
  *
  * `tasks_json_array` is a JSON array of create bodies (see `backlog_create_task`), at
- * most 10,000. On success writes `{"agent_id":...,"tasks":[task...],"total":N}` with
- * the new tasks in the given order.
+ * most 10,000; in an item's `depends_on` an integer names an earlier item of the
+ * array by its index. On success writes `{"agent_id":...,"tasks":[task...],"total":N}`
+ * with the new tasks in the given order.
  *
- * Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 5
- * (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON and no task
- * was created.
+ * Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 2
+ * (`not_found`: a task of a `depends_on` does not exist), 5 (`storage`), 6
+ * (`internal`); on failure `*out_json` holds the error JSON and no task was created.
  *
  * # Safety
  * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
@@ -213,6 +215,43 @@ int backlog_create_tasks(const BacklogStore *store,
                          const char *agent_id,
                          const char *tasks_json_array,
                          char **out_json);
+
+/**
+ * Creates a task under an idempotency key (SPEC §12): a retry is safe.
+ *
+ * `idempotency_key` is 1 to 255 printable ASCII characters, scoped to the agent;
+ * `task_json` as for `backlog_create_task`. The first call creates the task; a call
+ * with the same key and the same body (after defaults and trimming) creates nothing
+ * and writes the task as it is now; deleting the task frees the key.
+ *
+ * Returns as `backlog_create_task`, and 4 (`conflict`) when the key was used with
+ * another body.
+ *
+ * # Safety
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
+ */
+int backlog_create_task_idempotent(const BacklogStore *store,
+                                   const char *agent_id,
+                                   const char *idempotency_key,
+                                   const char *task_json,
+                                   char **out_json);
+
+/**
+ * Creates several tasks under an idempotency key, all or nothing, as
+ * `backlog_create_task_idempotent` does for one: a replay writes the batch's tasks
+ * that still exist, as they are now, in the order created.
+ *
+ * Returns as `backlog_create_tasks`, and 4 (`conflict`) when the key was used with
+ * another body.
+ *
+ * # Safety
+ * As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
+ */
+int backlog_create_tasks_idempotent(const BacklogStore *store,
+                                    const char *agent_id,
+                                    const char *idempotency_key,
+                                    const char *tasks_json_array,
+                                    char **out_json);
 
 /**
  * Gets one task of an agent's backlog.

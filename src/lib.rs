@@ -47,6 +47,7 @@ mod lease;
 mod model;
 pub mod ops;
 mod options;
+mod plan;
 mod request;
 mod rules;
 mod store;
@@ -58,6 +59,7 @@ pub use model::{
     TaskList, TaskPatch, TaskQuery,
 };
 pub use options::{Durability, StoreOptions};
+pub use plan::{Dependencies, DependencyGraph, DependsOn, Idempotent, Page, TaskRef};
 pub use request::{prefix_from_json, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 pub use rules::prefix::{derive_prefix, ABBREVIATIONS};
 pub use rules::{lifecycle, validate};

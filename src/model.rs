@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::plan::DependsOn;
 
 /// Where a task is in its lifecycle.
 ///
@@ -185,6 +186,9 @@ pub struct NewTask {
     /// Optional; 1..=10, default 5. Kept wide so that out-of-range input reaches
     /// validation and is reported with its value.
     pub priority: Option<i64>,
+    /// The tasks it depends on (SPEC §13): it is not ready, and no claim takes it,
+    /// until every one of them is complete. Empty by default.
+    pub depends_on: Vec<DependsOn>,
 }
 
 impl NewTask {
@@ -194,7 +198,21 @@ impl NewTask {
             title: title.into(),
             description: None,
             priority: None,
+            depends_on: Vec::new(),
         }
+    }
+
+    /// Adds a dependency on the task with this ID (of any agent).
+    pub fn depends_on(mut self, task_id: impl Into<String>) -> Self {
+        self.depends_on.push(DependsOn::Task(task_id.into()));
+        self
+    }
+
+    /// Adds a dependency on an earlier item of the same `create_tasks` batch, by its
+    /// index (0 is the first item).
+    pub fn depends_on_item(mut self, index: usize) -> Self {
+        self.depends_on.push(DependsOn::Item(index));
+        self
     }
 
     /// Sets the description.

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, TaskPatch, TaskQuery};
+use crate::plan::{Idempotent, Page};
 use crate::request::{check_size, describe, number, optional_integer, string, Fields, StrictValue};
 use crate::request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 use crate::rules::lease::timeout_seconds;
@@ -53,6 +54,8 @@ pub enum Place {
     Body,
     /// A field of the JSON request body object (the `prefix` of set_prefix).
     BodyField,
+    /// An HTTP request header, named by the input's REST name (`Idempotency-Key`).
+    Header,
 }
 
 /// The JSON type of an input or a field.
@@ -66,6 +69,9 @@ pub enum Kind {
     Number,
     /// One of the statuses `queued`, `in_progress`, `complete`, `blocked`.
     Status,
+    /// A list of task IDs (in a `create_tasks` item, also indices of earlier items):
+    /// the `depends_on` of a create body.
+    TaskIds,
     /// An object with these fields (a task, a patch).
     Object(&'static [Field]),
     /// A list of objects with these fields (a batch of tasks).
@@ -150,6 +156,17 @@ const fn route(method: &'static str, path: &'static str, status: u16) -> Route {
     }
 }
 
+/// What an operation returned: its result as compact JSON, and whether it was the
+/// replay of an earlier idempotent create (REST then answers 200 with
+/// `Idempotent-Replayed: true` instead of the route's status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The result, exactly as the operation's method serializes it.
+    pub json: String,
+    /// `true` when an idempotency key replayed an earlier create.
+    pub replayed: bool,
+}
+
 /// One operation of the contract.
 #[derive(Debug, Clone, Copy)]
 pub struct Operation {
@@ -166,7 +183,7 @@ pub struct Operation {
     /// Its REST route.
     pub route: Route,
     /// Parses the request and runs the typed method; the result as compact JSON.
-    run: fn(&Store, Fields) -> Result<String>,
+    run: fn(&Store, Fields) -> Result<Reply>,
 }
 
 impl Operation {
@@ -190,28 +207,32 @@ impl Operation {
 
     /// Runs the operation on `store` with a request already decoded as JSON.
     pub fn call_value(&self, store: &Store, request: Value) -> Result<String> {
-        (self.run)(store, self.fields(request)?)
+        (self.run)(store, self.fields(request)?).map(|reply| reply.json)
     }
 
-    /// Like [`Operation::call_value`], and an operation that waits (`wait_for_task`)
-    /// also stops waiting, with its empty result, as soon as `stop()` returns `true`
-    /// (asked about every 50 ms): how a server ends its long polls when it shuts down.
-    /// Every other operation runs as `call_value` runs it.
+    /// Like [`Operation::call_value`], for a server: the [`Reply`] also says whether an
+    /// idempotent create was replayed, and an operation that waits (`wait_for_task`)
+    /// stops waiting, with its empty result, as soon as `stop()` returns `true` (asked
+    /// about every 50 ms): how a server ends its long polls when it shuts down.
     ///
     /// ```
     /// use agent_backlog::{ops::operation, Store};
     /// let store = Store::open_in_memory()?;
     /// let wait = operation("wait_for_task").unwrap();
     /// let request = serde_json::json!({"agent_id": "ops", "worker": "w1", "timeout_seconds": 60});
-    /// assert_eq!(wait.call_value_until(&store, request, &mut || true)?, "null");
+    /// assert_eq!(wait.respond(&store, request, &mut || true)?.json, "null");
+    /// let create = operation("create_task").unwrap();
+    /// let request = serde_json::json!({"agent_id": "ops", "task": {"title": "a"}, "idempotency_key": "k1"});
+    /// assert!(!create.respond(&store, request.clone(), &mut || false)?.replayed);
+    /// assert!(create.respond(&store, request, &mut || false)?.replayed);
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
-    pub fn call_value_until(
+    pub fn respond(
         &self,
         store: &Store,
         request: Value,
         stop: &mut dyn FnMut() -> bool,
-    ) -> Result<String> {
+    ) -> Result<Reply> {
         let fields = self.fields(request)?;
         if self.name == "wait_for_task" {
             wait(store, fields, Some(stop))
@@ -258,9 +279,21 @@ pub fn parse_json(text: &str, what: &str, example: &str) -> Result<Value> {
 }
 
 /// Compact JSON of a result.
-fn json(value: &impl Serialize) -> Result<String> {
+fn json(value: &impl Serialize) -> Result<Reply> {
     serde_json::to_string(value)
+        .map(|json| Reply {
+            json,
+            replayed: false,
+        })
         .map_err(|e| Error::Internal(format!("a result could not be written as JSON: {e}")))
+}
+
+/// Compact JSON of an idempotent create's result, saying whether it was a replay.
+fn created<T: Serialize>(created: &Idempotent<T>) -> Result<Reply> {
+    json(created).map(|reply| Reply {
+        replayed: created.replayed,
+        ..reply
+    })
 }
 
 /// A required string input.
@@ -362,6 +395,11 @@ const TASK_FIELDS: &[Field] = &[
         Kind::Integer,
         "1 (highest) to 10 (lowest); default 5.",
     ),
+    field(
+        "depends_on",
+        Kind::TaskIds,
+        "Tasks that must be complete before this one is ready: task IDs of any agent, such as [\"MKT-001\"]; in create_tasks also the index of an earlier item, such as 0.",
+    ),
 ];
 
 /// The fields of a patch; `null` clears the nullable ones.
@@ -398,6 +436,26 @@ const PATCH_FIELDS: &[Field] = &[
         )
     },
 ];
+
+const IDEMPOTENCY_KEY: Input = Input {
+    example: "\"3f2a9c1e-create-posts\"",
+    rest_name: "Idempotency-Key",
+    ..optional(input(
+        "idempotency_key",
+        Place::Header,
+        Kind::Text,
+        "Makes a retry safe: a repeat with the same key and body creates nothing and returns what the first call created; 1 to 255 printable ASCII characters, such as a UUID.",
+    ))
+};
+const DEPENDS_ON: Input = Input {
+    example: "\"MKT-003\"",
+    ..input(
+        "depends_on",
+        Place::Path,
+        Kind::Text,
+        "The task it depends on, of any agent, such as MKT-003.",
+    )
+};
 
 const WORKER: Input = Input {
     example: "\"writer-7\"",
@@ -514,7 +572,7 @@ impl WaitRequest {
 
 /// Runs `wait_for_task`; with a stop hook, stopping when `stop()` says so (without
 /// one it wakes only for a change, an expiry or the timeout).
-fn wait(store: &Store, f: Fields, stop: Option<&mut dyn FnMut() -> bool>) -> Result<String> {
+fn wait(store: &Store, f: Fields, stop: Option<&mut dyn FnMut() -> bool>) -> Result<Reply> {
     let w = WaitRequest::from_fields(f)?;
     json(&match stop {
         Some(stop) => {
@@ -550,14 +608,18 @@ pub const OPERATIONS: &[Operation] = &[
             AGENT_ID,
             Input {
                 example: "{\"title\": \"Write 3 LinkedIn posts\"}",
-                ..input("task", Place::Body, Kind::Object(TASK_FIELDS), "The task: {\"title\", \"description\"?, \"priority\"?}.")
+                ..input("task", Place::Body, Kind::Object(TASK_FIELDS), "The task: {\"title\", \"description\"?, \"priority\"?, \"depends_on\"?}.")
             },
+            IDEMPOTENCY_KEY,
         ],
         route: route("POST", "/api/backlogs/{agent_id}", 201),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let task = NewTask::from_value(value(&mut f, "task", "the task object, such as {\"title\": \"Write posts\"}")?)?;
-            json(&store.create_task(&agent_id, task)?)
+            match optional_text(&mut f, "idempotency_key")? {
+                Some(key) => created(&store.create_task_idempotent(&agent_id, &key, task)?),
+                None => json(&store.create_task(&agent_id, task)?),
+            }
         },
     },
     Operation {
@@ -637,7 +699,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "claim_next",
         command: "claim",
-        doc: "Move the agent's most urgent queued task to in_progress and return it, atomically: two workers never get the same task. null when nothing is queued.",
+        doc: "Move the agent's most urgent ready task (queued, every dependency complete) to in_progress and return it, atomically: two workers never get the same task. null when nothing is ready.",
         access: Access::Write,
         inputs: &[AGENT_ID],
         route: Route { status_if_null: Some(204), ..route("POST", "/api/backlogs/{agent_id}/claim", 200) },
@@ -655,14 +717,18 @@ pub const OPERATIONS: &[Operation] = &[
             AGENT_ID,
             Input {
                 example: "[{\"title\": \"Write posts\"}]",
-                ..input("tasks", Place::Body, Kind::List(TASK_FIELDS), "A JSON list of task objects, each {\"title\", \"description\"?, \"priority\"?}.")
+                ..input("tasks", Place::Body, Kind::List(TASK_FIELDS), "A JSON list of task objects, each {\"title\", \"description\"?, \"priority\"?, \"depends_on\"?}; depends_on may name an earlier item by its index.")
             },
+            IDEMPOTENCY_KEY,
         ],
         route: route("POST", "/api/backlogs/{agent_id}/batch", 201),
         run: |store, mut f| {
             let agent_id = text(&mut f, "agent_id")?;
             let tasks = NewTask::list_from_value(value(&mut f, "tasks", "a list of task objects")?)?;
-            json(&store.create_tasks(&agent_id, tasks)?)
+            match optional_text(&mut f, "idempotency_key")? {
+                Some(key) => created(&store.create_tasks_idempotent(&agent_id, &key, tasks)?),
+                None => json(&store.create_tasks(&agent_id, tasks)?),
+            }
         },
     },
     Operation {
@@ -687,7 +753,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         name: "claim_lease",
         command: "claim-lease",
-        doc: "Claim the agent's most urgent queued task with a lease for a worker: renew it before it expires, or the task goes back to the queue for another worker. First requeues the agent's expired leases. null when nothing is ready.",
+        doc: "Claim the agent's most urgent ready task with a lease for a worker: renew it before it expires, or the task goes back to the queue for another worker. First requeues the agent's expired leases. null when nothing is ready.",
         access: Access::Write,
         inputs: &[AGENT_ID, WORKER, LEASE_SECONDS, MAX_ATTEMPTS],
         route: Route { status_if_null: Some(204), ..route("POST", LEASES_PATH, 200) },
@@ -782,7 +848,67 @@ pub const OPERATIONS: &[Operation] = &[
         route: Route { status_if_null: Some(204), selected_by: Some("wait_seconds"), ..route("POST", LEASES_PATH, 200) },
         run: |store, f| wait(store, f, None),
     },
+    Operation {
+        name: "add_dependency",
+        command: "add-dependency",
+        doc: "Make a task wait for another (of any agent): it is not ready, and no claim takes it, until depends_on is complete. Refused when it would close a cycle. Returns the task's dependencies.",
+        access: Access::Write,
+        inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
+        route: route("PUT", DEPENDENCY_PATH, 200),
+        run: |store, mut f| {
+            let (agent_id, task_id, depends_on) = edge(&mut f)?;
+            json(&store.add_dependency(&agent_id, &task_id, &depends_on)?)
+        },
+    },
+    Operation {
+        name: "remove_dependency",
+        command: "remove-dependency",
+        doc: "Stop a task waiting for another; nothing changes when it did not. Returns the task's dependencies.",
+        access: Access::Write,
+        inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
+        route: route("DELETE", DEPENDENCY_PATH, 200),
+        run: |store, mut f| {
+            let (agent_id, task_id, depends_on) = edge(&mut f)?;
+            json(&store.remove_dependency(&agent_id, &task_id, &depends_on)?)
+        },
+    },
+    Operation {
+        name: "get_dependencies",
+        command: "dependencies",
+        doc: "Show whether a task is ready, the tasks it depends on and the tasks that depend on it, each with its agent and status.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, TASK_ID],
+        route: route("GET", "/api/backlogs/{agent_id}/{task_id}/dependencies", 200),
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            json(&store.get_dependencies(&agent_id, &task_id)?)
+        },
+    },
+    Operation {
+        name: "ready_tasks",
+        command: "ready",
+        doc: "List the agent's ready tasks (queued, every dependency complete) in the order claims take them, paged; total counts every ready task.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, LIMIT, OFFSET],
+        route: route("GET", "/api/backlogs/{agent_id}/ready", 200),
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            json(&store.ready_tasks(&agent_id, Page::from_value(rest(f))?)?)
+        },
+    },
 ];
+
+const DEPENDENCY_PATH: &str = "/api/backlogs/{agent_id}/{task_id}/dependencies/{depends_on}";
+
+/// The inputs of an edge: agent_id, task_id, depends_on.
+fn edge(f: &mut Fields) -> Result<(String, String, String)> {
+    Ok((
+        text(f, "agent_id")?,
+        text(f, "task_id")?,
+        text(f, "depends_on")?,
+    ))
+}
 
 /// The operation of that name, if there is one.
 pub fn operation(name: &str) -> Option<&'static Operation> {

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
 use crate::options::{Durability, StoreOptions};
-use crate::validate::MAX_BATCH_TASKS;
+use crate::plan::{DependsOn, Page};
+use crate::validate::{MAX_BATCH_TASKS, MAX_DEPENDS_ON};
 
 /// Largest JSON body accepted for one task, a patch or a query, in bytes. Checked
 /// before parsing. It leaves room for a 1,048,576-character result written with
@@ -323,7 +324,7 @@ impl NewTask {
     }
 
     fn from_fields(mut f: Fields) -> Result<NewTask> {
-        f.only(&["title", "description", "priority"])?;
+        f.only(&["title", "description", "priority", "depends_on"])?;
         let title = match f.take("title") {
             Some(v) => string("title", v)?,
             None => {
@@ -336,12 +337,53 @@ impl NewTask {
         let priority = filter(f.take("priority"))
             .map(|v| integer("priority", v, PRIORITY_RANGE))
             .transpose()?;
+        let depends_on = match filter(f.take("depends_on")) {
+            None => Vec::new(),
+            Some(v) => depends_on(v)?,
+        };
         Ok(NewTask {
             title,
             description,
             priority,
+            depends_on,
         })
     }
+}
+
+/// `depends_on` of a create body: a list of task IDs, and (in a batch) indices of
+/// earlier items. Its values are checked by the rules; here only the JSON types.
+fn depends_on(value: Value) -> Result<Vec<DependsOn>> {
+    const WHAT: &str =
+        "a task ID such as \"MKT-001\", or in create_tasks the index of an earlier item such as 0";
+    let Value::Array(items) = value else {
+        return Err(Error::invalid(format!(
+            "depends_on must be a list of task IDs such as [\"MKT-001\"], got {}",
+            describe(&value)
+        )));
+    };
+    if items.len() > MAX_DEPENDS_ON {
+        return Err(Error::invalid(format!(
+            "depends_on lists at most {MAX_DEPENDS_ON} tasks, got {}",
+            items.len()
+        )));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(id) => Ok(DependsOn::Task(id)),
+            Value::Number(n) if n.as_u64().is_some() => {
+                let index = n.as_u64().unwrap_or_default();
+                Ok(DependsOn::Item(
+                    usize::try_from(index).unwrap_or(usize::MAX),
+                ))
+            }
+            other => Err(Error::invalid(format!(
+                "depends_on[{i}] must be {WHAT}, got {}",
+                describe(&other)
+            ))),
+        })
+        .collect()
 }
 
 /// Prefixes a batch item's error with its position.
@@ -440,6 +482,26 @@ fn count(f: &mut Fields, field: &str) -> Result<Option<i64>> {
     filter(f.take(field))
         .map(|v| integer(field, v, COUNT_RANGE))
         .transpose()
+}
+
+impl Page {
+    /// Parses a page, strictly: `{"limit"?, "offset"?}`; `null` is the same as absent.
+    pub fn from_json(text: &str) -> Result<Page> {
+        parse_object(text, "the page", r#"{"limit": 50, "offset": 0}"#).and_then(Page::from_fields)
+    }
+
+    /// Parses a page already decoded as a JSON value (see [`Page::from_json`]).
+    pub fn from_value(value: Value) -> Result<Page> {
+        Page::from_fields(Fields::from_value(value, "the page")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<Page> {
+        f.only(&["limit", "offset"])?;
+        Ok(Page {
+            limit: count(&mut f, "limit")?,
+            offset: count(&mut f, "offset")?,
+        })
+    }
 }
 
 impl TaskQuery {

@@ -471,12 +471,13 @@ pub unsafe extern "C" fn backlog_list_tasks(
 
 /// Creates a task in an agent's backlog.
 ///
-/// `task_json` is `{"title": string, "description"?: string|null, "priority"?: 1..10}`.
-/// On success writes the new task to `*out_json`, e.g.
-/// `{"id":"MKT-001","title":...,"status":"queued",...}`.
+/// `task_json` is `{"title": string, "description"?: string|null, "priority"?: 1..10,
+/// "depends_on"?: ["MKT-001", ...]}`. On success writes the new task to `*out_json`,
+/// e.g. `{"id":"MKT-001","title":...,"status":"queued",...}`.
 ///
-/// Returns 0, or 1 (`invalid_argument`), 5 (`storage`), 6 (`internal`); on failure
-/// `*out_json` holds the error JSON and nothing was written.
+/// Returns 0, or 1 (`invalid_argument`), 2 (`not_found`: a task of `depends_on` does
+/// not exist), 5 (`storage`), 6 (`internal`); on failure `*out_json` holds the error
+/// JSON and nothing was written.
 ///
 /// # Safety
 /// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
@@ -501,12 +502,13 @@ pub unsafe extern "C" fn backlog_create_task(
 /// Creates several tasks in an agent's backlog, all or nothing, in one transaction.
 ///
 /// `tasks_json_array` is a JSON array of create bodies (see `backlog_create_task`), at
-/// most 10,000. On success writes `{"agent_id":...,"tasks":[task...],"total":N}` with
-/// the new tasks in the given order.
+/// most 10,000; in an item's `depends_on` an integer names an earlier item of the
+/// array by its index. On success writes `{"agent_id":...,"tasks":[task...],"total":N}`
+/// with the new tasks in the given order.
 ///
-/// Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 5
-/// (`storage`), 6 (`internal`); on failure `*out_json` holds the error JSON and no task
-/// was created.
+/// Returns 0, or 1 (`invalid_argument`, naming the index of a bad item), 2
+/// (`not_found`: a task of a `depends_on` does not exist), 5 (`storage`), 6
+/// (`internal`); on failure `*out_json` holds the error JSON and no task was created.
 ///
 /// # Safety
 /// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
@@ -527,6 +529,75 @@ pub unsafe extern "C" fn backlog_create_tasks(
             )
         };
         json(&store.create_tasks(agent_id, NewTask::list_from_json(tasks)?)?)
+    };
+    // SAFETY: the caller guarantees `out_json` is NULL or valid for one write.
+    unsafe { respond(out_json, body) }
+}
+
+/// Creates a task under an idempotency key (SPEC §12): a retry is safe.
+///
+/// `idempotency_key` is 1 to 255 printable ASCII characters, scoped to the agent;
+/// `task_json` as for `backlog_create_task`. The first call creates the task; a call
+/// with the same key and the same body (after defaults and trimming) creates nothing
+/// and writes the task as it is now; deleting the task frees the key.
+///
+/// Returns as `backlog_create_task`, and 4 (`conflict`) when the key was used with
+/// another body.
+///
+/// # Safety
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn backlog_create_task_idempotent(
+    store: *const BacklogStore,
+    agent_id: *const c_char,
+    idempotency_key: *const c_char,
+    task_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    let body = || {
+        let store = lookup(store)?;
+        // SAFETY: the caller guarantees these are NULL or NUL-terminated strings.
+        let (agent_id, key, task) = unsafe {
+            (
+                text(agent_id, "agent_id")?,
+                text(idempotency_key, "idempotency_key")?,
+                text(task_json, "task_json")?,
+            )
+        };
+        json(&store.create_task_idempotent(agent_id, key, NewTask::from_json(task)?)?)
+    };
+    // SAFETY: the caller guarantees `out_json` is NULL or valid for one write.
+    unsafe { respond(out_json, body) }
+}
+
+/// Creates several tasks under an idempotency key, all or nothing, as
+/// `backlog_create_task_idempotent` does for one: a replay writes the batch's tasks
+/// that still exist, as they are now, in the order created.
+///
+/// Returns as `backlog_create_tasks`, and 4 (`conflict`) when the key was used with
+/// another body.
+///
+/// # Safety
+/// As the header's conventions say: pointers NULL or valid, strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn backlog_create_tasks_idempotent(
+    store: *const BacklogStore,
+    agent_id: *const c_char,
+    idempotency_key: *const c_char,
+    tasks_json_array: *const c_char,
+    out_json: *mut *mut c_char,
+) -> c_int {
+    let body = || {
+        let store = lookup(store)?;
+        // SAFETY: the caller guarantees these are NULL or NUL-terminated strings.
+        let (agent_id, key, tasks) = unsafe {
+            (
+                text(agent_id, "agent_id")?,
+                text(idempotency_key, "idempotency_key")?,
+                text(tasks_json_array, "tasks_json_array")?,
+            )
+        };
+        json(&store.create_tasks_idempotent(agent_id, key, NewTask::list_from_json(tasks)?)?)
     };
     // SAFETY: the caller guarantees `out_json` is NULL or valid for one write.
     unsafe { respond(out_json, body) }

@@ -54,6 +54,8 @@ fn header_declares_the_contract() {
         "backlog_list_tasks",
         "backlog_create_task",
         "backlog_create_tasks",
+        "backlog_create_task_idempotent",
+        "backlog_create_tasks_idempotent",
         "backlog_get_task",
         "backlog_update_task",
         "backlog_delete_task",
@@ -77,6 +79,7 @@ fn header_declares_the_contract() {
         ("BACKLOG_CONFLICT", 4),
         ("BACKLOG_STORAGE", 5),
         ("BACKLOG_INTERNAL", 6),
+        ("BACKLOG_LEASE_LOST", 7),
     ] {
         assert!(
             header.contains(&format!("#define {name} {code}\n")),
@@ -87,5 +90,5 @@ fn header_declares_the_contract() {
     assert!(header.contains("#ifndef AGENT_BACKLOG_H"));
     assert!(header.contains("extern \"C\" {"));
     // Doc comments reach C readers, with their safety sections.
-    assert_eq!(header.matches("# Safety").count(), 16);
+    assert_eq!(header.matches("# Safety").count(), 18);
 }

@@ -13,6 +13,16 @@ use serde_json::{Map, Value};
 /// JSON number becomes that number for a numeric input (`3`, `3.5`, `-1`); anything
 /// else stays a string for the core to check.
 pub fn text_value(kind: Kind, text: &str) -> Value {
+    if kind == Kind::TaskIds {
+        // `MKT-001,ENG-002` (and, in a batch, item indices such as `0`).
+        return Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| text_value(Kind::Integer, id))
+                .collect(),
+        );
+    }
     if matches!(kind, Kind::Integer | Kind::Number) {
         if let Ok(number) = serde_json::from_str::<serde_json::Number>(text) {
             return Value::Number(number);
@@ -62,6 +72,11 @@ mod tests {
         assert_eq!(text_value(Kind::Integer, ""), json!(""));
         assert_eq!(text_value(Kind::Text, "42"), json!("42"));
         assert_eq!(text_value(Kind::Status, "queued"), json!("queued"));
+        assert_eq!(
+            text_value(Kind::TaskIds, "MKT-001, ENG-012,0"),
+            json!(["MKT-001", "ENG-012", 0])
+        );
+        assert_eq!(text_value(Kind::TaskIds, ""), json!([]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Printing results: the exact JSON shapes (compact, one line) or tables for people.
 
 use agent_backlog::{
-    Claim, Deleted, Error, Finished, Lease, PrefixSet, QueryResult, Reaped, Summary, Task, TaskList,
+    Claim, Deleted, Dependencies, DependencyGraph, Error, Finished, Lease, PrefixSet, QueryResult,
+    Reaped, Summary, Task, TaskList, TaskRef,
 };
 
 use crate::args::Format;
@@ -40,6 +41,10 @@ enum Output {
     Finished(Box<Finished>),
     /// The tasks whose expired leases were ended (reap-expired).
     Reaped(Reaped),
+    /// A task's dependencies after a change (add-dependency, remove-dependency).
+    Dependencies(Dependencies),
+    /// A task's readiness, dependencies and dependents (dependencies).
+    Graph(DependencyGraph),
     /// Any other result, printed as its JSON.
     Json(String),
 }
@@ -71,7 +76,9 @@ fn typed(done: &Done) -> serde_json::Result<Output> {
             agent_id: agent_id(),
             task: serde_json::from_str(text)?,
         },
-        "list_tasks" | "create_tasks" => Output::List(serde_json::from_str(text)?),
+        "list_tasks" | "create_tasks" | "ready_tasks" => Output::List(serde_json::from_str(text)?),
+        "add_dependency" | "remove_dependency" => Output::Dependencies(serde_json::from_str(text)?),
+        "get_dependencies" => Output::Graph(serde_json::from_str(text)?),
         "query_tasks" => Output::Query(serde_json::from_str(text)?),
         "summary" => Output::Summary {
             agent_id: agent_id(),
@@ -172,6 +179,33 @@ fn table(output: &Output) -> String {
                 "requeued: {}\nblocked: {}",
                 ids(&reaped.requeued),
                 ids(&reaped.blocked)
+            )
+        }
+        Output::Dependencies(deps) => {
+            let ids = if deps.depends_on.is_empty() {
+                "nothing".to_owned()
+            } else {
+                deps.depends_on.join(", ")
+            };
+            format!("{} depends on {ids}", deps.task_id)
+        }
+        Output::Graph(graph) => {
+            let refs = |refs: &[TaskRef]| {
+                let rows = refs
+                    .iter()
+                    .map(|r| vec![cell(&r.id), cell(&r.agent_id), r.status.to_string()])
+                    .collect::<Vec<_>>();
+                let footer = if rows.is_empty() { "none" } else { "" };
+                rows_table(&["ID", "AGENT", "STATUS"], rows, footer)
+                    .trim_end()
+                    .to_owned()
+            };
+            let ready = if graph.ready { "ready" } else { "not ready" };
+            format!(
+                "{} is {ready}\n\ndepends on:\n{}\n\ndependents:\n{}",
+                graph.task_id,
+                refs(&graph.depends_on),
+                refs(&graph.dependents)
             )
         }
         Output::Json(text) => text.clone(),

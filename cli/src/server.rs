@@ -522,6 +522,17 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                 }
             }
         }
+        for input in op.inputs.iter().filter(|i| i.place == Place::Header) {
+            if let Some(value) = parts.headers.get(input.rest_name()) {
+                let text = value.to_str().map_err(|_| {
+                    ApiError::from(Error::InvalidArgument(format!(
+                        "the {} header must be printable ASCII text",
+                        input.rest_name()
+                    )))
+                })?;
+                fields.insert(input.name.to_owned(), Value::String(text.to_owned()));
+            }
+        }
         Ok(OpRequest {
             op,
             request: Value::Object(fields),
@@ -531,20 +542,28 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 
 /// Serves one operation: the core's operation table runs the gathered request on the
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
-/// when there is nothing).
+/// when there is nothing; 200 with `Idempotent-Replayed: true` for a replayed create).
 async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest) -> Reply {
     // A long poll stops waiting (204) when the server starts stopping.
-    let result = blocking(&store, move |s| {
-        op.call_value_until(s, request, &mut || STOPPING.load(Ordering::Acquire))
+    let reply = blocking(&store, move |s| {
+        op.respond(s, request, &mut || STOPPING.load(Ordering::Acquire))
     })
     .await?;
     match op.route.status_if_null {
-        Some(status) if result == "null" => Ok(StatusCode::from_u16(status)
+        Some(status) if reply.json == "null" => Ok(StatusCode::from_u16(status)
             .unwrap_or(StatusCode::NO_CONTENT)
             .into_response()),
+        // A replayed idempotent create created nothing: 200, and says so.
+        _ if reply.replayed => {
+            let mut response = json_text_response(StatusCode::OK, reply.json);
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
         _ => Ok(json_text_response(
             StatusCode::from_u16(op.route.status).unwrap_or(StatusCode::OK),
-            result,
+            reply.json,
         )),
     }
 }

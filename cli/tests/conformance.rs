@@ -37,18 +37,25 @@ impl Surface for Http {
 
     fn call(&self, server: &Server, op: &str, request: &str) -> Outcome {
         let route = Route::of(op, request);
-        let headers: &[(&str, &str)] = if route.body.is_some() {
-            &[("Content-Type", "application/json")]
-        } else {
-            &[]
-        };
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if route.body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        if let Some(key) = &route.key {
+            headers.push(("Idempotency-Key", key));
+        }
         let response = server.request(
             route.method,
             &route.path,
-            headers,
+            &headers,
             route.body.as_deref().map(str::as_bytes),
         );
-        interpret(op, route.success, &response)
+        // A replayed idempotent create answers 200 and says so (SPEC §12).
+        let replayed = route.key.is_some()
+            && response.status == 200
+            && response.header("idempotent-replayed") == Some("true");
+        let success = if replayed { 200 } else { route.success };
+        interpret(op, success, &response)
     }
 }
 
@@ -123,6 +130,20 @@ impl<'a> Parts<'a> {
         format!("{{{}}}", fields.join(","))
     }
 
+    /// A header's value: a string of visible ASCII, or absent.
+    fn header(&mut self, key: &str) -> Option<String> {
+        let op = self.op;
+        let member = self.take(key)?;
+        match member.value.as_str() {
+            Some(text)
+                if text.bytes().all(|b| (0x20..0x7f).contains(&b)) && text.trim() == text =>
+            {
+                Some(text)
+            }
+            _ => inexpressible(op, format_args!("{key} {} as a header", member.raw)),
+        }
+    }
+
     /// A query string of every member left, in order; null is a filter left out.
     fn query(&mut self) -> String {
         let mut pairs = Vec::new();
@@ -168,6 +189,8 @@ struct Route {
     body: Option<String>,
     /// The status of a success.
     success: u16,
+    /// The `Idempotency-Key` header of a create.
+    key: Option<String>,
 }
 
 impl Route {
@@ -179,21 +202,44 @@ impl Route {
             path,
             body,
             success,
+            key: None,
         };
         let r = match op {
-            "create_task" => {
+            "create_task" | "create_tasks" => {
                 let a = p.segment("agent_id");
+                let (path, body) = match op {
+                    "create_task" => (format!("/api/backlogs/{a}"), p.body("task")),
+                    _ => (format!("/api/backlogs/{a}/batch"), p.body("tasks")),
+                };
+                Route {
+                    key: p.header("idempotency_key"),
+                    ..route("POST", path, Some(body), 201)
+                }
+            }
+            "add_dependency" | "remove_dependency" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
+                let d = p.segment("depends_on");
+                let method = if op == "add_dependency" {
+                    "PUT"
+                } else {
+                    "DELETE"
+                };
+                let path = format!("/api/backlogs/{a}/{t}/dependencies/{d}");
+                route(method, path, None, 200)
+            }
+            "get_dependencies" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
                 route(
-                    "POST",
-                    format!("/api/backlogs/{a}"),
-                    Some(p.body("task")),
-                    201,
+                    "GET",
+                    format!("/api/backlogs/{a}/{t}/dependencies"),
+                    None,
+                    200,
                 )
             }
-            "create_tasks" => {
+            "ready_tasks" => {
                 let a = p.segment("agent_id");
-                let body = Some(p.body("tasks"));
-                route("POST", format!("/api/backlogs/{a}/batch"), body, 201)
+                let q = p.query();
+                route("GET", format!("/api/backlogs/{a}/ready{q}"), None, 200)
             }
             "update_task" => {
                 let (a, t) = (p.segment("agent_id"), p.segment("task_id"));

@@ -37,6 +37,8 @@ from ._types import (
     AgentTask,
     Claim,
     Deleted,
+    Dependencies,
+    DependencyGraph,
     Finished,
     FinishStatus,
     Lease,
@@ -49,6 +51,7 @@ from ._types import (
     Task,
     TaskList,
     TaskPatch,
+    TaskRef,
 )
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "Claim",
     "ConflictError",
     "Deleted",
+    "Dependencies",
+    "DependencyGraph",
     "FinishStatus",
     "Finished",
     "HeldLease",
@@ -75,6 +80,7 @@ __all__ = [
     "Task",
     "TaskList",
     "TaskPatch",
+    "TaskRef",
     "TransitionError",
     "ValidationError",
     "__version__",

@@ -10,6 +10,8 @@ from typing import ClassVar, Literal, Optional, Sequence, Type, Union, final
 from typing_extensions import Self, Unpack
 
 from ._types import (
+    Dependencies,
+    DependencyGraph,
     Claim,
     Deleted,
     Finished,
@@ -110,10 +112,34 @@ class Store:
         title: str,
         description: Optional[str] = None,
         priority: Optional[int] = None,
+        *,
+        depends_on: Optional[Sequence[str]] = None,
+        idempotency_key: Optional[str] = None,
     ) -> Task:
-        """Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it."""
-    def create_tasks(self, agent_id: str, tasks: Sequence[NewTask]) -> TaskList:
-        """Adds several tasks in one transaction: all of them, or on any error none."""
+        """Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it.
+        ``depends_on`` lists tasks that must be complete before it is ready;
+        ``idempotency_key`` makes a retry safe."""
+    def create_tasks(
+        self,
+        agent_id: str,
+        tasks: Sequence[NewTask],
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> TaskList:
+        """Adds several tasks in one transaction: all of them, or on any error none.
+        In an item's ``depends_on`` an ``int`` names an earlier item."""
+    def add_dependency(self, agent_id: str, task_id: str, depends_on: str) -> Dependencies:
+        """Makes ``task_id`` wait for ``depends_on`` (a task of any agent);
+        ``ConflictError`` when that would close a cycle."""
+    def remove_dependency(self, agent_id: str, task_id: str, depends_on: str) -> Dependencies:
+        """Stops ``task_id`` waiting for ``depends_on``; nothing changes when it did not."""
+    def get_dependencies(self, agent_id: str, task_id: str) -> DependencyGraph:
+        """Whether the task is ready, what it depends on and what depends on it."""
+    def ready_tasks(
+        self, agent_id: str, *, limit: Optional[int] = None, offset: Optional[int] = None
+    ) -> TaskList:
+        """The agent's ready tasks (queued, every dependency complete), in the order
+        claims take them."""
     def get_task(self, agent_id: str, task_id: str) -> Task:
         """One task of the agent's backlog."""
     def update_task(self, agent_id: str, task_id: str, **fields: Unpack[TaskPatch]) -> Task:
@@ -133,8 +159,8 @@ class Store:
     def summary(self, agent_id: str) -> Summary:
         """Counts of the agent's tasks by status."""
     def claim_next(self, agent_id: str) -> Optional[Task]:
-        """Atomically moves the agent's first queued task to in_progress and returns
-        it; ``None`` when nothing is queued."""
+        """Atomically moves the agent's first ready task to in_progress and returns
+        it; ``None`` when nothing is ready."""
     def set_prefix(self, agent_id: str, prefix: str) -> PrefixSet:
         """Fixes the prefix of the agent's task IDs before its first task."""
     def claim_lease(

@@ -5,7 +5,7 @@ of the contract, with the keys in the contract's order; these types only describ
 them for type checkers and readers.
 """
 
-from typing import List, Literal, Optional, TypedDict
+from typing import List, Literal, Optional, TypedDict, Union
 
 Status = Literal["queued", "in_progress", "complete", "blocked"]
 """Where a task is in its lifecycle."""
@@ -96,10 +96,14 @@ class _NewTaskTitle(TypedDict):
 
 
 class NewTask(_NewTaskTitle, total=False):
-    """One item of ``create_tasks``: ``{"title", "description"?, "priority"?}``."""
+    """One item of ``create_tasks``: ``{"title", "description"?, "priority"?,
+    "depends_on"?}``."""
 
     description: Optional[str]
     priority: Optional[int]
+    depends_on: Optional[List[Union[str, int]]]
+    """Task IDs (of any agent) that must be complete before this task is ready; in
+    ``create_tasks`` an ``int`` names an earlier item of the same batch."""
 
 
 class TaskPatch(TypedDict, total=False):
@@ -158,3 +162,31 @@ class Reaped(TypedDict):
 
     requeued: List[str]
     blocked: List[str]
+
+
+class Dependencies(TypedDict):
+    """The result of ``add_dependency`` and ``remove_dependency``."""
+
+    task_id: str
+    depends_on: List[str]
+    """The IDs of the tasks it depends on now, in creation order."""
+
+
+class TaskRef(TypedDict):
+    """Another task, as a dependency listing shows it."""
+
+    agent_id: str
+    id: str
+    status: Status
+
+
+class DependencyGraph(TypedDict):
+    """The result of ``get_dependencies``."""
+
+    task_id: str
+    ready: bool
+    """Queued, and every task it depends on complete."""
+    depends_on: List[TaskRef]
+    """The tasks it depends on, in creation order."""
+    dependents: List[TaskRef]
+    """The tasks that depend on it, in creation order."""

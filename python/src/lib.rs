@@ -24,8 +24,8 @@ use serde_json::{Map, Number, Value};
 
 use agent_backlog::ops::WaitRequest;
 use agent_backlog::{
-    AgentTask, Claim, Error, ErrorCode, Finish, Lease, LeaseTerms, ListQuery, NewTask, Status,
-    Store, StoreOptions, Task, TaskPatch, TaskQuery,
+    AgentTask, Claim, Dependencies, Error, ErrorCode, Finish, Lease, LeaseTerms, ListQuery,
+    NewTask, Page, Status, Store, StoreOptions, Task, TaskPatch, TaskQuery, TaskRef,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -337,6 +337,42 @@ fn dict_to_json(dict: &Bound<'_, PyDict>, path: Path<'_>, depth: usize) -> Resul
 }
 
 /// A request body from the arguments that were given (`None` means "not given").
+/// An optional text argument: None (or absent) is `None`.
+fn optional_text_arg(
+    py: Python<'_>,
+    value: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<String>> {
+    value
+        .filter(|v| !v.is_none())
+        .map(|v| arg(py, text_arg(v, name)).map(|t| (*t).to_owned()))
+        .transpose()
+}
+
+/// The three text arguments of a dependency edge.
+fn edge_args(
+    py: Python<'_>,
+    agent_id: &Bound<'_, PyAny>,
+    task_id: &Bound<'_, PyAny>,
+    depends_on: &Bound<'_, PyAny>,
+) -> PyResult<(PyBackedStr, PyBackedStr, PyBackedStr)> {
+    Ok((
+        arg(py, text_arg(agent_id, "agent_id"))?,
+        arg(py, text_arg(task_id, "task_id"))?,
+        arg(py, text_arg(depends_on, "depends_on"))?,
+    ))
+}
+
+fn dependencies_dict<'py>(py: Python<'py>, deps: &Dependencies) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "task_id"), &deps.task_id)?;
+    dict.set_item(
+        intern!(py, "depends_on"),
+        PyList::new(py, &deps.depends_on)?,
+    )?;
+    Ok(dict)
+}
+
 fn body(fields: &[(&str, Option<&Bound<'_, PyAny>>)]) -> Result<Value, Error> {
     let mut map = Map::new();
     for &(name, value) in fields {
@@ -625,7 +661,10 @@ impl PyStore {
     }
 
     /// Adds a task (priority 1 highest .. 10 lowest, default 5) and returns it.
-    #[pyo3(signature = (agent_id, title, description = None, priority = None))]
+    /// depends_on lists tasks (of any agent) that must be complete before it is
+    /// ready; idempotency_key makes a retry safe (a repeat returns the first task).
+    #[pyo3(signature = (agent_id, title, description = None, priority = None, *, depends_on = None, idempotency_key = None))]
+    #[allow(clippy::too_many_arguments)]
     fn create_task<'py>(
         &self,
         py: Python<'py>,
@@ -633,35 +672,136 @@ impl PyStore {
         title: &Bound<'py, PyAny>,
         description: Option<&Bound<'py, PyAny>>,
         priority: Option<&Bound<'py, PyAny>>,
+        depends_on: Option<&Bound<'py, PyAny>>,
+        idempotency_key: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let agent = arg(py, text_arg(agent_id, "agent_id"))?;
         let mut task = arg(
             py,
-            body(&[("description", description), ("priority", priority)]),
+            body(&[
+                ("description", description),
+                ("priority", priority),
+                ("depends_on", depends_on),
+            ]),
         )?;
         let title = arg(py, to_json(title, Path::Arg("title"), 0))?;
         if let Value::Object(map) = &mut task {
             map.insert("title".into(), title);
         }
+        let key = optional_text_arg(py, idempotency_key, "idempotency_key")?;
         let task = self.call(py, move |s| {
-            s.create_task(&agent, NewTask::from_value(task)?)
+            let task = NewTask::from_value(task)?;
+            match key {
+                Some(key) => s
+                    .create_task_idempotent(&agent, &key, task)
+                    .map(|t| t.value),
+                None => s.create_task(&agent, task),
+            }
         })?;
         task_dict(py, &task)
     }
 
-    /// Adds several tasks ({"title", "description"?, "priority"?} each) in one
-    /// transaction: all of them, or on any error none.
+    /// Adds several tasks ({"title", "description"?, "priority"?, "depends_on"?}
+    /// each; in depends_on an int names an earlier item) in one transaction: all of
+    /// them, or on any error none. idempotency_key makes a retry safe.
+    #[pyo3(signature = (agent_id, tasks, *, idempotency_key = None))]
     fn create_tasks<'py>(
         &self,
         py: Python<'py>,
         agent_id: &Bound<'py, PyAny>,
         tasks: &Bound<'py, PyAny>,
+        idempotency_key: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let agent = arg(py, text_arg(agent_id, "agent_id"))?;
         let tasks = arg(py, to_json(tasks, Path::Arg("tasks"), 0))?;
+        let key = optional_text_arg(py, idempotency_key, "idempotency_key")?;
         let list = self.call(py, move |s| {
-            s.create_tasks(&agent, NewTask::list_from_value(tasks)?)
+            let tasks = NewTask::list_from_value(tasks)?;
+            match key {
+                Some(key) => s
+                    .create_tasks_idempotent(&agent, &key, tasks)
+                    .map(|t| t.value),
+                None => s.create_tasks(&agent, tasks),
+            }
         })?;
+        task_list(py, &list)
+    }
+
+    /// Makes task_id wait for depends_on (a task of any agent): it is not ready until
+    /// depends_on is complete. ConflictError when that would close a cycle.
+    /// {"task_id", "depends_on": [task ids]}.
+    fn add_dependency<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+        depends_on: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (agent, id, dep) = edge_args(py, agent_id, task_id, depends_on)?;
+        let deps = self.call(py, move |s| s.add_dependency(&agent, &id, &dep))?;
+        dependencies_dict(py, &deps)
+    }
+
+    /// Stops task_id waiting for depends_on (nothing changes when it did not):
+    /// {"task_id", "depends_on": [task ids]}.
+    fn remove_dependency<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+        depends_on: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (agent, id, dep) = edge_args(py, agent_id, task_id, depends_on)?;
+        let deps = self.call(py, move |s| s.remove_dependency(&agent, &id, &dep))?;
+        dependencies_dict(py, &deps)
+    }
+
+    /// Whether the task is ready, what it depends on and what depends on it:
+    /// {"task_id", "ready", "depends_on": [...], "dependents": [...]}, each item
+    /// {"agent_id", "id", "status"}.
+    fn get_dependencies<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        let graph = self.call(py, move |s| s.get_dependencies(&agent, &id))?;
+        let refs = |refs: &[TaskRef]| -> PyResult<Bound<'py, PyList>> {
+            let items = refs
+                .iter()
+                .map(|r| {
+                    let dict = PyDict::new(py);
+                    dict.set_item(intern!(py, "agent_id"), &r.agent_id)?;
+                    dict.set_item(intern!(py, "id"), &r.id)?;
+                    dict.set_item(intern!(py, "status"), r.status.as_str())?;
+                    Ok(dict)
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)
+        };
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "task_id"), &graph.task_id)?;
+        dict.set_item(intern!(py, "ready"), graph.ready)?;
+        dict.set_item(intern!(py, "depends_on"), refs(&graph.depends_on)?)?;
+        dict.set_item(intern!(py, "dependents"), refs(&graph.dependents)?)?;
+        Ok(dict)
+    }
+
+    /// The agent's ready tasks (queued, every dependency complete) in the order claims
+    /// take them: {"agent_id", "tasks": [task, ...], "total"}.
+    #[pyo3(signature = (agent_id, *, limit = None, offset = None))]
+    fn ready_tasks<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        limit: Option<&Bound<'py, PyAny>>,
+        offset: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let page = arg(py, body(&[("limit", limit), ("offset", offset)]))?;
+        let list = self.call(py, move |s| s.ready_tasks(&agent, Page::from_value(page)?))?;
         task_list(py, &list)
     }
 
@@ -766,8 +906,9 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// Atomically moves the agent's first queued task to in_progress and returns it;
-    /// None when nothing is queued. Two claimers never get the same task.
+    /// Atomically moves the agent's first ready task (queued, every dependency
+    /// complete) to in_progress and returns it; None when nothing is ready. Two
+    /// claimers never get the same task.
     fn claim_next<'py>(
         &self,
         py: Python<'py>,
@@ -795,7 +936,7 @@ impl PyStore {
         Ok(dict)
     }
 
-    /// Claims the agent's most urgent queued task with a lease for `worker`:
+    /// Claims the agent's most urgent ready task with a lease for `worker`:
     /// {"task": Task, "lease": Lease}, or None when nothing is ready. Renew the lease
     /// before it expires (renew_lease), or the task goes back to the queue.
     #[pyo3(signature = (agent_id, worker, *, lease_seconds = None, max_attempts = None))]

@@ -28,6 +28,14 @@
 //!   clock, formatted as RFC 3339 UTC whole seconds (see [`now`]); lease times are
 //!   milliseconds from the same clock ([`now_ms`]), and a leased claim's `started` is
 //!   its `granted` in whole seconds.
+//! - **Readiness.** A task is ready when it is queued and every task it depends on is
+//!   complete. Each task keeps the number of its dependencies that are not complete,
+//!   changed in the transaction of every edge change, status change to or from
+//!   complete, and delete; a claim seeks the first ready task through an index and
+//!   the ready total is kept with the counts, so neither ever walks the graph. The
+//!   graph stays acyclic: an edge that would close a cycle is refused.
+//! - **Idempotency keys.** Scoped to the agent; checked and recorded in the
+//!   transaction that creates, so racing callers with one key create once.
 //! - **Leases.** A lease is held only by an in_progress task, and the database itself
 //!   refuses anything else. Every move of a leased task by anything but its lease
 //!   (update_task, delete_task, expiry) ends the lease and grows the task's fence;
@@ -50,6 +58,7 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::lease::Reaped;
 use crate::model::{AgentTask, Status, Summary, Task};
+use crate::plan::{DependencyGraph, DependsOn};
 use crate::rules::lease::{Terms, Token};
 
 /// A task about to be inserted: values already validated by the core.
@@ -58,14 +67,54 @@ pub(crate) struct NewRow {
     pub title: String,
     pub description: Option<String>,
     pub priority: u8,
+    /// Checked by [`crate::rules::plan::depends_on`]: well-formed IDs, indices of
+    /// earlier rows only, no repeats.
+    pub depends_on: Vec<DependsOn>,
 }
 
+/// The idempotency key of a create and the fingerprint of its request
+/// ([`crate::rules::plan::fingerprint`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub key: &'a str,
+    pub request: [u8; 32],
+}
+
+/// What [`Backend::create_tasks`] did.
+#[derive(Debug)]
+pub(crate) enum Created {
+    /// The rows were inserted, in the order given.
+    New(Vec<Task>),
+    /// The key's earlier call with the same request created these tasks: the ones
+    /// that still exist, as they are now, in the order of that call. Nothing written.
+    Replayed(Vec<Task>),
+    /// The key's earlier call had another request. Nothing written.
+    KeyTaken,
+    /// Row `item` depends on `task_id`, which is not a task of the store. Nothing
+    /// written.
+    Unknown { item: usize, task_id: String },
+}
+
+/// What a change to a task's dependencies found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum EdgeOutcome {
+    /// Done (or nothing to do): the task's dependencies now, in creation order.
+    Done(Vec<String>),
+    /// The task is not in the agent's backlog.
+    NoTask,
+    /// The dependency is not a task of the store.
+    NoDependency,
+    /// The edge would close this cycle, from the task back to itself. Nothing written.
+    Cycle(Vec<String>),
+}
 /// The filter and page of a listing, already validated.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Filter<'a> {
     pub agent_id: Option<&'a str>,
     pub status: Option<Status>,
     pub priority: Option<u8>,
+    /// Only ready tasks (queued, every dependency complete): the ready queue.
+    pub ready: bool,
     /// `None` for no limit.
     pub limit: Option<u64>,
     pub offset: u64,
@@ -107,7 +156,7 @@ pub(crate) struct Grant<'a> {
 /// queued task, and when its first held lease expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claimable {
-    pub queued: bool,
+    pub ready: bool,
     pub next_expiry_ms: Option<i64>,
 }
 
@@ -120,8 +169,38 @@ pub(crate) type Patcher<'a> = dyn FnMut(Task, &str) -> Result<Task> + 'a;
 pub(crate) trait Backend: Send + Sync {
     /// Inserts `rows` as queued tasks of `agent_id`, numbered consecutively from the
     /// agent's counter (registering the agent and taking its prefix on its first
-    /// task), all in one transaction. Returns them in the order given.
-    fn create_tasks(&self, agent_id: &str, rows: Vec<NewRow>) -> Result<Vec<Task>>;
+    /// task), with their dependencies, all in one transaction.
+    ///
+    /// With a `key`: when the agent has used it and a task it created still exists,
+    /// this is a replay (the same fingerprint) or the key is taken (another one);
+    /// otherwise the key is (again) free, and the new tasks are recorded under it.
+    fn create_tasks(
+        &self,
+        agent_id: &str,
+        rows: Vec<NewRow>,
+        key: Option<Key<'_>>,
+    ) -> Result<Created>;
+
+    /// Makes the agent's task `task_id` depend on the task `depends_on` (any agent's),
+    /// unless that would close a cycle. Adding an edge that exists changes nothing.
+    fn add_dependency(
+        &self,
+        agent_id: &str,
+        task_id: &str,
+        depends_on: &str,
+    ) -> Result<EdgeOutcome>;
+
+    /// Removes the edge, if there is one (both tasks must exist).
+    fn remove_dependency(
+        &self,
+        agent_id: &str,
+        task_id: &str,
+        depends_on: &str,
+    ) -> Result<EdgeOutcome>;
+
+    /// The task's readiness, dependencies and dependents (`None` when it is not in the
+    /// agent's backlog), read in one snapshot. A pure read.
+    fn get_dependencies(&self, agent_id: &str, task_id: &str) -> Result<Option<DependencyGraph>>;
 
     /// The task, if it is in the agent's backlog. A pure read.
     fn get_task(&self, agent_id: &str, task_id: &str) -> Result<Option<Task>>;
@@ -149,7 +228,7 @@ pub(crate) trait Backend: Send + Sync {
     /// The agent's counts by status (zeros for an unknown agent). A pure read.
     fn summary(&self, agent_id: &str) -> Result<Summary>;
 
-    /// Moves the agent's first queued task (priority, then creation order) to
+    /// Moves the agent's first ready task (priority, then creation order) to
     /// in_progress with `started` = now, atomically: two claimers anywhere never get
     /// the same task.
     fn claim_next(&self, agent_id: &str) -> Result<Option<Task>>;

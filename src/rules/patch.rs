@@ -5,10 +5,11 @@ use crate::backend::NewRow;
 use crate::error::{Error, Result};
 use crate::model::{NewTask, Status, Task, TaskPatch};
 use crate::rules::lifecycle::{self, State};
-use crate::rules::validate;
+use crate::rules::{plan, validate};
 
-/// A create body with its values checked and its defaults applied.
-pub(crate) fn new_row(task: NewTask) -> Result<NewRow> {
+/// A create body with its values checked and its defaults applied; `item` is its
+/// index in a `create_tasks` batch (`None` for `create_task`).
+pub(crate) fn new_row(task: NewTask, item: Option<usize>) -> Result<NewRow> {
     let title = validate::title(&task.title)?;
     if let Some(d) = &task.description {
         validate::description(d)?;
@@ -21,6 +22,7 @@ pub(crate) fn new_row(task: NewTask) -> Result<NewRow> {
         title,
         description: task.description,
         priority,
+        depends_on: plan::depends_on(item, task.depends_on)?,
     })
 }
 

@@ -23,6 +23,10 @@ pub const MAX_PREFIX_CHARS: usize = 8;
 pub const MAX_TASK_PREFIX_CHARS: usize = 12;
 /// Most tasks in one `create_tasks` batch.
 pub const MAX_BATCH_TASKS: usize = 10_000;
+/// Most dependencies one create body names.
+pub const MAX_DEPENDS_ON: usize = 1_000;
+/// Longest idempotency key, in characters (SPEC §12).
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 /// Shows a caller's value in a message without flooding it.
 pub(crate) fn shown(value: &str) -> String {
@@ -64,6 +68,11 @@ pub fn agent_id(value: &str) -> Result<()> {
 /// letter, a hyphen, and at least three digits. (An explicit prefix has at most 8
 /// characters; a derived one may have more.)
 pub fn task_id(value: &str) -> Result<()> {
+    id_of("task_id", value)
+}
+
+/// A task ID given as `field` (`task_id`, `depends_on`), checked as [`task_id`] is.
+pub(crate) fn id_of(field: &str, value: &str) -> Result<()> {
     let ok = match value.split_once('-') {
         Some((prefix, number)) => {
             is_prefix(prefix, MAX_TASK_PREFIX_CHARS)
@@ -76,7 +85,7 @@ pub fn task_id(value: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(format!(
-            "task_id must look like MKT-001 (a prefix of 1 to 12 characters A-Z 0-9, a hyphen, at least 3 digits), got {}",
+            "{field} must look like MKT-001 (a prefix of 1 to 12 characters A-Z 0-9, a hyphen, at least 3 digits), got {}",
             shown(value)
         )))
     }
@@ -88,6 +97,20 @@ fn is_prefix(value: &str, max: usize) -> bool {
         && value
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// An idempotency key (SPEC §12): 1..=255 printable ASCII characters (space to `~`).
+pub fn idempotency_key(value: &str) -> Result<()> {
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&value.len())
+        && value.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters (space to ~), such as a UUID, got {}",
+            shown(value)
+        )))
+    }
 }
 
 /// An explicit prefix: 1..=8 characters A–Z and 0–9, starting with a letter.

@@ -229,7 +229,7 @@ impl Store {
             }
             let mut look = self.backend.claimable(agent_id)?;
             loop {
-                if look.queued {
+                if look.ready {
                     break;
                 }
                 let now = Instant::now();

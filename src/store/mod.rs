@@ -4,6 +4,7 @@
 //! same error for the same bad call.
 
 mod leases;
+mod plans;
 
 use std::path::Path;
 
@@ -14,7 +15,6 @@ use crate::model::{
     TaskQuery,
 };
 use crate::options::StoreOptions;
-use crate::request::in_batch;
 use crate::rules::{patch, validate};
 
 /// A backlog store over one SQLite file.
@@ -135,17 +135,14 @@ impl Store {
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
     pub fn create_task(&self, agent_id: &str, task: NewTask) -> Result<Task> {
-        validate::agent_id(agent_id)?;
-        let row = patch::new_row(task)?;
-        let mut tasks = self.backend.create_tasks(agent_id, vec![row])?;
-        tasks
-            .pop()
-            .ok_or_else(|| Error::Internal("a created task was not returned".into()))
+        self.create_one(agent_id, None, task).map(|t| t.value)
     }
 
     /// Adds several tasks in one transaction: all of them or, on any error, none.
     ///
     /// The result lists the new tasks in the order given; `total` is their number.
+    /// An item's `depends_on` may name an earlier item by its index
+    /// ([`NewTask::depends_on_item`]), so a whole plan lands in one call.
     ///
     /// ```
     /// use agent_backlog::{NewTask, Store};
@@ -158,25 +155,7 @@ impl Store {
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
     pub fn create_tasks(&self, agent_id: &str, tasks: Vec<NewTask>) -> Result<TaskList> {
-        validate::agent_id(agent_id)?;
-        if tasks.len() > validate::MAX_BATCH_TASKS {
-            return Err(Error::invalid(format!(
-                "a batch holds at most {} tasks, got {}; split it into several calls",
-                validate::MAX_BATCH_TASKS,
-                tasks.len()
-            )));
-        }
-        let rows = tasks
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| patch::new_row(t).map_err(|e| in_batch(i, e)))
-            .collect::<Result<Vec<_>>>()?;
-        let tasks = self.backend.create_tasks(agent_id, rows)?;
-        Ok(TaskList {
-            agent_id: agent_id.to_owned(),
-            total: tasks.len() as u64,
-            tasks,
-        })
+        self.create_many(agent_id, None, tasks).map(|t| t.value)
     }
 
     /// One task of the agent's backlog (`GET /api/backlogs/{agent_id}/{task_id}`).
@@ -251,6 +230,7 @@ impl Store {
             agent_id: Some(agent_id),
             status: query.status,
             priority: None,
+            ready: false,
             limit,
             offset,
         })?;
@@ -283,6 +263,7 @@ impl Store {
             agent_id: query.agent_id.as_deref(),
             status: query.status,
             priority: query.priority.map(validate::priority).transpose()?,
+            ready: false,
             limit,
             offset,
         })?;

@@ -51,10 +51,16 @@ POSITIONAL: dict[str, list[str]] = {
     "get_lease": ["agent_id", "task_id"],
     "reap_expired": [],
     "wait_for_task": ["agent_id", "worker", "timeout_seconds"],
+    "add_dependency": ["agent_id", "task_id", "depends_on"],
+    "remove_dependency": ["agent_id", "task_id", "depends_on"],
+    "get_dependencies": ["agent_id", "task_id"],
+    "ready_tasks": ["agent_id"],
 }
 BODY: dict[str, str] = {"create_task": "task", "update_task": "patch"}
 KEYWORDS: dict[str, set[str]] = {
-    "create_task": {"title", "description", "priority"},
+    "create_task": {"title", "description", "priority", "depends_on", "idempotency_key"},
+    "create_tasks": {"idempotency_key"},
+    "ready_tasks": {"limit", "offset"},
     "list_tasks": {"status", "limit", "offset"},
     "query_tasks": {"status", "priority", "agent_id", "limit", "offset"},
     "claim_lease": {"lease_seconds", "max_attempts"},
@@ -125,6 +131,8 @@ def call(store: Store, op: str, request: Any) -> Any:
         args.append(rest.pop(name))
     if op in BODY:
         body_key = BODY[op]
+        # The idempotency key is a keyword beside the body's fields.
+        extra = {k: rest.pop(k) for k in ["idempotency_key"] if k in rest and op == "create_task"}
         if set(rest) != {body_key}:
             raise Inexpressible(f"the request must hold {body_key} beside {POSITIONAL[op]}, got {sorted(rest)}")
         kwargs = rest[body_key]
@@ -134,6 +142,9 @@ def call(store: Store, op: str, request: Any) -> Any:
             raise Inexpressible("title is a required parameter")
         if set(kwargs) & set(POSITIONAL[op]):
             raise Inexpressible(f"{sorted(set(kwargs) & set(POSITIONAL[op]))} is a parameter, not a keyword of the body")
+        if set(kwargs) & set(extra):
+            raise Inexpressible("idempotency_key is a parameter, not a field of the body")
+        kwargs = {**kwargs, **extra}
     else:
         kwargs = rest
     allowed = KEYWORDS.get(op)

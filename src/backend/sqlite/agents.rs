@@ -36,20 +36,23 @@ pub(super) fn take_numbers(
     Ok((prefix, 1))
 }
 
-/// Counts new queued tasks of the agent: `per_priority[p - 1]` of priority `p`. One
-/// upsert per priority present, rather than a trigger run per inserted row.
+/// Counts new queued tasks of the agent: `queued[p - 1]` of priority `p`, of which
+/// `waiting[p - 1]` wait for dependencies. One upsert per priority present, rather
+/// than a trigger run per inserted row.
 pub(super) fn count_new(
     tx: &Transaction<'_>,
     agent_id: &str,
-    per_priority: &[i64; 10],
+    queued: &[i64; 10],
+    waiting: &[i64; 10],
 ) -> SqlResult<()> {
     let mut upsert = tx.prepare_cached(
-        "INSERT INTO counts (agent_id, priority, queued) VALUES (?1, ?2, ?3)
-         ON CONFLICT (agent_id, priority) DO UPDATE SET queued = queued + excluded.queued",
+        "INSERT INTO counts (agent_id, priority, queued, waiting) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (agent_id, priority) DO UPDATE SET
+         queued = queued + excluded.queued, waiting = waiting + excluded.waiting",
     )?;
-    for (i, &n) in per_priority.iter().enumerate() {
+    for (i, (&n, &w)) in queued.iter().zip(waiting).enumerate() {
         if n > 0 {
-            upsert.execute(params![agent_id, i as i64 + 1, n])?;
+            upsert.execute(params![agent_id, i as i64 + 1, n, w])?;
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! Claims: the agent's next queued task, taken under the write lock.
+//! Claims: the agent's next ready task, taken under the write lock.
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -11,16 +11,22 @@ use crate::model::{Status, Task};
 /// where `status = 'queued'` alone could not use the status after the priority.
 pub(super) const PRIORITIES: &str = "priority IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)";
 
-/// The agent's first queued task, by priority then creation order, and its row.
-pub(super) fn next_queued_sql() -> String {
+/// The readiness predicate (SPEC §13), the one every query of this backend uses: a
+/// queued task none of whose dependencies is unmet. With `agent_id = ?` and
+/// [`PRIORITIES`] it is a seek of the `(agent_id, priority, status, waiting)` index.
+pub(super) const READY: &str = "status = 'queued' AND waiting = 0";
+
+/// The agent's first ready task, by priority then creation order, and its row, with
+/// `extra` columns after the row's `seq`.
+pub(super) fn next_ready_sql(extra: &str) -> String {
     format!(
-        "SELECT {TASK_COLUMNS}, seq FROM tasks
-         WHERE agent_id = ?1 AND {PRIORITIES} AND status = 'queued'
+        "SELECT {TASK_COLUMNS}, seq{extra} FROM tasks
+         WHERE agent_id = ?1 AND {PRIORITIES} AND {READY}
          ORDER BY priority, seq LIMIT 1"
     )
 }
 
-/// Moves the agent's first queued task to in_progress.
+/// Moves the agent's first ready task to in_progress.
 ///
 /// Both statements run under the write lock of one IMMEDIATE transaction, so no other
 /// claimer, in any thread or process, can see the task as queued in between. (One
@@ -32,7 +38,7 @@ pub(super) fn claim_next(
     started: &str,
 ) -> SqlResult<Option<Task>> {
     let found = tx
-        .prepare_cached(&next_queued_sql())?
+        .prepare_cached(&next_ready_sql(""))?
         .query_row([agent_id], |row| {
             Ok((task_from_row(row)?, row.get::<_, i64>(TASK_COLUMN_COUNT)?))
         })

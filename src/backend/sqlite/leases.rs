@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::claims::PRIORITIES;
+use super::claims::next_ready_sql;
 use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::SqlResult;
 use crate::backend::{seconds, Claimable, Grant, LeaseRow, Patcher};
@@ -102,11 +102,7 @@ pub(super) fn claim(
     let now_ms = crate::backend::now_ms();
     reap(tx, Some(agent_id), now_ms)?;
     let found = tx
-        .prepare_cached(&format!(
-            "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
-             WHERE agent_id = ?1 AND {PRIORITIES} AND status = 'queued'
-             ORDER BY priority, seq LIMIT 1"
-        ))?
+        .prepare_cached(&next_ready_sql(", fence, attempts"))?
         .query_row([agent_id], |row| {
             Ok((
                 task_from_row(row)?,
@@ -324,8 +320,10 @@ pub(super) fn get(
 
 /// Whether the agent has a queued task, and when its first held lease expires.
 pub(super) fn claimable(tx: &Connection, agent_id: &str) -> SqlResult<Claimable> {
-    let queued: i64 = tx
-        .prepare_cached("SELECT coalesce(sum(queued), 0) FROM counts WHERE agent_id = ?1")?
+    let ready: i64 = tx
+        .prepare_cached(
+            "SELECT coalesce(sum(queued - waiting), 0) FROM counts WHERE agent_id = ?1",
+        )?
         .query_row([agent_id], |r| r.get(0))?;
     let next_expiry_ms: Option<i64> = tx
         .prepare_cached(
@@ -334,7 +332,7 @@ pub(super) fn claimable(tx: &Connection, agent_id: &str) -> SqlResult<Claimable>
         )?
         .query_row([agent_id], |r| r.get(0))?;
     Ok(Claimable {
-        queued: queued > 0,
+        ready: ready > 0,
         next_expiry_ms,
     })
 }

@@ -9,9 +9,10 @@ use super::SqlResult;
 use crate::backend::Filter;
 use crate::model::{Status, Summary};
 
-/// The statuses listed: the one asked for, or all four.
+/// The statuses listed: the one asked for (queued for the ready queue), or all four.
 fn statuses(filter: &Filter<'_>) -> Vec<Status> {
     match filter.status {
+        _ if filter.ready => vec![Status::Queued],
         Some(status) => vec![status],
         None => Status::ALL.to_vec(),
     }
@@ -32,12 +33,24 @@ pub(super) fn page_sql(filter: &Filter<'_>) -> String {
         extra.push_str(" AND ");
         extra.push_str(PRIORITIES);
     }
+    // One agent's listing reads the `(agent_id, priority, status, waiting)` index: an
+    // arm per value of `waiting` keeps each arm in creation order (only a queued task
+    // can be waiting). Across agents the `(priority, status)` index needs no split.
+    let waiting: &[&str] = match (filter.agent_id.is_some(), filter.ready) {
+        (_, true) => &[" AND waiting = 0"],
+        (true, false) => &[" AND waiting = 0", " AND waiting = 1"],
+        (false, false) => &[""],
+    };
+    let extra = extra.as_str();
     let arms: Vec<String> = statuses(filter)
         .into_iter()
-        .map(|status| {
-            format!(
-                "SELECT {TASK_COLUMNS}, agent_id, seq FROM tasks WHERE status = '{status}'{extra}"
-            )
+        .flat_map(|status| {
+            let split = if status == Status::Queued { waiting } else { &waiting[..1] };
+            split.iter().map(move |w| {
+                format!(
+                    "SELECT {TASK_COLUMNS}, agent_id, seq FROM tasks WHERE status = '{status}'{w}{extra}"
+                )
+            })
         })
         .collect();
     format!(
@@ -57,6 +70,7 @@ pub(super) fn count_sql(filter: &Filter<'_>) -> String {
         filters.push_str(" AND priority = :priority");
     }
     let counted = match filter.status {
+        _ if filter.ready => "queued - waiting",
         Some(status) => status.as_str(),
         None => "queued + in_progress + complete + blocked",
     };

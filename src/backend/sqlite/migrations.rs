@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_prefix_bases.sql"),
     include_str!("migrations/0004_leases.sql"),
     include_str!("migrations/0005_priority_first.sql"),
+    include_str!("migrations/0006_dependencies.sql"),
 ];
 
 /// The schema version this library writes.

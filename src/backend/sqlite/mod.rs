@@ -2,7 +2,8 @@
 //!
 //! Split by family, as rusqlite splits its `Connection`: [`conn`] holds the
 //! connections, [`tasks`] writes and reads single tasks, [`listing`] pages and counts,
-//! [`claims`] takes the next task, [`agents`] numbers and prefixes, and
+//! [`claims`] takes the next task, [`agents`] numbers and prefixes, [`plans`] creates
+//! with dependencies and idempotency keys and keeps the edges, [`leases`] leases, and
 //! [`migrations`] the schema (SQL files under `migrations/`).
 
 mod agents;
@@ -12,6 +13,7 @@ mod conn;
 mod leases;
 mod listing;
 mod migrations;
+mod plans;
 mod tasks;
 mod watch;
 
@@ -19,11 +21,15 @@ use std::path::Path;
 
 use std::time::Instant;
 
-use crate::backend::{Backend, Claimable, Filter, Grant, LeaseRow, NewRow, Patcher, PrefixOutcome};
+use crate::backend::{
+    Backend, Claimable, Created, EdgeOutcome, Filter, Grant, Key, LeaseRow, NewRow, Patcher,
+    PrefixOutcome,
+};
 use crate::error::{Error, Result};
 use crate::lease::Reaped;
 use crate::model::{AgentTask, Summary, Task};
 use crate::options::StoreOptions;
+use crate::plan::DependencyGraph;
 use crate::rules::lease::{Terms, Token};
 
 pub(crate) use migrations::LATEST;
@@ -136,13 +142,43 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn create_tasks(&self, agent_id: &str, rows: Vec<NewRow>) -> Result<Vec<Task>> {
+    fn create_tasks(
+        &self,
+        agent_id: &str,
+        rows: Vec<NewRow>,
+        key: Option<Key<'_>>,
+    ) -> Result<Created> {
         if rows.is_empty() {
             self.conns.check_open()?;
-            return Ok(Vec::new());
+            return Ok(Created::New(Vec::new()));
         }
         self.conns
-            .write(|tx| tasks::create(tx, agent_id, rows, &crate::backend::now()))
+            .write(|tx| plans::create(tx, agent_id, rows, key, &crate::backend::now()))
+    }
+
+    fn add_dependency(
+        &self,
+        agent_id: &str,
+        task_id: &str,
+        depends_on: &str,
+    ) -> Result<EdgeOutcome> {
+        self.conns
+            .write(|tx| plans::add(tx, agent_id, task_id, depends_on))
+    }
+
+    fn remove_dependency(
+        &self,
+        agent_id: &str,
+        task_id: &str,
+        depends_on: &str,
+    ) -> Result<EdgeOutcome> {
+        self.conns
+            .write(|tx| plans::remove(tx, agent_id, task_id, depends_on))
+    }
+
+    fn get_dependencies(&self, agent_id: &str, task_id: &str) -> Result<Option<DependencyGraph>> {
+        self.conns
+            .snapshot(|tx| plans::graph(tx, agent_id, task_id))
     }
 
     fn get_task(&self, agent_id: &str, task_id: &str) -> Result<Option<Task>> {

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use super::{agents, SqlResult};
 use crate::backend::{NewRow, Patcher};
 use crate::model::{Status, Task};
+use crate::plan::DependsOn;
 use crate::rules::lifecycle;
 
 /// The task columns, in the order [`task_from_row`] reads them.
@@ -41,53 +42,77 @@ pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-fn format_id(prefix: &str, number: i64) -> String {
+pub(super) fn format_id(prefix: &str, number: i64) -> String {
     format!("{prefix}-{number:03}")
 }
 
-/// Numbers and inserts `rows` as queued tasks of the agent.
+/// Numbers and inserts `rows` as queued tasks of the agent, with their dependencies
+/// (`deps[i]`: the rows and statuses of row `i`'s dependencies on existing tasks,
+/// resolved by the caller; its dependencies on earlier rows are in the row itself).
+/// Returns the tasks and the first number.
 pub(super) fn create(
     tx: &Transaction<'_>,
     agent_id: &str,
     rows: Vec<NewRow>,
+    deps: &[Vec<(i64, bool)>],
     created: &str,
-) -> SqlResult<Vec<Task>> {
+) -> SqlResult<(Vec<Task>, i64)> {
     let (prefix, first) = agents::take_numbers(tx, agent_id, rows.len() as i64)?;
-    let mut per_priority = [0i64; 10];
-    for row in &rows {
-        per_priority[usize::from(row.priority.clamp(1, 10)) - 1] += 1;
-    }
-    agents::count_new(tx, agent_id, &per_priority)?;
+    let mut queued = [0i64; 10];
+    let mut waiting = [0i64; 10];
     let mut insert = tx.prepare_cached(
-        "INSERT INTO tasks (id, agent_id, title, description, priority, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    rows.into_iter()
-        .zip(first..)
-        .map(|(row, number)| {
-            let id = format_id(&prefix, number);
-            insert.execute(params![
-                id,
-                agent_id,
-                row.title,
-                row.description,
-                row.priority,
-                created
-            ])?;
-            Ok(Task {
-                id,
-                title: row.title,
-                description: row.description,
-                priority: row.priority,
-                status: Status::Queued,
-                created: created.to_owned(),
-                started: None,
-                completed: None,
-                result: None,
-                blocker: None,
+    let mut edge =
+        tx.prepare_cached("INSERT INTO dependencies (task_seq, depends_seq) VALUES (?1, ?2)")?;
+    let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut tasks = Vec::with_capacity(rows.len());
+    for ((i, row), number) in rows.into_iter().enumerate().zip(first..) {
+        let id = format_id(&prefix, number);
+        let existing = deps.get(i).map(Vec::as_slice).unwrap_or_default();
+        // A dependency on an earlier row is on a new, queued task: never met yet.
+        let earlier: Vec<i64> = row
+            .depends_on
+            .iter()
+            .filter_map(|d| match d {
+                DependsOn::Item(j) => seqs.get(*j).copied(),
+                DependsOn::Task(_) => None,
             })
-        })
-        .collect()
+            .collect();
+        let unmet = earlier.len() as i64 + existing.iter().filter(|(_, met)| !met).count() as i64;
+        let p = usize::from(row.priority.clamp(1, 10)) - 1;
+        queued[p] += 1;
+        waiting[p] += i64::from(unmet > 0);
+        insert.execute(params![
+            id,
+            agent_id,
+            row.title,
+            row.description,
+            row.priority,
+            created,
+            unmet
+        ])?;
+        let seq = tx.last_insert_rowid();
+        for depends_seq in existing.iter().map(|(s, _)| *s).chain(earlier) {
+            edge.execute(params![seq, depends_seq])?;
+        }
+        seqs.push(seq);
+        tasks.push(Task {
+            id,
+            title: row.title,
+            description: row.description,
+            priority: row.priority,
+            status: Status::Queued,
+            created: created.to_owned(),
+            started: None,
+            completed: None,
+            result: None,
+            blocker: None,
+        });
+    }
+    agents::count_new(tx, agent_id, &queued, &waiting)?;
+    Ok((tasks, first))
 }
 
 /// The SQL of [`load`] (also checked for its plan by the tests).

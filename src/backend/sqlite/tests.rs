@@ -4,7 +4,7 @@
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
-use super::claims::next_queued_sql;
+use super::claims::next_ready_sql;
 use super::listing::{count_sql, page_sql};
 use super::tasks::load_sql;
 use super::*;
@@ -31,6 +31,14 @@ fn row(title: &str) -> NewRow {
         title: title.into(),
         description: None,
         priority: 5,
+        depends_on: Vec::new(),
+    }
+}
+
+fn created(db: &Sqlite, agent_id: &str, rows: Vec<NewRow>) -> Vec<Task> {
+    match db.create_tasks(agent_id, rows, None).unwrap() {
+        Created::New(tasks) => tasks,
+        other => panic!("not created: {other:?}"),
     }
 }
 
@@ -40,11 +48,11 @@ fn row(title: &str) -> NewRow {
 #[test]
 fn a_panic_inside_a_write_leaves_the_store_usable() {
     let db = memory();
-    db.create_tasks("a", vec![row("kept")]).unwrap();
+    created(&db, "a", vec![row("kept")]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         db.conns
             .write(|tx| {
-                tasks::create(tx, "a", vec![row("lost")], "2026-01-01T00:00:00Z")?;
+                tasks::create(tx, "a", vec![row("lost")], &[], "2026-01-01T00:00:00Z")?;
                 panic!("a bug in the middle of a write");
             })
             .map(|_: ()| ())
@@ -52,10 +60,7 @@ fn a_panic_inside_a_write_leaves_the_store_usable() {
     assert!(result.is_err());
     assert!(db.conns.writer_poisoned());
     assert_eq!(db.summary("a").unwrap().total, 1);
-    assert_eq!(
-        db.create_tasks("a", vec![row("next")]).unwrap()[0].id,
-        "A-002"
-    );
+    assert_eq!(created(&db, "a", vec![row("next")])[0].id, "A-002");
     assert!(db.get_task("a", "A-002").unwrap().is_some());
     assert_eq!(db.query(&all()).unwrap().1, 2);
 }
@@ -65,6 +70,7 @@ fn all() -> Filter<'static> {
         agent_id: None,
         status: None,
         priority: None,
+        ready: false,
         limit: None,
         offset: 0,
     }
@@ -93,7 +99,7 @@ fn hot_statements_are_never_re_prepared() {
                 .unwrap();
         }
         db.conns.with_writer_conn(|conn| {
-            [next_queued_sql(), load_sql()]
+            [next_ready_sql(""), load_sql()]
                 .iter()
                 .map(|sql| {
                     conn.prepare_cached(sql)
@@ -118,11 +124,13 @@ fn hot_statements_are_never_re_prepared() {
 fn every_listing_uses_an_index_in_order() {
     let db = memory();
     db.conns.with_writer_conn(|conn| {
-        for bits in 0..8 {
+        for bits in 0..16 {
+            let ready = bits & 8 != 0;
             let filter = Filter {
-                agent_id: (bits & 1 != 0).then_some("a"),
+                agent_id: (bits & 1 != 0 || ready).then_some("a"),
                 status: (bits & 2 != 0).then_some(Status::Queued),
                 priority: (bits & 4 != 0).then_some(3),
+                ready,
                 limit: Some(50),
                 offset: 0,
             };
@@ -141,9 +149,9 @@ fn every_listing_uses_an_index_in_order() {
                 assert!(!count.contains("SCAN"), "{bits}: {count}");
             }
         }
-        let claim = plan(conn, &next_queued_sql());
+        let claim = plan(conn, &next_ready_sql(""));
         assert!(
-            claim.contains("INDEX tasks_by_agent_priority_status"),
+            claim.contains("INDEX tasks_by_agent_priority_status_waiting"),
             "{claim}"
         );
         assert!(!claim.contains("TEMP B-TREE"), "{claim}");
