@@ -31,6 +31,7 @@ test-python: python-dev
 	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python tests/readme
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
 	$(VENV)/bin/pytest tests/python
+	$(VENV_PY) examples/python/plan.py
 
 lint-python:
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(CARGO) clippy -p agent-backlog-python -- -D warnings

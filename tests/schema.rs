@@ -3,7 +3,7 @@
 mod common;
 
 use agent_backlog::{
-    Finish, LeaseTerms, ListQuery, NewTask, Status, Store, TaskQuery, SCHEMA_VERSION,
+    Finish, LeaseTerms, ListQuery, NewTask, Page, Status, Store, TaskQuery, SCHEMA_VERSION,
 };
 use common::TempDir;
 use rusqlite::Connection;
@@ -119,10 +119,33 @@ fn a_version_1_file_migrates() {
     assert_eq!((claim.lease.fence, claim.lease.attempt), (1, 1));
     s.finish_lease(&claim.lease.token, Finish::complete())
         .unwrap();
+    // Dependencies and idempotency keys work on a migrated file (schema version 6):
+    // its tasks start with no dependency, so every queued one is ready.
+    s.create_task("marketing-lead", NewTask::new("after"))
+        .unwrap();
+    let ready = s.ready_tasks("marketing-lead", Page::new()).unwrap();
+    let ids: Vec<_> = ready.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!((ids, ready.total), (vec!["MKT-006"], 1));
+    s.add_dependency("marketing-lead", "MKT-006", "MKT-001")
+        .unwrap();
+    s.add_dependency("marketing-lead", "MKT-006", "MKT-002")
+        .unwrap();
+    assert_eq!(
+        s.ready_tasks("marketing-lead", Page::new()).unwrap().total,
+        0
+    );
+    assert!(s.claim_next("marketing-lead").unwrap().is_none());
+    let keyed = s
+        .create_task_idempotent("marketing-lead", "k", NewTask::new("keyed"))
+        .unwrap();
+    let again = s
+        .create_task_idempotent("marketing-lead", "k", NewTask::new("keyed"))
+        .unwrap();
+    assert_eq!((keyed.value.id.as_str(), again.replayed), ("MKT-007", true));
     drop(s);
     // opening again is a no-op
     let s = Store::open(&path).unwrap();
-    assert_eq!(s.summary("marketing-lead").unwrap().total, 4);
+    assert_eq!(s.summary("marketing-lead").unwrap().total, 6);
 }
 
 fn assert_refused(path: &std::path::Path, needle: &str) {

@@ -837,3 +837,89 @@ fn lease_commands_and_exit_status_7() {
     assert_eq!(table.code, 0);
     assert!(table.stdout.contains("attempt  2 of 3"), "{}", table.stdout);
 }
+
+#[test]
+fn plan_commands_dependencies_and_idempotency_keys() {
+    let dir = TempDir::new("cli-plans");
+    let db = dir.file("b.db");
+    let plan = r#"[{"title": "Get the date"}, {"title": "Write the post", "depends_on": [0]}]"#;
+    let first = ok(
+        &db,
+        &["batch", "launch", plan, "--idempotency-key", "plan-1"],
+    );
+    let again = ok(
+        &db,
+        &["batch", "launch", plan, "--idempotency-key", "plan-1"],
+    );
+    assert_eq!(first, again);
+    let other = cli(
+        &db,
+        &["batch", "launch", "[]", "--idempotency-key", "plan-1"],
+    );
+    // An empty batch creates nothing and so takes no key.
+    assert_eq!(other.code, 0, "{other:?}");
+    let other = cli(
+        &db,
+        &["create", "launch", "x", "--idempotency-key", "plan-1"],
+    );
+    assert_eq!((other.code, other.error_code().as_str()), (4, "conflict"));
+    let post = ok(
+        &db,
+        &[
+            "create",
+            "launch",
+            "Publish",
+            "--depends-on",
+            "LAU-001, LAU-002",
+        ],
+    );
+    assert_eq!(post["id"], "LAU-003");
+    let deps = ok(&db, &["dependencies", "launch", "LAU-003"]);
+    assert_eq!(deps["ready"], false);
+    assert_eq!(deps["depends_on"].as_array().unwrap().len(), 2);
+    let ready = ok(&db, &["ready", "launch"]);
+    assert_eq!(
+        (ready["total"].as_u64(), ready["tasks"][0]["id"].as_str()),
+        (Some(1), Some("LAU-001"))
+    );
+    let removed = ok(&db, &["remove-dependency", "launch", "LAU-003", "LAU-001"]);
+    assert_eq!(
+        removed,
+        json!({"task_id": "LAU-003", "depends_on": ["LAU-002"]})
+    );
+    let cycle = cli(&db, &["add-dependency", "launch", "LAU-001", "LAU-003"]);
+    assert_eq!(cycle.code, 4, "{cycle:?}");
+    assert!(
+        cycle
+            .stderr
+            .contains("LAU-001 → LAU-003 → LAU-002 → LAU-001"),
+        "{cycle:?}"
+    );
+    let table = cli(
+        &db,
+        &["--format", "table", "dependencies", "launch", "LAU-002"],
+    );
+    assert!(
+        table.stdout.starts_with("LAU-002 is not ready"),
+        "{table:?}"
+    );
+    assert!(
+        table.stdout.contains("LAU-001  launch  queued"),
+        "{table:?}"
+    );
+    let table = cli(
+        &db,
+        &[
+            "--format",
+            "table",
+            "add-dependency",
+            "launch",
+            "LAU-003",
+            "LAU-001",
+        ],
+    );
+    assert_eq!(
+        table.stdout.trim_end(),
+        "LAU-003 depends on LAU-001, LAU-002"
+    );
+}

@@ -996,3 +996,98 @@ fn sigterm_ends_a_long_poll_with_204() {
     assert!(took < std::time::Duration::from_secs(45), "{took:?}");
     assert_eq!(server.wait_exit().code(), Some(0), "{:?}", server.log());
 }
+
+#[test]
+fn idempotent_creates_and_dependency_routes() {
+    let server = Server::start();
+    let json = ("Content-Type", "application/json");
+    let keyed = |path: &str, key: &str, body: &str| {
+        server.request(
+            "POST",
+            path,
+            &[json, ("Idempotency-Key", key)],
+            Some(body.as_bytes()),
+        )
+    };
+    // 201 the first time, 200 and Idempotent-Replayed on a replay, with the same body.
+    let first = keyed("/api/backlogs/ops", "req-1", r#"{"title": "Rotate keys"}"#);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let first = first.expect(201);
+    let again = keyed("/api/backlogs/ops", "req-1", r#"{"title": " Rotate keys"}"#);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.expect(200), first);
+    let other = keyed("/api/backlogs/ops", "req-1", r#"{"title": "Other"}"#);
+    assert!(other.expect_error(409, "conflict").contains("req-1"));
+    keyed("/api/backlogs/ops", "", r#"{"title": "x"}"#).expect_error(400, "invalid_argument");
+    let not_ascii = server.request(
+        "POST",
+        "/api/backlogs/ops",
+        &[json, ("Idempotency-Key", "cl\u{e9}")],
+        Some(br#"{"title": "x"}"#),
+    );
+    assert!(not_ascii
+        .expect_error(400, "invalid_argument")
+        .contains("Idempotency-Key"));
+
+    // A plan in one batch, replayed.
+    let plan = r#"[{"title": "a"}, {"title": "b", "depends_on": [0, "OPS-001"]}]"#;
+    let created = keyed("/api/backlogs/ops/batch", "plan-1", plan).expect(201);
+    let replay = keyed("/api/backlogs/ops/batch", "plan-1", plan);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.expect(200), created);
+    assert_eq!(
+        server.get("/api/backlogs/ops/summary").expect(200)["total"],
+        3
+    );
+
+    // The ready queue and the edges.
+    let ready = server.get("/api/backlogs/ops/ready?limit=1").expect(200);
+    assert_eq!(
+        (ready["tasks"][0]["id"].as_str(), ready["total"].as_u64()),
+        (Some("OPS-001"), Some(2))
+    );
+    let deps = server
+        .get("/api/backlogs/ops/OPS-003/dependencies")
+        .expect(200);
+    assert_eq!(deps["ready"], false);
+    assert_eq!(deps["depends_on"][0]["id"], "OPS-001");
+    let cycle = server.request(
+        "PUT",
+        "/api/backlogs/ops/OPS-001/dependencies/OPS-003",
+        &[],
+        None,
+    );
+    assert!(cycle
+        .expect_error(409, "conflict")
+        .contains("OPS-001 → OPS-003"));
+    let removed = server
+        .delete("/api/backlogs/ops/OPS-003/dependencies/OPS-002")
+        .expect(200);
+    assert_eq!(removed["depends_on"], serde_json::json!(["OPS-001"]));
+    let added = server
+        .request(
+            "PUT",
+            "/api/backlogs/ops/OPS-003/dependencies/OPS-002",
+            &[],
+            None,
+        )
+        .expect(200);
+    assert_eq!(
+        added["depends_on"],
+        serde_json::json!(["OPS-001", "OPS-002"])
+    );
+    server
+        .request(
+            "PUT",
+            "/api/backlogs/ops/OPS-003/dependencies/OPS-003",
+            &[],
+            None,
+        )
+        .expect_error(400, "invalid_argument");
+    server
+        .get("/api/backlogs/ops/OPS-009/dependencies")
+        .expect_error(404, "not_found");
+    server
+        .get("/api/backlogs/ops/ready?status=queued")
+        .expect_error(400, "invalid_argument");
+}

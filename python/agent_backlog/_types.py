@@ -5,7 +5,7 @@ of the contract, with the keys in the contract's order; these types only describ
 them for type checkers and readers.
 """
 
-from typing import List, Literal, Optional, TypedDict, Union
+from typing import List, Literal, Optional, Sequence, TypedDict, Union
 
 Status = Literal["queued", "in_progress", "complete", "blocked"]
 """Where a task is in its lifecycle."""
@@ -101,7 +101,7 @@ class NewTask(_NewTaskTitle, total=False):
 
     description: Optional[str]
     priority: Optional[int]
-    depends_on: Optional[List[Union[str, int]]]
+    depends_on: Optional[Sequence[Union[str, int]]]
     """Task IDs (of any agent) that must be complete before this task is ready; in
     ``create_tasks`` an ``int`` names an earlier item of the same batch."""
 

@@ -115,6 +115,46 @@ static void test_every_function(void) {
     backlog_close(s);
 }
 
+/* Idempotent creates (SPEC §12) and a plan with dependencies (§13). */
+static void test_plans(void) {
+    BacklogStore *s = open_memory();
+    char *first = NULL;
+    EXPECT_KEEP(first, 0, "\"id\":\"OPS-001\"",
+                backlog_create_task_idempotent(s, "ops", "req-1", "{\"title\":\"Rotate keys\"}", &out));
+    char *again = NULL;
+    EXPECT_KEEP(again, 0, "\"id\":\"OPS-001\"",
+                backlog_create_task_idempotent(s, "ops", "req-1", "{\"title\":\" Rotate keys \"}", &out));
+    CHECK(first != NULL && again != NULL && strcmp(first, again) == 0);
+    backlog_string_free(first);
+    backlog_string_free(again);
+    EXPECT(4, "req-1", backlog_create_task_idempotent(s, "ops", "req-1", "{\"title\":\"Other\"}", &out));
+    EXPECT(1, "idempotency_key", backlog_create_task_idempotent(s, "ops", "", "{\"title\":\"x\"}", &out));
+
+    const char *plan = "[{\"title\":\"a\"},{\"title\":\"b\",\"depends_on\":[0,\"OPS-001\"]}]";
+    EXPECT(0, "\"total\":2}", backlog_create_tasks_idempotent(s, "ops", "plan-1", plan, &out));
+    EXPECT(0, "\"total\":2}", backlog_create_tasks_idempotent(s, "ops", "plan-1", plan, &out));
+    EXPECT(0, "\"total\":3}", backlog_summary(s, "ops", &out));
+    EXPECT(2, "OPS-099", backlog_create_task(s, "ops", "{\"title\":\"c\",\"depends_on\":[\"OPS-099\"]}", &out));
+
+    /* OPS-003 waits for OPS-001 and OPS-002: claims take those first. */
+    EXPECT(0, "{\"task_id\":\"OPS-003\",\"ready\":false,",
+           backlog_call(s, "get_dependencies", "{\"agent_id\":\"ops\",\"task_id\":\"OPS-003\"}", &out));
+    EXPECT(0, "\"total\":2}", backlog_call(s, "ready_tasks", "{\"agent_id\":\"ops\"}", &out));
+    EXPECT(4, "OPS-001 \xe2\x86\x92 OPS-003",
+           backlog_call(s, "add_dependency",
+                        "{\"agent_id\":\"ops\",\"task_id\":\"OPS-001\",\"depends_on\":\"OPS-003\"}", &out));
+    EXPECT(0, "\"id\":\"OPS-001\"", backlog_claim_next(s, "ops", &out));
+    EXPECT(0, "\"id\":\"OPS-002\"", backlog_claim_next(s, "ops", &out));
+    EXPECT(0, "null", backlog_claim_next(s, "ops", &out));
+    EXPECT(0, "{\"task_id\":\"OPS-003\",\"depends_on\":[\"OPS-002\"]}",
+           backlog_call(s, "remove_dependency",
+                        "{\"agent_id\":\"ops\",\"task_id\":\"OPS-003\",\"depends_on\":\"OPS-001\"}", &out));
+    EXPECT(0, "\"status\":\"complete\"",
+           backlog_update_task(s, "ops", "OPS-002", "{\"status\":\"complete\"}", &out));
+    EXPECT(0, "\"id\":\"OPS-003\"", backlog_claim_next(s, "ops", &out));
+    backlog_close(s);
+}
+
 static void test_error_codes(const char *dir) {
     BacklogStore *s = open_memory();
     BacklogStore *other = (BacklogStore *)SENTINEL;
@@ -200,10 +240,17 @@ static void test_null_arguments(void) {
     EXPECT(1, "store must not be NULL", backlog_set_prefix(none, "ops", "OPS", &out));
     EXPECT(1, "agent_id must not be NULL", backlog_set_prefix(s, NULL, "OPS", &out));
     EXPECT(1, "prefix must not be NULL", backlog_set_prefix(s, "ops", NULL, &out));
+    EXPECT(1, "store must not be NULL", backlog_create_task_idempotent(none, "ops", "k", "{\"title\":\"t\"}", &out));
+    EXPECT(1, "idempotency_key must not be NULL", backlog_create_task_idempotent(s, "ops", NULL, "{\"title\":\"t\"}", &out));
+    EXPECT(1, "task_json must not be NULL", backlog_create_task_idempotent(s, "ops", "k", NULL, &out));
+    EXPECT(1, "idempotency_key must not be NULL", backlog_create_tasks_idempotent(s, "ops", NULL, "[]", &out));
+    EXPECT(1, "tasks_json_array must not be NULL", backlog_create_tasks_idempotent(s, "ops", "k", NULL, &out));
 
     /* A NULL out-parameter: code 1, and the call does nothing. */
     CHECK(backlog_create_task(s, "ops", "{\"title\":\"t\"}", NULL) == 1);
     CHECK(backlog_create_tasks(s, "ops", "[{\"title\":\"t\"}]", NULL) == 1);
+    CHECK(backlog_create_task_idempotent(s, "ops", "k", "{\"title\":\"t\"}", NULL) == 1);
+    CHECK(backlog_create_tasks_idempotent(s, "ops", "k", "[{\"title\":\"t\"}]", NULL) == 1);
     CHECK(backlog_set_prefix(s, "ops", "ZZZ", NULL) == 1);
     CHECK(backlog_list_tasks(s, "ops", NULL, NULL) == 1);
     CHECK(backlog_get_task(s, "ops", "OPS-001", NULL) == 1);
@@ -358,6 +405,7 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : ".";
     test_version();
     test_every_function();
+    test_plans();
     test_error_codes(dir);
     test_null_arguments();
     test_invalid_utf8();

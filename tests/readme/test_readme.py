@@ -47,7 +47,7 @@ def test_the_readme_has_its_examples() -> None:
     # The tour of the API, then the leased worker loop, in Rust and Python; C once.
     assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 2
+    assert len(blocks("python")) == 3
     assert len(blocks("c")) == 1
 
 
@@ -83,6 +83,14 @@ def test_the_python_worker_loop(tmp_path: Path) -> None:
     script.write_text(blocks("python")[1])
     out = run_twice([sys.executable, str(script)], tmp_path)
     assert out == "{'queued': 0, 'in_progress': 0, 'complete': 2, 'blocked': 0, 'total': 2}\n", out
+
+
+def test_the_python_plan(tmp_path: Path) -> None:
+    script = tmp_path / "plan.py"
+    script.write_text(blocks("python")[2])
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    expected = "False ['MKT-002', 'MKT-003']\n['MKT-001', 'MKT-003', 'MKT-002', 'MKT-004', 'MKT-005']\nconflict\n"
+    assert out == expected, out
 
 
 def test_the_c_example(tmp_path: Path) -> None:

@@ -173,28 +173,42 @@ fn counts_match_the_tasks_after_every_kind_of_write() {
     let db = store.sqlite().unwrap();
     let check = |when: &str| {
         db.conns.with_writer_conn(|conn| {
-            let kept: Vec<(String, i64, i64, i64, i64, i64)> = conn
-                .prepare(
-                    "SELECT agent_id, priority, queued, in_progress, complete, blocked FROM counts
-                     WHERE queued + in_progress + complete + blocked > 0 ORDER BY 1, 2",
-                )
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            let counted: Vec<(String, i64, i64, i64, i64, i64)> = conn
-                .prepare(
-                    "SELECT agent_id, priority, sum(status = 'queued'), sum(status = 'in_progress'),
-                     sum(status = 'complete'), sum(status = 'blocked') FROM tasks
-                     GROUP BY 1, 2 ORDER BY 1, 2",
-                )
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            type Row = (String, i64, [i64; 5]);
+            let rows = |sql: &str| -> Vec<Row> {
+                conn.prepare(sql)
+                    .unwrap()
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+                        ))
+                    })
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap()
+            };
+            let kept = rows(
+                "SELECT agent_id, priority, queued, in_progress, complete, blocked, waiting
+                 FROM counts WHERE queued + in_progress + complete + blocked > 0 ORDER BY 1, 2",
+            );
+            let counted = rows(
+                "SELECT agent_id, priority, sum(status = 'queued'), sum(status = 'in_progress'),
+                 sum(status = 'complete'), sum(status = 'blocked'), sum(waiting) FROM tasks
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+            );
             assert_eq!(kept, counted, "after {when}");
+            // Every task's unmet is the number of its dependencies not complete.
+            let wrong: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM tasks t WHERE unmet IS NOT (
+                         SELECT count(*) FROM dependencies d JOIN tasks u ON u.seq = d.depends_seq
+                         WHERE d.task_seq = t.seq AND u.status <> 'complete')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(wrong, 0, "unmet after {when}");
         });
     };
     for agent in ["a", "b"] {
@@ -234,7 +248,41 @@ fn counts_match_the_tasks_after_every_kind_of_write() {
     store.delete_task("b", "B-001").unwrap();
     store.delete_task("a", &claimed.id).unwrap();
     check("finishes and deletes");
+    let plan = store
+        .create_tasks(
+            "b",
+            vec![
+                NewTask::new("p").priority(3),
+                NewTask::new("q").priority(4).depends_on_item(0),
+                NewTask::new("r")
+                    .priority(4)
+                    .depends_on_item(0)
+                    .depends_on("B-002"),
+            ],
+        )
+        .unwrap();
+    let [p, q, r] = [0, 1, 2].map(|i| plan.tasks[i].id.clone());
+    check("a plan");
+    store
+        .update_task("b", &q, TaskPatch::new().priority(7))
+        .unwrap();
+    store.add_dependency("b", "B-002", &q).unwrap();
+    check("edges and a waiting task's priority");
+    store
+        .update_task("b", &p, TaskPatch::new().status(Status::InProgress))
+        .unwrap();
+    store
+        .update_task("b", &p, TaskPatch::new().status(Status::Complete))
+        .unwrap();
+    check("a dependency completed");
+    store
+        .update_task("b", &p, TaskPatch::new().status(Status::Queued))
+        .unwrap();
+    store.remove_dependency("b", &r, "B-002").unwrap();
+    check("a reopen and a removed edge");
+    store.delete_task("b", &p).unwrap();
+    check("a dependency deleted");
     let by_priority = store.query_tasks(TaskQuery::new().priority(2)).unwrap();
     assert_eq!(by_priority.total, by_priority.tasks.len() as u64);
-    assert_eq!(store.summary("b").unwrap().total, 29);
+    assert_eq!(store.summary("b").unwrap().total, 31);
 }
