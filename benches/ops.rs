@@ -2,7 +2,9 @@
 //! next to the bare-rusqlite floor for the same work, with the ratios printed at the end.
 //!
 //! `cargo bench --bench ops` (all sizes) or
-//! `AB_BENCH_SIZES=10000 cargo bench --bench ops` (one size).
+//! `AB_BENCH_SIZES=10000 cargo bench --bench ops` (one size). The dependency
+//! benchmark (100k tasks with and without 50k edges) runs at its own size; alone:
+//! `AB_BENCH_SIZES=10000 cargo bench --bench ops -- deps-`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -421,6 +423,96 @@ fn fleet_first_tasks() {
     }
 }
 
+/// The shapes of the dependency benchmark (SPEC §13): 100,000 tasks, and 50,000 edges
+/// or none.
+const DEP_TASKS: usize = 100_000;
+const DEP_SHAPES: [(&str, &str); 3] = [
+    ("no_edges", "100k tasks, no edges"),
+    (
+        "waiting_ahead",
+        "50k edges: 50k tasks at priority 1 wait for one blocked task, ahead of 50k ready ones",
+    ),
+    (
+        "pairs",
+        "50k edges: every second task waits for the one before it",
+    ),
+];
+
+/// A store of [`DEP_TASKS`] tasks in one of the [`DEP_SHAPES`].
+fn plan_store(shape: &str) -> Store {
+    let store = Store::open(fresh_file(&format!("deps-{shape}.db"))).unwrap();
+    let gate = store.create_task(AGENT, NewTask::new("gate")).unwrap().id;
+    store
+        .update_task(
+            AGENT,
+            &gate,
+            TaskPatch::new().status(Status::Blocked).blocker("never"),
+        )
+        .unwrap();
+    for start in (0..DEP_TASKS).step_by(10_000) {
+        let tasks = (start..start + 10_000)
+            .map(|i| {
+                let task = NewTask::new(format!("task {i}"));
+                match shape {
+                    "waiting_ahead" if i % 2 == 0 => task.priority(1).depends_on(gate.clone()),
+                    "waiting_ahead" => task.priority(5),
+                    "pairs" if i % 2 == 1 => task.depends_on_item(i - start - 1),
+                    _ => task,
+                }
+            })
+            .collect();
+        store.create_tasks(AGENT, tasks).unwrap();
+    }
+    store
+}
+
+/// claim_next + complete, and the first page of the ready queue, on 100k tasks with
+/// and without 50k edges: readiness must not cost a claim a scan.
+fn bench_dependencies(c: &mut Criterion) {
+    let mut g = c.benchmark_group(format!("deps-{DEP_TASKS}"));
+    for (shape, _) in DEP_SHAPES {
+        let store = plan_store(shape);
+        g.bench_function(format!("claim_complete_{shape}"), |b| {
+            b.iter(|| {
+                let t = store.claim_next(AGENT).unwrap().unwrap();
+                store
+                    .update_task(AGENT, &t.id, TaskPatch::new().status(Status::Complete))
+                    .unwrap()
+            })
+        });
+        g.bench_function(format!("ready_first_page_{shape}"), |b| {
+            b.iter(|| {
+                store
+                    .ready_tasks(AGENT, agent_backlog::Page::new().limit(PAGE))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn report_dependencies() {
+    let group = format!("deps-{DEP_TASKS}");
+    let base = median_ns(&group, "claim_complete_no_edges");
+    println!("\n## Readiness: claim_next + complete with and without 50k edges (medians)\n");
+    println!("| store | claim + complete | vs. no edges | ready_tasks first page |");
+    println!("|---|---:|---:|---:|");
+    for (shape, what) in DEP_SHAPES {
+        let Some(ns) = median_ns(&group, &format!("claim_complete_{shape}")) else {
+            continue;
+        };
+        let ratio = base.map(|b| format!("{:+.1} %", (ns / b - 1.0) * 100.0));
+        let page = median_ns(&group, &format!("ready_first_page_{shape}"))
+            .map(|p| format!("{:.1} µs", p / 1e3));
+        println!(
+            "| {what} | {:.1} µs | {} | {} |",
+            ns / 1e3,
+            ratio.unwrap_or_default(),
+            page.unwrap_or_default()
+        );
+    }
+}
+
 fn bench_floor(c: &mut Criterion, n: usize) {
     let mut bare = Bare::open(&fresh_file(&format!("bare-{n}.db")), n);
     let mut g = c.benchmark_group(format!("file-{n}"));
@@ -506,8 +598,10 @@ fn main() {
         bench_store(&mut c, "file", n);
         bench_store(&mut c, "memory", n);
     }
+    bench_dependencies(&mut c);
     c.final_summary();
     report(&sizes);
+    report_dependencies();
     if let Some(&largest) = sizes.iter().max() {
         page_through(largest);
     }
