@@ -337,11 +337,11 @@ int backlog_query_tasks(const BacklogStore *store, const char *query_json, char 
 int backlog_summary(const BacklogStore *store, const char *agent_id, char **out_json);
 
 /**
- * Atomically moves the agent's first queued task (by priority, then creation order)
- * to in_progress and returns it.
+ * Atomically moves the agent's first ready task (queued, every dependency complete;
+ * by priority, then creation order) to in_progress and returns it.
  *
  * On success writes the claimed task to `*out_json`, or the four characters `null`
- * when nothing is queued (still a string to free). Two claimers, in two threads or two
+ * when nothing is ready (still a string to free). Two claimers, in two threads or two
  * processes, never get the same task. Returns 0, or 1 (`invalid_argument`), 5
  * (`storage`, e.g. busy past the timeout), 6 (`internal`); on failure `*out_json` holds
  * the error JSON.

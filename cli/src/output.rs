@@ -108,7 +108,7 @@ fn table(output: &Output) -> String {
         Output::Claimed {
             agent_id,
             task: None,
-        } => format!("nothing queued for {agent_id}"),
+        } => format!("nothing ready for {agent_id}"),
         Output::List(list) => {
             let rows = list.tasks.iter().map(task_row).collect();
             let footer = format!(

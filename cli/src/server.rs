@@ -8,12 +8,16 @@
 //! | GET | `/api/backlogs/{agent_id}` | list_tasks (`status`, `limit`, `offset`) | 200 |
 //! | POST | `/api/backlogs/{agent_id}` | create_task | 201 |
 //! | GET | `/api/backlogs/{agent_id}/summary` | summary | 200 |
-//! | POST | `/api/backlogs/{agent_id}/claim` | claim_next | 200, or 204 when nothing is queued |
+//! | POST | `/api/backlogs/{agent_id}/claim` | claim_next | 200, or 204 when nothing is ready |
 //! | POST | `/api/backlogs/{agent_id}/batch` | create_tasks (a JSON array) | 201 |
 //! | PUT | `/api/backlogs/{agent_id}/prefix` | set_prefix (`{"prefix": "MKT"}`) | 200 |
 //! | GET | `/api/backlogs/{agent_id}/{task_id}` | get_task | 200 |
 //! | PATCH | `/api/backlogs/{agent_id}/{task_id}` | update_task | 200 |
 //! | DELETE | `/api/backlogs/{agent_id}/{task_id}` | delete_task | 200 |
+//!
+//! The routes of Part II (leases, waiting, dependencies, the ready queue) are in the
+//! README's table; an `Idempotency-Key` header makes a create a replay-safe one (201,
+//! or 200 with `Idempotent-Replayed: true` on a replay).
 //!
 //! The routes are derived from the core's operation table
 //! ([`agent_backlog::ops::OPERATIONS`]): each operation names its method, path and

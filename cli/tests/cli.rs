@@ -303,7 +303,7 @@ fn table_format_for_people() {
         "{claim}"
     );
     assert!(claim.contains("\nstatus       in_progress\n"), "{claim}");
-    assert_eq!(table(&["claim", "nobody"]), "nothing queued for nobody\n");
+    assert_eq!(table(&["claim", "nobody"]), "nothing ready for nobody\n");
 
     assert_eq!(
         table(&["summary", "marketing-lead"]),
@@ -852,12 +852,18 @@ fn plan_commands_dependencies_and_idempotency_keys() {
         &["batch", "launch", plan, "--idempotency-key", "plan-1"],
     );
     assert_eq!(first, again);
+    // An empty batch is another request than the plan.
     let other = cli(
         &db,
         &["batch", "launch", "[]", "--idempotency-key", "plan-1"],
     );
-    // An empty batch creates nothing and so takes no key.
-    assert_eq!(other.code, 0, "{other:?}");
+    assert_eq!((other.code, other.error_code().as_str()), (4, "conflict"));
+    // With a new key it creates nothing and records no key.
+    let empty = ok(
+        &db,
+        &["batch", "launch", "[]", "--idempotency-key", "plan-2"],
+    );
+    assert_eq!(empty["total"], 0);
     let other = cli(
         &db,
         &["create", "launch", "x", "--idempotency-key", "plan-1"],

@@ -336,7 +336,6 @@ fn dict_to_json(dict: &Bound<'_, PyDict>, path: Path<'_>, depth: usize) -> Resul
     Ok(Value::Object(map))
 }
 
-/// A request body from the arguments that were given (`None` means "not given").
 /// An optional text argument: None (or absent) is `None`.
 fn optional_text_arg(
     py: Python<'_>,
@@ -373,6 +372,7 @@ fn dependencies_dict<'py>(py: Python<'py>, deps: &Dependencies) -> PyResult<Boun
     Ok(dict)
 }
 
+/// A request body from the arguments that were given (`None` means "not given").
 fn body(fields: &[(&str, Option<&Bound<'_, PyAny>>)]) -> Result<Value, Error> {
     let mut map = Map::new();
     for &(name, value) in fields {

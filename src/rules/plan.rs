@@ -2,6 +2,8 @@
 //! `depends_on` may name, what makes two idempotent requests the same, and how a
 //! refused cycle is reported.
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
 use crate::backend::NewRow;
@@ -13,6 +15,14 @@ use crate::rules::validate;
 /// batch (`item` is the body's own index there) and only naming an earlier item.
 /// A dependency named twice counts once; the order of first mention is kept.
 pub(crate) fn depends_on(item: Option<usize>, deps: Vec<DependsOn>) -> Result<Vec<DependsOn>> {
+    if deps.len() > validate::MAX_DEPENDS_ON {
+        return Err(Error::invalid(format!(
+            "depends_on lists at most {} tasks, got {}",
+            validate::MAX_DEPENDS_ON,
+            deps.len()
+        )));
+    }
+    let mut seen: HashSet<DependsOn> = HashSet::with_capacity(deps.len());
     let mut checked: Vec<DependsOn> = Vec::with_capacity(deps.len());
     for (k, dep) in deps.into_iter().enumerate() {
         match (&dep, item) {
@@ -35,7 +45,7 @@ pub(crate) fn depends_on(item: Option<usize>, deps: Vec<DependsOn>) -> Result<Ve
             }
             (DependsOn::Item(_), Some(_)) => {}
         }
-        if !checked.contains(&dep) {
+        if seen.insert(dep.clone()) {
             checked.push(dep);
         }
     }
@@ -158,6 +168,11 @@ mod tests {
                 .starts_with("depends_on[0] must look like MKT-001"),
             "{err}"
         );
+        let many = (0..=1000)
+            .map(|i| DependsOn::Task(format!("MKT-{i:03}")))
+            .collect();
+        let err = depends_on(None, many).unwrap_err();
+        assert!(err.to_string().contains("at most 1000"), "{err}");
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn claim((task, row): (Task, LeaseRow)) -> Claim {
 }
 
 impl Store {
-    /// Claims the agent's first queued task with a lease for `worker` (SPEC §10);
+    /// Claims the agent's first ready task with a lease for `worker` (SPEC §10);
     /// `None` when nothing is ready.
     ///
     /// First, in the same transaction, every expired lease of the agent is ended as

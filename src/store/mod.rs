@@ -277,8 +277,9 @@ impl Store {
         self.backend.summary(agent_id)
     }
 
-    /// Atomically moves the agent's first queued task (by priority, then creation
-    /// order) to in_progress and returns it; `None` when nothing is queued.
+    /// Atomically moves the agent's first ready task — queued, every dependency
+    /// complete (SPEC §13) — by priority, then creation order, to in_progress and
+    /// returns it; `None` when nothing is ready.
     ///
     /// It runs inside an IMMEDIATE transaction, which holds the database's write lock:
     /// two claimers, in two threads or two processes, never get the same task.

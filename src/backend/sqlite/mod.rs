@@ -148,7 +148,7 @@ impl Backend for Sqlite {
         rows: Vec<NewRow>,
         key: Option<Key<'_>>,
     ) -> Result<Created> {
-        if rows.is_empty() {
+        if rows.is_empty() && key.is_none() {
             self.conns.check_open()?;
             return Ok(Created::New(Vec::new()));
         }

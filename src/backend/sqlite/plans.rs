@@ -74,6 +74,7 @@ pub(super) fn create(
     key: Option<Key<'_>>,
     created: &str,
 ) -> SqlResult<Created> {
+    let mut freed = false;
     if let Some(key) = key {
         match keyed(tx, agent_id, key.key)? {
             Some((request, done)) if !done.is_empty() => {
@@ -83,13 +84,14 @@ pub(super) fn create(
                     Created::KeyTaken
                 });
             }
-            Some(_) => {
-                // Every task the key created was deleted: the key is free again.
-                tx.prepare_cached("DELETE FROM idempotency_keys WHERE agent_id = ?1 AND key = ?2")?
-                    .execute([agent_id, key.key])?;
-            }
+            // Every task the key created was deleted: the key is free again.
+            Some(_) => freed = true,
             None => {}
         }
+    }
+    if rows.is_empty() {
+        // An empty batch creates nothing, registers no agent and records no key.
+        return Ok(Created::New(Vec::new()));
     }
     // Resolve every dependency on an existing task before writing anything.
     let mut deps = Vec::with_capacity(rows.len());
@@ -109,6 +111,10 @@ pub(super) fn create(
             }
         }
         deps.push(resolved);
+    }
+    if freed {
+        tx.prepare_cached("DELETE FROM idempotency_keys WHERE agent_id = ?1 AND key = ?2")?
+            .execute(params![agent_id, key.map(|k| k.key)])?;
     }
     let count = rows.len() as i64;
     let (tasks, first) = tasks::create(tx, agent_id, rows, &deps, created)?;

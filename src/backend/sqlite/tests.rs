@@ -282,6 +282,43 @@ fn counts_match_the_tasks_after_every_kind_of_write() {
     check("a reopen and a removed edge");
     store.delete_task("b", &p).unwrap();
     check("a dependency deleted");
+    // A waiting task blocked with a new priority in one patch, and queued again.
+    let c = store
+        .create_tasks(
+            "c",
+            vec![NewTask::new("x"), NewTask::new("y").depends_on_item(0)],
+        )
+        .unwrap();
+    let (x, y) = (c.tasks[0].id.clone(), c.tasks[1].id.clone());
+    let both = TaskPatch::new()
+        .status(Status::Blocked)
+        .blocker("b")
+        .priority(8);
+    store.update_task("c", &y, both).unwrap();
+    check("a waiting task blocked and moved to another priority at once");
+    store
+        .update_task("c", &y, TaskPatch::new().status(Status::Queued))
+        .unwrap();
+    check("a waiting task queued again");
+    // A leased task whose dependency is reopened, released into the waiting run.
+    store.claim_next("c").unwrap();
+    store
+        .update_task("c", &x, TaskPatch::new().status(Status::Complete))
+        .unwrap();
+    let leased = store
+        .claim_lease("c", "w", LeaseTerms::new())
+        .unwrap()
+        .unwrap();
+    assert_eq!(leased.task.id, y);
+    store
+        .update_task("c", &x, TaskPatch::new().status(Status::Queued))
+        .unwrap();
+    check("a dependency of an in_progress task reopened");
+    store
+        .finish_lease(&leased.lease.token, Finish::release())
+        .unwrap();
+    check("a task released while its dependency is open");
+    assert_eq!(store.ready_tasks("c", crate::Page::new()).unwrap().total, 1);
     let by_priority = store.query_tasks(TaskQuery::new().priority(2)).unwrap();
     assert_eq!(by_priority.total, by_priority.tasks.len() as u64);
     assert_eq!(store.summary("b").unwrap().total, 31);

@@ -101,7 +101,7 @@ END;
 
 -- What an idempotent create returned: the agent's task numbers `first_number` ..
 -- `first_number + count - 1`, and a SHA-256 of the request after defaults and trimming
--- (rules::idempotency), to tell a replay from another request with the same key.
+-- (rules::plan::fingerprint), to tell a replay from another request with the same key.
 CREATE TABLE idempotency_keys (
     agent_id     TEXT    NOT NULL REFERENCES agents (agent_id),
     key          TEXT    NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
