@@ -118,12 +118,13 @@ int backlog_open(const char *path, BacklogStore **out_store, char **out_error);
 
 /**
  * Opens (creating if needed) the store at `path` with options given as JSON:
- * `{"busy_timeout_ms"?: integer >= 0, "durability"?: "normal" | "full"}`.
+ * `{"busy_timeout_ms"?: integer >= 0, "durability"?: "normal" | "full", "actor"?: string}`.
  *
- * `options_json` may be NULL: the defaults (5000 ms, `"normal"`). `"normal"` means an
- * acknowledged write survives any crash of the process, but the last writes before a
- * power loss or OS crash may be rolled back; `"full"` also survives power loss, at the
- * cost of an fsync per write. Unknown fields, wrong types and malformed JSON are code 1.
+ * `options_json` may be NULL: the defaults (5000 ms, `"normal"`, no actor). `"normal"`
+ * means an acknowledged write survives any crash of the process, but the last writes
+ * before a power loss or OS crash may be rolled back; `"full"` also survives power
+ * loss, at the cost of an fsync per write. `"actor"` (1 to 128 characters) is who the
+ * store's writes are recorded as in the history (SPEC §14). Unknown fields, wrong types and malformed JSON are code 1.
  * Otherwise as `backlog_open`.
  *
  * Thread safety: may be called from any thread; the handle may be shared by threads.

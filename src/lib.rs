@@ -43,6 +43,7 @@
 
 mod backend;
 mod error;
+mod history;
 mod lease;
 mod model;
 pub mod ops;
@@ -53,6 +54,9 @@ mod rules;
 mod store;
 
 pub use error::{Error, ErrorCode, Result};
+pub use history::{
+    AgentList, AgentSummary, Event, EventKind, EventPage, EventQuery, History, Pruned,
+};
 pub use lease::{Claim, Finish, Finished, Lease, LeaseTerms, Reaped};
 pub use model::{
     AgentTask, Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Status, Summary, Task,

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::history::EventQuery;
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, TaskPatch, TaskQuery};
 use crate::plan::{Idempotent, Page};
@@ -233,11 +234,13 @@ impl Operation {
         request: Value,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<Reply> {
-        let fields = self.fields(request)?;
-        if self.name == "wait_for_task" {
-            wait(store, fields, Some(stop))
-        } else {
-            (self.run)(store, fields)
+        let mut fields = self.fields(request)?;
+        match self.name {
+            "wait_for_task" => wait(store, fields, Some(stop)),
+            "events" => {
+                json(&store.events_until(EventQuery::from_value(rest_of(&mut fields))?, stop)?)
+            }
+            _ => (self.run)(store, fields),
         }
     }
 
@@ -315,6 +318,11 @@ fn value(f: &mut Fields, name: &str, what: &str) -> Result<Value> {
 /// Everything left in `f`, as one object (the filters of a listing).
 fn rest(f: Fields) -> Value {
     Value::Object(f.into_map())
+}
+
+/// Everything in `f`, taken out as one object.
+fn rest_of(f: &mut Fields) -> Value {
+    rest(std::mem::replace(f, Fields::empty()))
 }
 
 const fn input(name: &'static str, place: Place, kind: Kind, doc: &'static str) -> Input {
@@ -897,7 +905,81 @@ pub const OPERATIONS: &[Operation] = &[
             json(&store.ready_tasks(&agent_id, Page::from_value(rest(f))?)?)
         },
     },
+    Operation {
+        name: "task_history",
+        command: "history",
+        doc: "Show everything that happened to a task, oldest first: who created, changed, claimed, finished or deleted it and when. It outlives the task.",
+        access: Access::Read,
+        inputs: &[AGENT_ID, TASK_ID],
+        route: route("GET", "/api/backlogs/{agent_id}/{task_id}/history", 200),
+        run: |store, mut f| {
+            let agent_id = text(&mut f, "agent_id")?;
+            let task_id = text(&mut f, "task_id")?;
+            json(&store.task_history(&agent_id, &task_id)?)
+        },
+    },
+    Operation {
+        name: "events",
+        command: "events",
+        doc: "Read the change feed: the events after a seq, oldest first, of one agent or all; pass next as after to read on. With wait_seconds it waits for the next change when there is none yet.",
+        access: Access::Read,
+        inputs: &[
+            Input {
+                example: "0",
+                ..optional(input("after", Place::Query, Kind::Integer, "Only events with a seq above this one; 0 (the default) is the start of the feed."))
+            },
+            Input {
+                example: "100",
+                ..optional(input("limit", Place::Query, Kind::Integer, "At most this many events, 1 to 1000; default 100."))
+            },
+            optional(input("agent_id", Place::Query, Kind::Text, "Only this agent's events.")),
+            Input {
+                example: "30",
+                ..optional(input("wait_seconds", Place::Query, Kind::Number, "When there is no event yet, wait up to this many seconds (0 to 60, fractions allowed) for one; default 0."))
+            },
+        ],
+        route: route("GET", "/api/events", 200),
+        run: |store, f| json(&store.events(EventQuery::from_value(rest(f))?)?),
+    },
+    Operation {
+        name: "prune_events",
+        command: "prune-events",
+        doc: "Delete the events with a seq below before, for good (the newest event is always kept). Returns how many were deleted.",
+        access: Access::Delete,
+        inputs: &[Input {
+            example: "1000",
+            ..input("before", Place::BodyField, Kind::Integer, "Delete the events with a seq below this one.")
+        }],
+        route: route("POST", "/api/events/prune", 200),
+        run: |store, mut f| {
+            let before = value(&mut f, "before", "a seq, such as 1000")?;
+            let before = crate::request::integer_of("before", before, "of 0 or more")?;
+            json(&store.prune_events(before)?)
+        },
+    },
+    Operation {
+        name: "list_agents",
+        command: "agents",
+        doc: "List the agents of the store by agent_id, each with its prefix and its counts by status, paged; total counts every agent.",
+        access: Access::Read,
+        inputs: &[LIMIT_OF_AGENTS, OFFSET_OF_AGENTS],
+        route: route("GET", "/api/agents", 200),
+        run: |store, f| json(&store.list_agents(Page::from_value(rest(f))?)?),
+    },
 ];
+
+const LIMIT_OF_AGENTS: Input = optional(input(
+    "limit",
+    Place::Query,
+    Kind::Integer,
+    "At most this many agents (0 or more); all when absent.",
+));
+const OFFSET_OF_AGENTS: Input = optional(input(
+    "offset",
+    Place::Query,
+    Kind::Integer,
+    "Skip this many agents first (0 or more).",
+));
 
 const DEPENDENCY_PATH: &str = "/api/backlogs/{agent_id}/{task_id}/dependencies/{depends_on}";
 

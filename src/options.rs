@@ -20,17 +20,26 @@ pub enum Durability {
 /// ```
 /// use std::time::Duration;
 /// use agent_backlog::{Durability, Store, StoreOptions};
-/// let options = StoreOptions { busy_timeout: Duration::from_secs(30), durability: Durability::Full };
+/// let options = StoreOptions {
+///     busy_timeout: Duration::from_secs(30),
+///     durability: Durability::Full,
+///     actor: Some("release-bot".into()),
+/// };
 /// let store = Store::open_with(":memory:", options)?;
 /// # Ok::<(), agent_backlog::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How long a write waits for another connection's write lock before failing with
     /// a `storage` error. Default: 5 seconds.
     pub busy_timeout: Duration,
     /// See [`Durability`]. Default: [`Durability::Normal`].
     pub durability: Durability,
+    /// Who the store's writes are recorded as in the history (SPEC §14): the `actor`
+    /// of their events, unless a lease's worker acts. 1 to 128 printable characters.
+    /// Default: none (`null`). [`Store::with_actor`](crate::Store::with_actor) gives
+    /// a handle on the same store with another actor.
+    pub actor: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -38,6 +47,7 @@ impl Default for StoreOptions {
         StoreOptions {
             busy_timeout: Duration::from_secs(5),
             durability: Durability::Normal,
+            actor: None,
         }
     }
 }

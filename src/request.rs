@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::history::EventQuery;
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{ListQuery, NewTask, Status, TaskPatch, TaskQuery};
 use crate::options::{Durability, StoreOptions};
@@ -189,6 +190,11 @@ impl Fields {
         }
     }
 
+    /// No fields.
+    pub(crate) fn empty() -> Fields {
+        Fields(Vec::new())
+    }
+
     pub(crate) fn only(&self, allowed: &[&str]) -> Result<()> {
         match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             Some((k, _)) => Err(Error::invalid(format!(
@@ -228,6 +234,11 @@ fn nullable_string(field: &str, value: Option<Value>) -> Result<Option<Option<St
         Some(Value::Null) => Ok(Some(None)),
         Some(v) => string(field, v).map(|s| Some(Some(s))),
     }
+}
+
+/// An integer input of an operation (`before`), with its range in the message.
+pub(crate) fn integer_of(field: &str, value: Value, range: &str) -> Result<i64> {
+    integer(field, value, range)
 }
 
 fn integer(field: &str, value: Value, range: &str) -> Result<i64> {
@@ -484,6 +495,43 @@ fn count(f: &mut Fields, field: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
+impl EventQuery {
+    /// Parses an events query, strictly: `{"after"?, "limit"?, "agent_id"?,
+    /// "wait_seconds"?}`; `null` is the same as absent.
+    pub fn from_json(text: &str) -> Result<EventQuery> {
+        parse_object(text, "the events query", r#"{"after": 0, "limit": 100}"#)
+            .and_then(EventQuery::from_fields)
+    }
+
+    /// Parses an events query already decoded as a JSON value (see
+    /// [`EventQuery::from_json`]).
+    pub fn from_value(value: Value) -> Result<EventQuery> {
+        EventQuery::from_fields(Fields::from_value(value, "the events query")?)
+    }
+
+    fn from_fields(mut f: Fields) -> Result<EventQuery> {
+        f.only(&["after", "limit", "agent_id", "wait_seconds"])?;
+        let after = filter(f.take("after"))
+            .map(|v| integer("after", v, COUNT_RANGE))
+            .transpose()?;
+        let limit = filter(f.take("limit"))
+            .map(|v| integer("limit", v, "from 1 to 1000"))
+            .transpose()?;
+        let agent_id = filter(f.take("agent_id"))
+            .map(|v| string("agent_id", v))
+            .transpose()?;
+        let wait_seconds = filter(f.take("wait_seconds"))
+            .map(|v| number("wait_seconds", v, "from 0 to 60"))
+            .transpose()?;
+        Ok(EventQuery {
+            after,
+            limit,
+            agent_id,
+            wait_seconds,
+        })
+    }
+}
+
 impl Page {
     /// Parses a page, strictly: `{"limit"?, "offset"?}`; `null` is the same as absent.
     pub fn from_json(text: &str) -> Result<Page> {
@@ -645,15 +693,16 @@ pub fn prefix_from_json(text: &str) -> Result<String> {
 }
 
 impl StoreOptions {
-    /// Parses store options, strictly: `{"busy_timeout_ms"?, "durability"?}` where
-    /// `busy_timeout_ms` is an integer ≥ 0 and `durability` is `"normal"` or `"full"`.
-    /// Absent or `null` fields keep their defaults.
+    /// Parses store options, strictly: `{"busy_timeout_ms"?, "durability"?, "actor"?}`
+    /// where `busy_timeout_ms` is an integer ≥ 0, `durability` is `"normal"` or
+    /// `"full"` and `actor` a name for the history. Absent or `null` fields keep their
+    /// defaults.
     ///
     /// ```
     /// use std::time::Duration;
     /// use agent_backlog::{Durability, StoreOptions};
     /// let o = StoreOptions::from_json(r#"{"busy_timeout_ms": 250, "durability": "full"}"#)?;
-    /// assert_eq!(o, StoreOptions { busy_timeout: Duration::from_millis(250), durability: Durability::Full });
+    /// assert_eq!(o, StoreOptions { busy_timeout: Duration::from_millis(250), durability: Durability::Full, actor: None });
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
     pub fn from_json(text: &str) -> Result<StoreOptions> {
@@ -671,7 +720,7 @@ impl StoreOptions {
     }
 
     fn from_fields(mut f: Fields) -> Result<StoreOptions> {
-        f.only(&["busy_timeout_ms", "durability"])?;
+        f.only(&["busy_timeout_ms", "durability", "actor"])?;
         let mut options = StoreOptions::default();
         if let Some(ms) = count(&mut f, "busy_timeout_ms")? {
             let ms = crate::validate::non_negative("busy_timeout_ms", ms)?;
@@ -688,6 +737,11 @@ impl StoreOptions {
                     )))
                 }
             };
+        }
+        if let Some(v) = filter(f.take("actor")) {
+            let actor = string("actor", v)?;
+            crate::validate::actor(&actor)?;
+            options.actor = Some(actor);
         }
         Ok(options)
     }

@@ -400,33 +400,48 @@ fn rust_api_bad_paths_and_options() {
     let default = StoreOptions::default();
     let forever = StoreOptions {
         busy_timeout: std::time::Duration::MAX,
-        ..default
+        ..default.clone()
     };
     let past_i32 = StoreOptions {
         busy_timeout: std::time::Duration::from_millis(2_147_483_648),
-        ..default
+        ..default.clone()
     };
     let memory = Path::new(":memory:");
+    let blank_actor = StoreOptions {
+        actor: Some(" ".into()),
+        ..default.clone()
+    };
     let cases: Vec<(&str, &Path, StoreOptions, Want)> = vec![
-        ("empty path", Path::new(""), default, INVALID),
-        ("path with a NUL", Path::new("a\0b.db"), default, INVALID),
+        ("empty path", Path::new(""), default.clone(), INVALID),
+        (
+            "path with a NUL",
+            Path::new("a\0b.db"),
+            default.clone(),
+            INVALID,
+        ),
         (
             "file: URI of an absolute path",
             Path::new(&uri),
-            default,
+            default.clone(),
             STORAGE,
         ),
         (
             "file: URI switching locking off",
             Path::new(&uri_vfs),
-            default,
+            default.clone(),
             STORAGE,
         ),
-        ("folder that does not exist", &missing, default, STORAGE),
-        ("a folder", &folder, default, STORAGE),
-        ("a text file", &foreign, default, STORAGE),
+        (
+            "folder that does not exist",
+            &missing,
+            default.clone(),
+            STORAGE,
+        ),
+        ("a folder", &folder, default.clone(), STORAGE),
+        ("a text file", &foreign, default.clone(), STORAGE),
         ("busy timeout of Duration::MAX", memory, forever, INVALID),
         ("busy timeout past i32::MAX ms", memory, past_i32, INVALID),
+        ("a blank actor", memory, blank_actor, INVALID),
     ];
     for (what, path, options, want) in cases {
         let before = std::fs::read(&foreign).unwrap();

@@ -67,6 +67,11 @@ pub struct Globals {
     #[arg(long, global = true, help_heading = DATABASE, value_name = "normal|full")]
     pub durability: Option<String>,
 
+    /// Who this command's writes are recorded as in the history (the `actor` of their
+    /// events); `serve` records it for requests without an Agent-Backlog-Actor header.
+    #[arg(long, global = true, help_heading = DATABASE, env = "AGENT_BACKLOG_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+
     /// How results and errors are printed: json, the exact JSON shape, compact, on one
     /// line; table: aligned text for people.
     #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
@@ -132,6 +137,15 @@ pub fn command() -> Command {
     root.subcommand(serve)
         .subcommands(OPERATIONS.iter().map(operation_command))
         .subcommand(call)
+        .mut_subcommand("events", |events| {
+            events.arg(
+                Arg::new("follow")
+                    .long("follow")
+                    .short('f')
+                    .action(ArgAction::SetTrue)
+                    .help("Keep reading: print each new event as one JSON line as it is committed, until interrupted."),
+            )
+        })
 }
 
 /// The name of an input or field as an argument: `agent_id` is `agent`, `task_id`

@@ -79,6 +79,12 @@ fn main() -> ExitCode {
             }
         };
     }
+    if name == "events" && sub.get_flag("follow") {
+        return match Store::open_with(&globals.db, options) {
+            Ok(store) => follow(&store, sub),
+            Err(err) => fail(&err, format),
+        };
+    }
     let result = if name == "call" && sub.get_flag("list") {
         commands::call(None, sub)
     } else {
@@ -105,11 +111,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--busy-timeout-ms` and `--durability`, checked by the core's options parser.
+/// `--busy-timeout-ms`, `--durability` and `--actor`, checked by the core's options
+/// parser.
 fn store_options(globals: &Globals) -> Result<StoreOptions, Error> {
     let pairs = [
         ("busy_timeout_ms", globals.busy_timeout_ms.as_deref()),
         ("durability", globals.durability.as_deref()),
+        ("actor", globals.actor.as_deref()),
     ];
     let given = pairs
         .into_iter()
@@ -122,6 +130,45 @@ fn store_options(globals: &Globals) -> Result<StoreOptions, Error> {
         }
     };
     StoreOptions::from_value(convert::object_from_pairs(given, "option", kind)?)
+}
+
+/// `events --follow`: prints every event after `--after` as one JSON line, waiting
+/// for the next commit between pages, until interrupted (Ctrl-C, or a closed stdout).
+fn follow(store: &Store, sub: &clap::ArgMatches) -> ExitCode {
+    let op = OPERATIONS
+        .iter()
+        .find(|op| op.name == "events")
+        .expect("the events operation");
+    let mut request = match commands::request(op, sub) {
+        Ok(agent_backlog_json) => agent_backlog_json,
+        Err(err) => return fail(&err, Format::Json),
+    };
+    request["wait_seconds"] = serde_json::json!(30);
+    loop {
+        let page = match op.call_value(store, request.clone()) {
+            Ok(text) => text,
+            Err(err) => return fail(&err, Format::Json),
+        };
+        let page: serde_json::Value = match serde_json::from_str(&page) {
+            Ok(page) => page,
+            Err(e) => {
+                return fail(
+                    &Error::Internal(format!("an events page: {e}")),
+                    Format::Json,
+                )
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        for event in page["events"].as_array().into_iter().flatten() {
+            if writeln!(stdout, "{event}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::SUCCESS;
+            }
+        }
+        request["after"] = page["next"].clone();
+    }
 }
 
 /// Prints the error to stderr and exits with its code's number (1–7).

@@ -1,8 +1,8 @@
 //! Printing results: the exact JSON shapes (compact, one line) or tables for people.
 
 use agent_backlog::{
-    Claim, Deleted, Dependencies, DependencyGraph, Error, Finished, Lease, PrefixSet, QueryResult,
-    Reaped, Summary, Task, TaskList, TaskRef,
+    AgentList, Claim, Deleted, Dependencies, DependencyGraph, Error, Finished, Lease, PrefixSet,
+    QueryResult, Reaped, Summary, Task, TaskList, TaskRef,
 };
 
 use crate::args::Format;
@@ -45,6 +45,8 @@ enum Output {
     Dependencies(Dependencies),
     /// A task's readiness, dependencies and dependents (dependencies).
     Graph(DependencyGraph),
+    /// The agents with their counts (agents).
+    Agents(AgentList),
     /// Any other result, printed as its JSON.
     Json(String),
 }
@@ -79,6 +81,7 @@ fn typed(done: &Done) -> serde_json::Result<Output> {
         "list_tasks" | "create_tasks" | "ready_tasks" => Output::List(serde_json::from_str(text)?),
         "add_dependency" | "remove_dependency" => Output::Dependencies(serde_json::from_str(text)?),
         "get_dependencies" => Output::Graph(serde_json::from_str(text)?),
+        "list_agents" => Output::Agents(serde_json::from_str(text)?),
         "query_tasks" => Output::Query(serde_json::from_str(text)?),
         "summary" => Output::Summary {
             agent_id: agent_id(),
@@ -206,6 +209,34 @@ fn table(output: &Output) -> String {
                 graph.task_id,
                 refs(&graph.depends_on),
                 refs(&graph.dependents)
+            )
+        }
+        Output::Agents(list) => {
+            let rows = list
+                .agents
+                .iter()
+                .map(|a| {
+                    let mut row = vec![cell(&a.agent_id), cell(&a.prefix)];
+                    row.extend(
+                        [a.queued, a.in_progress, a.complete, a.blocked, a.total]
+                            .map(|n| n.to_string()),
+                    );
+                    row
+                })
+                .collect();
+            let footer = format!("{} of {} agents", list.agents.len(), list.total);
+            rows_table(
+                &[
+                    "AGENT",
+                    "PREFIX",
+                    "QUEUED",
+                    "IN_PROGRESS",
+                    "COMPLETE",
+                    "BLOCKED",
+                    "TOTAL",
+                ],
+                rows,
+                &footer,
             )
         }
         Output::Json(text) => text.clone(),

@@ -79,7 +79,8 @@ pub enum ServeError {
 /// Opens the store, listens, and serves until SIGINT or SIGTERM; requests in flight
 /// are finished before it returns.
 pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let store = Arc::new(Store::open_with(&config.db, config.options).map_err(ServeError::Store)?);
+    let store =
+        Arc::new(Store::open_with(&config.db, config.options.clone()).map_err(ServeError::Store)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,6 +198,7 @@ pub fn router(store: Arc<Store>) -> Router {
             }
         }
     }
+    routes.push(("/api/events/stream", axum::routing::get(event_stream)));
     let api = routes
         .into_iter()
         .fold(Router::new(), |api, (path, methods)| {
@@ -433,6 +435,25 @@ fn http_wait(value: &Value) -> Result<(), ApiError> {
 struct OpRequest {
     op: &'static Operation,
     request: Value,
+    /// The `Agent-Backlog-Actor` header: who the request's writes are recorded as.
+    actor: Option<String>,
+}
+
+/// The name of the header that says who a request acts as (SPEC §14).
+const ACTOR_HEADER: &str = "agent-backlog-actor";
+
+/// The `Agent-Backlog-Actor` header, as text.
+fn actor_header(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get(ACTOR_HEADER)
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::from(Error::InvalidArgument(
+                    "the Agent-Backlog-Actor header must be printable ASCII text".into(),
+                ))
+            })
+        })
+        .transpose()
 }
 
 impl<S: Send + Sync> FromRequest<S> for OpRequest {
@@ -540,6 +561,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
         Ok(OpRequest {
             op,
             request: Value::Object(fields),
+            actor: actor_header(&parts.headers)?,
         })
     }
 }
@@ -547,9 +569,17 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 /// Serves one operation: the core's operation table runs the gathered request on the
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
 /// when there is nothing; 200 with `Idempotent-Replayed: true` for a replayed create).
-async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest) -> Reply {
+async fn operation(State(store): AppState, OpRequest { op, request, actor }: OpRequest) -> Reply {
     // A long poll stops waiting (204) when the server starts stopping.
     let reply = blocking(&store, move |s| {
+        let acting;
+        let s = match actor {
+            Some(actor) => {
+                acting = s.with_actor(Some(&actor))?;
+                &acting
+            }
+            None => s,
+        };
         op.respond(s, request, &mut || STOPPING.load(Ordering::Acquire))
     })
     .await?;
@@ -570,6 +600,90 @@ async fn operation(State(store): AppState, OpRequest { op, request }: OpRequest)
             reply.json,
         )),
     }
+}
+
+/// How long one wait of the event stream lasts before it asks again (and the
+/// connection gets a keep-alive comment).
+const STREAM_WAIT_SECONDS: f64 = 15.0;
+
+/// `GET /api/events/stream?after=&agent_id=`: the change feed as server-sent events,
+/// one per event, its `id` the event's seq and its data the event's JSON. A client
+/// that reconnects with `Last-Event-ID` (as browsers' EventSource do) resumes after
+/// that seq. The stream ends when the server stops.
+async fn event_stream(
+    State(store): AppState,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let op = agent_backlog::ops::operation("events")
+        .ok_or_else(|| ApiError::from(Error::Internal("the events operation is missing".into())))?;
+    let Value::Object(mut query) = query_object(op, &uri)? else {
+        unreachable!("query_object gives an object");
+    };
+    if let Some(name) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "after" | "agent_id"))
+    {
+        return Err(ApiError::from(Error::InvalidArgument(format!(
+            "unknown query parameter {name:?}; the parameters of /api/events/stream are after, agent_id"
+        ))));
+    }
+    if let Some(last) = headers.get("last-event-id") {
+        let last = last
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let Some(last) = last else {
+            return Err(ApiError::from(Error::InvalidArgument(
+                "the Last-Event-ID header must be the seq of an event, such as 1042".into(),
+            )));
+        };
+        query.insert("after".into(), Value::from(last));
+    }
+    // The first page is read before the answer starts, so a bad request is a 400.
+    let first = {
+        let query = Value::Object(query.clone());
+        blocking(&store, move |s| {
+            s.events(agent_backlog::EventQuery::from_value(query)?)
+        })
+        .await?
+    };
+    let pending: std::collections::VecDeque<agent_backlog::Event> = first.events.into();
+    let state = (store, query, first.next, pending);
+    let stream =
+        futures_util::stream::unfold(state, |(store, query, mut after, mut pending)| async move {
+            loop {
+                if let Some(event) = pending.pop_front() {
+                    let data = serde_json::to_string(&event).unwrap_or_default();
+                    let sse = axum::response::sse::Event::default()
+                        .id(event.seq.to_string())
+                        .data(data);
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(sse),
+                        (store, query, after, pending),
+                    ));
+                }
+                if STOPPING.load(Ordering::Acquire) {
+                    return None;
+                }
+                let mut next = query.clone();
+                next.insert("after".into(), Value::from(after));
+                next.insert("wait_seconds".into(), Value::from(STREAM_WAIT_SECONDS));
+                let page = blocking(&store, move |s| {
+                    s.events_until(
+                        agent_backlog::EventQuery::from_value(Value::Object(next))?,
+                        &mut || STOPPING.load(Ordering::Acquire),
+                    )
+                })
+                .await
+                .ok()?;
+                after = page.next;
+                pending.extend(page.events);
+            }
+        });
+    Ok(axum::response::sse::Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response())
 }
 
 /// The object of an operation's body fields, for messages: `{"prefix": "MKT"}`.

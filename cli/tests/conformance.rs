@@ -23,7 +23,7 @@ use common::{Response, Server};
 use conformance::{members, Failure, Json, Member, Outcome, Surface};
 
 /// The filters whose query-string values the server reads as numbers (cli/src/convert.rs).
-const NUMERIC: [&str; 3] = ["priority", "limit", "offset"];
+const NUMERIC: [&str; 5] = ["priority", "limit", "offset", "after", "wait_seconds"];
 
 struct Http;
 
@@ -235,6 +235,22 @@ impl Route {
                     None,
                     200,
                 )
+            }
+            "task_history" => {
+                let (a, t) = (p.segment("agent_id"), p.segment("task_id"));
+                route("GET", format!("/api/backlogs/{a}/{t}/history"), None, 200)
+            }
+            "events" => {
+                let q = p.query();
+                route("GET", format!("/api/events{q}"), None, 200)
+            }
+            "prune_events" => {
+                let body = Some(p.object(&[]));
+                route("POST", "/api/events/prune".to_owned(), body, 200)
+            }
+            "list_agents" => {
+                let q = p.query();
+                route("GET", format!("/api/agents{q}"), None, 200)
             }
             "ready_tasks" => {
                 let a = p.segment("agent_id");

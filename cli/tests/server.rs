@@ -843,6 +843,12 @@ fn the_readme_lists_every_route_of_the_table() {
                     )
                 })
         })
+        .chain(std::iter::once((
+            // The event stream is the one route outside the table (server-sent events).
+            "GET".to_owned(),
+            "/api/events/stream".to_owned(),
+            "200".to_owned(),
+        )))
         .collect();
     for route in &table {
         assert!(listed.contains(route), "the README does not list {route:?}");

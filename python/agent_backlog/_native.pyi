@@ -10,7 +10,11 @@ from typing import ClassVar, Literal, Optional, Sequence, Type, Union, final
 from typing_extensions import Self, Unpack
 
 from ._types import (
+    AgentList,
     Dependencies,
+    EventPage,
+    History,
+    Pruned,
     DependencyGraph,
     Claim,
     Deleted,
@@ -96,6 +100,7 @@ class Store:
         *,
         busy_timeout: Optional[float] = None,
         durability: Optional[Literal["normal", "full"]] = None,
+        actor: Optional[str] = None,
     ) -> Self: ...
     def list_tasks(
         self,
@@ -206,6 +211,22 @@ class Store:
     ) -> Optional[Claim]:
         """claim_lease, waiting up to timeout_seconds (0 to 300) for a task; ``None``
         when the timeout passes. Releases the GIL; Ctrl-C interrupts it."""
+    def task_history(self, agent_id: str, task_id: str) -> History:
+        """The task's events, oldest first; they outlive the task."""
+    def events(
+        self,
+        *,
+        after: Optional[int] = None,
+        limit: Optional[int] = None,
+        agent_id: Optional[str] = None,
+        wait_seconds: Optional[float] = None,
+    ) -> EventPage:
+        """The change feed after ``after``; waits up to ``wait_seconds`` for the next
+        change when there is no event yet."""
+    def prune_events(self, before: int) -> Pruned:
+        """Deletes the events with a seq below ``before`` (the newest is kept)."""
+    def list_agents(self, *, limit: Optional[int] = None, offset: Optional[int] = None) -> AgentList:
+        """The agents by agent_id with their prefix and counts."""
     def close(self) -> None:
         """Closes the store; later calls raise StorageError. Closing twice is fine."""
     def __enter__(self) -> Self: ...

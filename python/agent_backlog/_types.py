@@ -5,7 +5,7 @@ of the contract, with the keys in the contract's order; these types only describ
 them for type checkers and readers.
 """
 
-from typing import List, Literal, Optional, Sequence, TypedDict, Union
+from typing import Any, Dict, List, Literal, Optional, Sequence, TypedDict, Union
 
 Status = Literal["queued", "in_progress", "complete", "blocked"]
 """Where a task is in its lifecycle."""
@@ -190,3 +190,77 @@ class DependencyGraph(TypedDict):
     """The tasks it depends on, in creation order."""
     dependents: List[TaskRef]
     """The tasks that depend on it, in creation order."""
+
+
+EventType = Literal[
+    "created",
+    "updated",
+    "claimed",
+    "finished",
+    "lease_expired",
+    "deleted",
+    "dependency_added",
+    "dependency_removed",
+    "prefix_set",
+]
+"""What an event records."""
+
+
+class Event(TypedDict):
+    """One event of the history (SPEC §14)."""
+
+    seq: int
+    """Grows strictly with commit order; never reused."""
+    at: str
+    """RFC 3339, UTC, milliseconds."""
+    agent_id: str
+    task_id: Optional[str]
+    """``None`` for ``prefix_set``."""
+    type: EventType
+    actor: Optional[str]
+    """A lease's worker, or the store's actor; ``None`` when neither is set."""
+    data: Dict[str, Any]
+    """By type: ``created`` {title, priority}; ``updated`` {changed, from?, to?};
+    ``claimed`` {worker, fence}; ``finished`` {to}; ``lease_expired`` {worker,
+    attempt, to}; ``deleted`` {}; ``dependency_added``/``removed`` {depends_on};
+    ``prefix_set`` {prefix}."""
+
+
+class History(TypedDict):
+    """The result of ``task_history``: the task's events, oldest first."""
+
+    task_id: str
+    events: List[Event]
+
+
+class EventPage(TypedDict):
+    """The result of ``events``."""
+
+    events: List[Event]
+    next: int
+    """Pass it as ``after`` to read on."""
+
+
+class Pruned(TypedDict):
+    """The result of ``prune_events``."""
+
+    pruned: int
+
+
+class AgentSummary(TypedDict):
+    """One agent of ``list_agents``, with its counts."""
+
+    agent_id: str
+    prefix: str
+    queued: int
+    in_progress: int
+    complete: int
+    blocked: int
+    total: int
+
+
+class AgentList(TypedDict):
+    """The result of ``list_agents``."""
+
+    agents: List[AgentSummary]
+    total: int

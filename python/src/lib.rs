@@ -24,8 +24,8 @@ use serde_json::{Map, Number, Value};
 
 use agent_backlog::ops::WaitRequest;
 use agent_backlog::{
-    AgentTask, Claim, Dependencies, Error, ErrorCode, Finish, Lease, LeaseTerms, ListQuery,
-    NewTask, Page, Status, Store, StoreOptions, Task, TaskPatch, TaskQuery, TaskRef,
+    AgentTask, Claim, Dependencies, Error, ErrorCode, EventQuery, Finish, Lease, LeaseTerms,
+    ListQuery, NewTask, Page, Status, Store, StoreOptions, Task, TaskPatch, TaskQuery, TaskRef,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -362,6 +362,55 @@ fn edge_args(
     ))
 }
 
+/// A JSON value as Python objects (an event's data).
+fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into_pyobject(py)?.into_any(),
+            None => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let items = items
+                .iter()
+                .map(|v| value_to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, value_to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// Events as a list of dicts, keys in the contract's order.
+fn events_list<'py>(
+    py: Python<'py>,
+    events: &[agent_backlog::Event],
+) -> PyResult<Bound<'py, PyList>> {
+    let items = events
+        .iter()
+        .map(|e| {
+            let dict = PyDict::new(py);
+            dict.set_item(intern!(py, "seq"), e.seq)?;
+            dict.set_item(intern!(py, "at"), &e.at)?;
+            dict.set_item(intern!(py, "agent_id"), &e.agent_id)?;
+            dict.set_item(intern!(py, "task_id"), &e.task_id)?;
+            dict.set_item(intern!(py, "type"), e.kind.as_str())?;
+            dict.set_item(intern!(py, "actor"), &e.actor)?;
+            dict.set_item(intern!(py, "data"), value_to_py(py, &e.data)?)?;
+            Ok(dict)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
 fn dependencies_dict<'py>(py: Python<'py>, deps: &Dependencies) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item(intern!(py, "task_id"), &deps.task_id)?;
@@ -569,7 +618,8 @@ fn task_list<'py>(py: Python<'py>, list: &agent_backlog::TaskList) -> PyResult<B
 ///
 /// `busy_timeout` is how many seconds a write waits for another connection's write
 /// lock (default 5.0); `durability` is "normal" (default: survives any process crash)
-/// or "full" (also survives power loss, at an fsync per write). A Store may be shared
+/// or "full" (also survives power loss, at an fsync per write); `actor` is who the
+/// store's writes are recorded as in the history (default: nobody). A Store may be shared
 /// by threads; SQLite work runs with the GIL released. Use it as a context manager, or
 /// call close(); a closed store, or one inherited across fork(), raises StorageError.
 #[pyclass(frozen, module = "agent_backlog", name = "Store")]
@@ -600,12 +650,13 @@ fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
 impl PyStore {
     /// Opens (creating if needed) the store at `path`; see the class docstring.
     #[new]
-    #[pyo3(signature = (path, *, busy_timeout = None, durability = None))]
+    #[pyo3(signature = (path, *, busy_timeout = None, durability = None, actor = None))]
     fn new(
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
         busy_timeout: Option<&Bound<'_, PyAny>>,
         durability: Option<&Bound<'_, PyAny>>,
+        actor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let file: PathBuf = match path.extract() {
             Ok(file) => file,
@@ -627,6 +678,10 @@ impl PyStore {
         if let Some(durability) = durability.filter(|v| !v.is_none()) {
             let value = arg(py, to_json(durability, Path::Arg("durability"), 0))?;
             options.insert("durability".into(), value);
+        }
+        if let Some(actor) = actor.filter(|v| !v.is_none()) {
+            let value = arg(py, to_json(actor, Path::Arg("actor"), 0))?;
+            options.insert("actor".into(), value);
         }
         let options = Value::Object(options);
         let store = py
@@ -1109,6 +1164,120 @@ impl PyStore {
         }
         let claimed = claimed.map_err(|e| to_py_err(py, e))?;
         claim_dict(py, claimed.as_ref())
+    }
+
+    /// The task's events, oldest first: {"task_id", "events": [...]}. They outlive the
+    /// task; NotFoundError only when it has none and does not exist.
+    fn task_history<'py>(
+        &self,
+        py: Python<'py>,
+        agent_id: &Bound<'py, PyAny>,
+        task_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let agent = arg(py, text_arg(agent_id, "agent_id"))?;
+        let id = arg(py, text_arg(task_id, "task_id"))?;
+        let history = self.call(py, move |s| s.task_history(&agent, &id))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "task_id"), &history.task_id)?;
+        dict.set_item(intern!(py, "events"), events_list(py, &history.events)?)?;
+        Ok(dict)
+    }
+
+    /// A page of the change feed: {"events": [...], "next": seq}, the events with a
+    /// seq above `after`, oldest first; pass `next` as `after` to read on. With
+    /// `wait_seconds` it waits (GIL released, Ctrl-C works) for the next change when
+    /// there is no event yet.
+    #[pyo3(signature = (*, after = None, limit = None, agent_id = None, wait_seconds = None))]
+    fn events<'py>(
+        &self,
+        py: Python<'py>,
+        after: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        wait_seconds: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let query = arg(
+            py,
+            body(&[
+                ("after", after),
+                ("limit", limit),
+                ("agent_id", agent_id),
+                ("wait_seconds", wait_seconds),
+            ]),
+        )?;
+        let store: &Store = &self.store;
+        let (page, interrupted) = py.detach(move || {
+            let mut interrupted: Option<PyErr> = None;
+            let page = guarded(|| {
+                let query = EventQuery::from_value(query)?;
+                let mut stop = || match Python::attach(|py| py.check_signals()) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        true
+                    }
+                };
+                store.events_until(query, &mut stop)
+            });
+            (page, interrupted)
+        });
+        if let Some(err) = interrupted {
+            return Err(err);
+        }
+        let page = page.map_err(|e| to_py_err(py, e))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "events"), events_list(py, &page.events)?)?;
+        dict.set_item(intern!(py, "next"), page.next)?;
+        Ok(dict)
+    }
+
+    /// Deletes the events with a seq below `before` (the newest event is always
+    /// kept): {"pruned": N}.
+    fn prune_events<'py>(
+        &self,
+        py: Python<'py>,
+        before: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let request = arg(py, body(&[("before", Some(before))]))?;
+        let text = self.call(py, move |s| s.call_value("prune_events", request))?;
+        let pruned: agent_backlog::Pruned = serde_json::from_str(&text)
+            .map_err(|e| to_py_err(py, Error::Internal(e.to_string())))?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "pruned"), pruned.pruned)?;
+        Ok(dict)
+    }
+
+    /// The agents by agent_id with their prefix and counts:
+    /// {"agents": [{"agent_id", "prefix", "queued", "in_progress", "complete",
+    /// "blocked", "total"}], "total"}.
+    #[pyo3(signature = (*, limit = None, offset = None))]
+    fn list_agents<'py>(
+        &self,
+        py: Python<'py>,
+        limit: Option<&Bound<'py, PyAny>>,
+        offset: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let page = arg(py, body(&[("limit", limit), ("offset", offset)]))?;
+        let list = self.call(py, move |s| s.list_agents(Page::from_value(page)?))?;
+        let agents = list
+            .agents
+            .iter()
+            .map(|a| {
+                let dict = PyDict::new(py);
+                dict.set_item(intern!(py, "agent_id"), &a.agent_id)?;
+                dict.set_item(intern!(py, "prefix"), &a.prefix)?;
+                dict.set_item(intern!(py, "queued"), a.queued)?;
+                dict.set_item(intern!(py, "in_progress"), a.in_progress)?;
+                dict.set_item(intern!(py, "complete"), a.complete)?;
+                dict.set_item(intern!(py, "blocked"), a.blocked)?;
+                dict.set_item(intern!(py, "total"), a.total)?;
+                Ok(dict)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "agents"), PyList::new(py, agents)?)?;
+        dict.set_item(intern!(py, "total"), list.total)?;
+        Ok(dict)
     }
 
     /// Closes the store; later calls raise StorageError. Closing twice is fine.

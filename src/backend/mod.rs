@@ -42,6 +42,9 @@
 //!   a reopen (complete → queued) resets its attempts. Whether a token still holds
 //!   its lease, and what an expiry does, are the core's rules
 //!   ([`crate::rules::lease`]), called inside the transaction.
+//! - **History.** Every write appends its events (SPEC §14) in its own transaction,
+//!   with the data of [`crate::rules::history`], so the feed is the commits in order;
+//!   a seq is never given twice, also after pruning.
 //! - **Changes.** Every commit is visible to [`Backend::wait_change`] of every store on
 //!   the same database, in this process or another, within a few milliseconds.
 //! - **Waiting.** A write waits for a lock at most the busy timeout, counted from when
@@ -56,9 +59,15 @@ pub(crate) mod sqlite;
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::history::{AgentSummary, Event};
 use crate::lease::Reaped;
 use crate::model::{AgentTask, Status, Summary, Task};
 use crate::plan::{DependencyGraph, DependsOn};
+use crate::rules::history::Checked as EventsChecked;
+
+/// Who a write is recorded as in its events (SPEC §14); lease operations record
+/// their worker instead.
+pub(crate) type Actor<'a> = Option<&'a str>;
 use crate::rules::lease::{Terms, Token};
 
 /// A task about to be inserted: values already validated by the core.
@@ -179,6 +188,7 @@ pub(crate) trait Backend: Send + Sync {
         agent_id: &str,
         rows: Vec<NewRow>,
         key: Option<Key<'_>>,
+        actor: Actor<'_>,
     ) -> Result<Created>;
 
     /// Makes the agent's task `task_id` depend on the task `depends_on` (any agent's),
@@ -188,6 +198,7 @@ pub(crate) trait Backend: Send + Sync {
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
+        actor: Actor<'_>,
     ) -> Result<EdgeOutcome>;
 
     /// Removes the edge, if there is one (both tasks must exist).
@@ -196,6 +207,7 @@ pub(crate) trait Backend: Send + Sync {
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
+        actor: Actor<'_>,
     ) -> Result<EdgeOutcome>;
 
     /// The task's readiness, dependencies and dependents (`None` when it is not in the
@@ -212,10 +224,11 @@ pub(crate) trait Backend: Send + Sync {
         agent_id: &str,
         task_id: &str,
         patch: &mut Patcher<'_>,
+        actor: Actor<'_>,
     ) -> Result<Option<Task>>;
 
     /// Deletes the task; `false` when it is not in the agent's backlog.
-    fn delete_task(&self, agent_id: &str, task_id: &str) -> Result<bool>;
+    fn delete_task(&self, agent_id: &str, task_id: &str, actor: Actor<'_>) -> Result<bool>;
 
     /// A page of one agent's tasks (the filter's `agent_id` is set) and the number of
     /// matches, read in one snapshot. Order: priority, then creation order.
@@ -231,11 +244,11 @@ pub(crate) trait Backend: Send + Sync {
     /// Moves the agent's first ready task (priority, then creation order) to
     /// in_progress with `started` = now, atomically: two claimers anywhere never get
     /// the same task.
-    fn claim_next(&self, agent_id: &str) -> Result<Option<Task>>;
+    fn claim_next(&self, agent_id: &str, actor: Actor<'_>) -> Result<Option<Task>>;
 
     /// Gives `prefix` to the agent unless another agent holds it or the agent's own
     /// prefix is fixed by its tasks.
-    fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixOutcome>;
+    fn set_prefix(&self, agent_id: &str, prefix: &str, actor: Actor<'_>) -> Result<PrefixOutcome>;
 
     /// Requeues (or blocks, per [`rules::lease::expiry`]) every held lease of the agent
     /// whose time has passed, then moves the agent's first queued task to in_progress
@@ -269,7 +282,23 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Ends every expired lease of the agent (of every agent with `None`), as
     /// [`Backend::claim_lease`] does first. One transaction.
-    fn reap_expired(&self, agent_id: Option<&str>) -> Result<Reaped>;
+    fn reap_expired(&self, agent_id: Option<&str>, actor: Actor<'_>) -> Result<Reaped>;
+
+    /// The task's events, oldest first; `None` when it has none and is not in the
+    /// agent's backlog. A pure read.
+    fn task_history(&self, agent_id: &str, task_id: &str) -> Result<Option<Vec<Event>>>;
+
+    /// A page of the change feed: the events after `query.after` (of one agent or
+    /// all), oldest first. A pure read.
+    fn events(&self, query: &EventsChecked) -> Result<Vec<Event>>;
+
+    /// Deletes the events with a seq below `before`, but never the newest one (whose
+    /// seq keeps later ones from reusing any). One transaction.
+    fn prune_events(&self, before: i64) -> Result<u64>;
+
+    /// A page of the agents by agent_id, with their counts, and how many there are,
+    /// read in one snapshot.
+    fn list_agents(&self, limit: Option<u64>, offset: u64) -> Result<(Vec<AgentSummary>, u64)>;
 
     /// A pure read for a waiting worker: see [`Claimable`].
     fn claimable(&self, agent_id: &str) -> Result<Claimable>;

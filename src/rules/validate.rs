@@ -113,6 +113,26 @@ pub fn idempotency_key(value: &str) -> Result<()> {
     }
 }
 
+/// Longest actor name, in characters.
+pub const MAX_ACTOR_CHARS: usize = 128;
+
+/// An actor (SPEC §14): who a write is recorded as; 1..=128 characters, none of them
+/// a control character, not blank.
+pub fn actor(value: &str) -> Result<()> {
+    let n = value.chars().count();
+    if (1..=MAX_ACTOR_CHARS).contains(&n)
+        && !value.trim().is_empty()
+        && !value.chars().any(char::is_control)
+    {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "actor must be 1 to {MAX_ACTOR_CHARS} characters without control characters, such as \"release-bot\", got {}",
+            shown(value)
+        )))
+    }
+}
+
 /// An explicit prefix: 1..=8 characters A–Z and 0–9, starting with a letter.
 pub fn prefix(value: &str) -> Result<()> {
     if is_prefix(value, MAX_PREFIX_CHARS) {

@@ -13,7 +13,7 @@ use crate::rules::{patch, validate};
 use crate::store::{not_found, Store};
 
 /// How often an interruptible wait asks whether to stop.
-const STOP_POLL: Duration = Duration::from_millis(50);
+pub(super) const STOP_POLL: Duration = Duration::from_millis(50);
 
 fn lease(row: LeaseRow) -> Lease {
     Lease {
@@ -153,7 +153,7 @@ impl Store {
         if let Some(agent_id) = agent_id {
             validate::agent_id(agent_id)?;
         }
-        self.backend.reap_expired(agent_id)
+        self.backend.reap_expired(agent_id, self.actor())
     }
 
     /// [`Store::claim_lease`], waiting up to `timeout` for a task to become ready

@@ -3,10 +3,12 @@
 //! backend (see `backend/mod.rs`), in this order, so that every surface reports the
 //! same error for the same bad call.
 
+mod history;
 mod leases;
 mod plans;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::backend::{sqlite::Sqlite, Backend, Filter, PrefixOutcome};
 use crate::error::{Error, Result};
@@ -46,7 +48,9 @@ use crate::rules::{patch, validate};
 /// # Ok::<(), agent_backlog::Error>(())
 /// ```
 pub struct Store {
-    backend: Box<dyn Backend>,
+    backend: Arc<dyn Backend>,
+    /// Who this handle's writes are recorded as (SPEC §14).
+    actor: Option<Arc<str>>,
 }
 
 pub(crate) fn not_found(agent_id: &str, task_id: &str) -> Error {
@@ -100,9 +104,43 @@ impl Store {
         if text.contains('\0') {
             return Err(Error::invalid("path must not contain NUL characters"));
         }
+        if let Some(actor) = &options.actor {
+            validate::actor(actor)?;
+        }
+        let actor = options.actor.as_deref().map(Arc::from);
         Ok(Store {
-            backend: Box::new(Sqlite::open(path, options)?),
+            backend: Arc::new(Sqlite::open(path, options)?),
+            actor,
         })
+    }
+
+    /// Another handle on the same store whose writes are recorded as `actor` in the
+    /// history (SPEC §14), or as nobody with `None`: how a server records the actor of
+    /// each request. The handles share their connections; closing one closes the store.
+    ///
+    /// ```
+    /// use agent_backlog::{NewTask, Store};
+    /// let store = Store::open_in_memory()?;
+    /// let alice = store.with_actor(Some("alice"))?;
+    /// let task = alice.create_task("ops", NewTask::new("Rotate keys"))?;
+    /// let history = store.task_history("ops", &task.id)?;
+    /// assert_eq!(history.events[0].actor.as_deref(), Some("alice"));
+    /// assert!(store.with_actor(Some("")).is_err());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn with_actor(&self, actor: Option<&str>) -> Result<Store> {
+        if let Some(actor) = actor {
+            validate::actor(actor)?;
+        }
+        Ok(Store {
+            backend: Arc::clone(&self.backend),
+            actor: actor.map(Arc::from),
+        })
+    }
+
+    /// Who this handle's writes are recorded as in the history.
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     /// The SQLite backend, for tests of its internals.
@@ -192,7 +230,12 @@ impl Store {
             return self.get_task(agent_id, task_id);
         }
         self.backend
-            .update_task(agent_id, task_id, &mut |task, now| checked.apply(task, now))?
+            .update_task(
+                agent_id,
+                task_id,
+                &mut |task, now| checked.apply(task, now),
+                self.actor(),
+            )?
             .ok_or_else(|| not_found(agent_id, task_id))
     }
 
@@ -201,7 +244,7 @@ impl Store {
     pub fn delete_task(&self, agent_id: &str, task_id: &str) -> Result<Deleted> {
         validate::agent_id(agent_id)?;
         validate::task_id(task_id)?;
-        if self.backend.delete_task(agent_id, task_id)? {
+        if self.backend.delete_task(agent_id, task_id, self.actor())? {
             Ok(Deleted {
                 deleted: task_id.to_owned(),
             })
@@ -285,7 +328,7 @@ impl Store {
     /// two claimers, in two threads or two processes, never get the same task.
     pub fn claim_next(&self, agent_id: &str) -> Result<Option<Task>> {
         validate::agent_id(agent_id)?;
-        self.backend.claim_next(agent_id)
+        self.backend.claim_next(agent_id, self.actor())
     }
 
     /// Sets the prefix of the agent's task IDs before its first task.
@@ -304,7 +347,7 @@ impl Store {
     pub fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixSet> {
         validate::agent_id(agent_id)?;
         validate::prefix(prefix)?;
-        match self.backend.set_prefix(agent_id, prefix)? {
+        match self.backend.set_prefix(agent_id, prefix, self.actor())? {
             PrefixOutcome::Set => Ok(PrefixSet {
                 agent_id: agent_id.to_owned(),
                 prefix: prefix.to_owned(),

@@ -80,7 +80,10 @@ impl Store {
             key,
             request: plan::fingerprint(batch, &rows),
         });
-        match self.backend.create_tasks(agent_id, rows, key)? {
+        match self
+            .backend
+            .create_tasks(agent_id, rows, key, self.actor())?
+        {
             Created::New(value) => Ok(Idempotent {
                 value,
                 replayed: false,
@@ -213,10 +216,11 @@ impl Store {
         validate::id_of("depends_on", depends_on)?;
         plan::not_itself(task_id, depends_on)?;
         let outcome = if add {
-            self.backend.add_dependency(agent_id, task_id, depends_on)?
+            self.backend
+                .add_dependency(agent_id, task_id, depends_on, self.actor())?
         } else {
             self.backend
-                .remove_dependency(agent_id, task_id, depends_on)?
+                .remove_dependency(agent_id, task_id, depends_on, self.actor())?
         };
         match outcome {
             EdgeOutcome::Done(ids) => Ok(Dependencies {

@@ -55,6 +55,10 @@ POSITIONAL: dict[str, list[str]] = {
     "remove_dependency": ["agent_id", "task_id", "depends_on"],
     "get_dependencies": ["agent_id", "task_id"],
     "ready_tasks": ["agent_id"],
+    "task_history": ["agent_id", "task_id"],
+    "events": [],
+    "prune_events": ["before"],
+    "list_agents": [],
 }
 BODY: dict[str, str] = {"create_task": "task", "update_task": "patch"}
 KEYWORDS: dict[str, set[str]] = {
@@ -69,6 +73,8 @@ KEYWORDS: dict[str, set[str]] = {
     "finish_and_claim": {"result", "blocker", "lease_seconds", "max_attempts"},
     "reap_expired": {"agent_id"},
     "wait_for_task": {"lease_seconds", "max_attempts"},
+    "events": {"after", "limit", "agent_id", "wait_seconds"},
+    "list_agents": {"limit", "offset"},
 }
 
 

@@ -2,8 +2,10 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::SqlResult;
-use crate::backend::PrefixOutcome;
+use super::{events, SqlResult};
+use crate::backend::{Actor, PrefixOutcome};
+use crate::history::EventKind;
+use crate::rules::history;
 use crate::rules::prefix;
 
 /// Takes `count` consecutive task numbers for `agent_id`, registering the agent and
@@ -94,6 +96,7 @@ pub(super) fn set_prefix(
     tx: &Transaction<'_>,
     agent_id: &str,
     prefix: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<PrefixOutcome> {
     let current: Option<(String, i64)> = tx
         .prepare_cached("SELECT prefix, next_number FROM agents WHERE agent_id = ?1")?
@@ -125,5 +128,7 @@ pub(super) fn set_prefix(
                 .execute(params![base, n])?;
         }
     }
+    let data = history::prefix_set(prefix);
+    events::append(tx, agent_id, None, EventKind::PrefixSet, actor, &data)?;
     Ok(PrefixOutcome::Set)
 }

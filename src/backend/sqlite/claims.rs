@@ -3,8 +3,11 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
-use super::SqlResult;
+use super::{events, SqlResult};
+use crate::backend::Actor;
+use crate::history::EventKind;
 use crate::model::{Status, Task};
+use crate::rules::history;
 
 /// Every priority, in order: with it, a search of the `(agent_id, priority, status)`
 /// index seeks the priorities one by one and meets them in order (at most ten seeks),
@@ -36,6 +39,7 @@ pub(super) fn claim_next(
     tx: &Transaction<'_>,
     agent_id: &str,
     started: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<Option<Task>> {
     let found = tx
         .prepare_cached(&next_ready_sql(""))?
@@ -48,6 +52,15 @@ pub(super) fn claim_next(
     };
     tx.prepare_cached("UPDATE tasks SET status = 'in_progress', started = ?2 WHERE seq = ?1")?
         .execute(params![seq, started])?;
+    let data = history::claimed(None);
+    events::append(
+        tx,
+        agent_id,
+        Some(&task.id),
+        EventKind::Claimed,
+        actor,
+        &data,
+    )?;
     task.status = Status::InProgress;
     task.started = Some(started.to_owned());
     Ok(Some(task))

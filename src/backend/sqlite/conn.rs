@@ -448,7 +448,7 @@ impl Connections {
         let watch = Watch::new((!memory).then(|| opener.clone()));
         Ok(Connections {
             pid: std::process::id(),
-            busy_timeout: options.busy_timeout,
+            busy_timeout: opener.options.busy_timeout,
             pool: RwLock::new(Some(Pool {
                 writer: Gate {
                     state: Mutex::new(GateState::default()),

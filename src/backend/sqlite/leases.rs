@@ -7,10 +7,13 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::claims::next_ready_sql;
 use super::tasks::{task_from_row, TASK_COLUMNS, TASK_COLUMN_COUNT};
-use super::SqlResult;
+use super::{events, SqlResult};
+use crate::backend::Actor;
 use crate::backend::{seconds, Claimable, Grant, LeaseRow, Patcher};
+use crate::history::EventKind;
 use crate::lease::Reaped;
 use crate::model::{Status, Task};
+use crate::rules::history;
 use crate::rules::lease::{self, Holder, Terms, Token};
 use crate::rules::lifecycle::{self, State};
 
@@ -33,8 +36,13 @@ fn lease_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<LeaseRow> {
 }
 
 /// Ends the agent's expired leases (every agent's with `None`) as of `now_ms`.
-pub(super) fn reap(tx: &Transaction<'_>, agent_id: Option<&str>, now_ms: i64) -> SqlResult<Reaped> {
-    type Expired = (i64, String, i64, i64, String, Option<String>);
+pub(super) fn reap(
+    tx: &Transaction<'_>,
+    agent_id: Option<&str>,
+    now_ms: i64,
+    actor: Actor<'_>,
+) -> SqlResult<Reaped> {
+    type Expired = (i64, String, i64, i64, String, Option<String>, String);
     let read = |r: &Row<'_>| -> rusqlite::Result<Expired> {
         Ok((
             r.get(0)?,
@@ -43,20 +51,22 @@ pub(super) fn reap(tx: &Transaction<'_>, agent_id: Option<&str>, now_ms: i64) ->
             r.get(3)?,
             r.get(4)?,
             r.get(5)?,
+            r.get(6)?,
         ))
     };
     let expired: Vec<Expired> = match agent_id {
         Some(agent_id) => tx
             .prepare_cached(
-                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started FROM tasks
-                 WHERE agent_id = ?1 AND lease_expires <= ?2 ORDER BY lease_expires, seq",
+                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
+                 FROM tasks WHERE agent_id = ?1 AND lease_expires <= ?2
+                 ORDER BY lease_expires, seq",
             )?
             .query_map(params![agent_id, now_ms], read)?
             .collect::<rusqlite::Result<_>>()?,
         // Every held lease is in the partial index: scanning it reads only those.
         None => tx
             .prepare_cached(
-                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started
+                "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
                  FROM tasks INDEXED BY tasks_by_lease_expiry
                  WHERE lease_expires IS NOT NULL AND lease_expires <= ?1
                  ORDER BY lease_expires, seq",
@@ -73,7 +83,7 @@ pub(super) fn reap(tx: &Transaction<'_>, agent_id: Option<&str>, now_ms: i64) ->
         "UPDATE tasks SET status = ?2, started = ?3, blocker = ?4, fence = fence + 1,
          lease_expires = NULL WHERE seq = ?1",
     )?;
-    for (seq, id, attempt, max_attempts, worker, started) in expired {
+    for (seq, id, attempt, max_attempts, worker, started, agent) in expired {
         let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
         let mut state = State {
             status: Status::InProgress,
@@ -85,6 +95,8 @@ pub(super) fn reap(tx: &Transaction<'_>, agent_id: Option<&str>, now_ms: i64) ->
         lifecycle::apply(&mut state, to, &now);
         state.blocker = blocker;
         update.execute(params![seq, to.as_str(), state.started, state.blocker])?;
+        let data = history::lease_expired(&worker, attempt, to);
+        events::append(tx, &agent, Some(&id), EventKind::LeaseExpired, actor, &data)?;
         match to {
             Status::Blocked => reaped.blocked.push(id),
             _ => reaped.requeued.push(id),
@@ -100,7 +112,7 @@ pub(super) fn claim(
     grant: &Grant<'_>,
 ) -> SqlResult<Option<(Task, LeaseRow)>> {
     let now_ms = crate::backend::now_ms();
-    reap(tx, Some(agent_id), now_ms)?;
+    reap(tx, Some(agent_id), now_ms, Some(grant.worker))?;
     let found = tx
         .prepare_cached(&next_ready_sql(", fence, attempts"))?
         .query_row([agent_id], |row| {
@@ -136,6 +148,15 @@ pub(super) fn claim(
         now_ms,
         expires_ms
     ])?;
+    let data = history::claimed(Some((grant.worker, fence)));
+    events::append(
+        tx,
+        agent_id,
+        Some(&task.id),
+        EventKind::Claimed,
+        Some(grant.worker),
+        &data,
+    )?;
     task.status = Status::InProgress;
     task.started = Some(started);
     let lease = LeaseRow {
@@ -283,6 +304,15 @@ pub(super) fn finish(
         task.result,
         task.blocker
     ])?;
+    let data = history::finished(task.status);
+    events::append(
+        tx,
+        &agent_id,
+        Some(&task.id),
+        EventKind::Finished,
+        Some(&worker),
+        &data,
+    )?;
     let next = match next {
         Some(terms) => claim(
             tx,

@@ -10,6 +10,7 @@ mod agents;
 mod checkpoint;
 mod claims;
 mod conn;
+mod events;
 mod leases;
 mod listing;
 mod migrations;
@@ -22,14 +23,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::backend::{
-    Backend, Claimable, Created, EdgeOutcome, Filter, Grant, Key, LeaseRow, NewRow, Patcher,
+    Actor, Backend, Claimable, Created, EdgeOutcome, Filter, Grant, Key, LeaseRow, NewRow, Patcher,
     PrefixOutcome,
 };
 use crate::error::{Error, Result};
+use crate::history::{AgentSummary, Event};
 use crate::lease::Reaped;
 use crate::model::{AgentTask, Summary, Task};
 use crate::options::StoreOptions;
 use crate::plan::DependencyGraph;
+use crate::rules::history::Checked as EventsChecked;
 use crate::rules::lease::{Terms, Token};
 
 pub(crate) use migrations::LATEST;
@@ -147,13 +150,14 @@ impl Backend for Sqlite {
         agent_id: &str,
         rows: Vec<NewRow>,
         key: Option<Key<'_>>,
+        actor: Actor<'_>,
     ) -> Result<Created> {
         if rows.is_empty() && key.is_none() {
             self.conns.check_open()?;
             return Ok(Created::New(Vec::new()));
         }
         self.conns
-            .write(|tx| plans::create(tx, agent_id, rows, key, &crate::backend::now()))
+            .write(|tx| plans::create(tx, agent_id, rows, key, &crate::backend::now(), actor))
     }
 
     fn add_dependency(
@@ -161,9 +165,10 @@ impl Backend for Sqlite {
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
+        actor: Actor<'_>,
     ) -> Result<EdgeOutcome> {
         self.conns
-            .write(|tx| plans::add(tx, agent_id, task_id, depends_on))
+            .write(|tx| plans::add(tx, agent_id, task_id, depends_on, actor))
     }
 
     fn remove_dependency(
@@ -171,9 +176,10 @@ impl Backend for Sqlite {
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
+        actor: Actor<'_>,
     ) -> Result<EdgeOutcome> {
         self.conns
-            .write(|tx| plans::remove(tx, agent_id, task_id, depends_on))
+            .write(|tx| plans::remove(tx, agent_id, task_id, depends_on, actor))
     }
 
     fn get_dependencies(&self, agent_id: &str, task_id: &str) -> Result<Option<DependencyGraph>> {
@@ -190,13 +196,15 @@ impl Backend for Sqlite {
         agent_id: &str,
         task_id: &str,
         patch: &mut Patcher<'_>,
+        actor: Actor<'_>,
     ) -> Result<Option<Task>> {
         self.conns
-            .write(|tx| tasks::update(tx, agent_id, task_id, patch))
+            .write(|tx| tasks::update(tx, agent_id, task_id, patch, actor))
     }
 
-    fn delete_task(&self, agent_id: &str, task_id: &str) -> Result<bool> {
-        self.conns.write(|tx| tasks::delete(tx, agent_id, task_id))
+    fn delete_task(&self, agent_id: &str, task_id: &str, actor: Actor<'_>) -> Result<bool> {
+        self.conns
+            .write(|tx| tasks::delete(tx, agent_id, task_id, actor))
     }
 
     fn list(&self, filter: &Filter<'_>) -> Result<(Vec<Task>, u64)> {
@@ -219,14 +227,14 @@ impl Backend for Sqlite {
         self.conns.read(|conn| listing::summary(conn, agent_id))
     }
 
-    fn claim_next(&self, agent_id: &str) -> Result<Option<Task>> {
+    fn claim_next(&self, agent_id: &str, actor: Actor<'_>) -> Result<Option<Task>> {
         self.conns
-            .write(|tx| claims::claim_next(tx, agent_id, &crate::backend::now()))
+            .write(|tx| claims::claim_next(tx, agent_id, &crate::backend::now(), actor))
     }
 
-    fn set_prefix(&self, agent_id: &str, prefix: &str) -> Result<PrefixOutcome> {
+    fn set_prefix(&self, agent_id: &str, prefix: &str, actor: Actor<'_>) -> Result<PrefixOutcome> {
         self.conns
-            .write(|tx| agents::set_prefix(tx, agent_id, prefix))
+            .write(|tx| agents::set_prefix(tx, agent_id, prefix, actor))
     }
 
     fn claim_lease(&self, agent_id: &str, grant: &Grant<'_>) -> Result<Option<(Task, LeaseRow)>> {
@@ -251,9 +259,26 @@ impl Backend for Sqlite {
         self.conns.read(|conn| leases::get(conn, agent_id, task_id))
     }
 
-    fn reap_expired(&self, agent_id: Option<&str>) -> Result<Reaped> {
+    fn reap_expired(&self, agent_id: Option<&str>, actor: Actor<'_>) -> Result<Reaped> {
         self.conns
-            .write(|tx| leases::reap(tx, agent_id, crate::backend::now_ms()))
+            .write(|tx| leases::reap(tx, agent_id, crate::backend::now_ms(), actor))
+    }
+
+    fn task_history(&self, agent_id: &str, task_id: &str) -> Result<Option<Vec<Event>>> {
+        self.conns
+            .snapshot(|tx| events::history(tx, agent_id, task_id))
+    }
+
+    fn events(&self, query: &EventsChecked) -> Result<Vec<Event>> {
+        self.conns.read(|conn| events::page(conn, query))
+    }
+
+    fn prune_events(&self, before: i64) -> Result<u64> {
+        self.conns.write(|tx| events::prune(tx, before))
+    }
+
+    fn list_agents(&self, limit: Option<u64>, offset: u64) -> Result<(Vec<AgentSummary>, u64)> {
+        self.conns.snapshot(|tx| events::agents(tx, limit, offset))
     }
 
     fn claimable(&self, agent_id: &str) -> Result<Claimable> {

@@ -12,10 +12,12 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::claims::READY;
 use super::tasks::{self, format_id};
-use super::SqlResult;
-use crate::backend::{Created, EdgeOutcome, Key, NewRow};
+use super::{events, SqlResult};
+use crate::backend::{Actor, Created, EdgeOutcome, Key, NewRow};
+use crate::history::EventKind;
 use crate::model::{Status, Task};
 use crate::plan::{DependencyGraph, DependsOn, TaskRef};
+use crate::rules::history;
 
 /// A task of the store by ID, of any agent: its row and whether it is complete.
 fn find(conn: &Connection, task_id: &str) -> SqlResult<Option<(i64, bool)>> {
@@ -73,6 +75,7 @@ pub(super) fn create(
     rows: Vec<NewRow>,
     key: Option<Key<'_>>,
     created: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<Created> {
     let mut freed = false;
     if let Some(key) = key {
@@ -117,7 +120,35 @@ pub(super) fn create(
             .execute(params![agent_id, key.map(|k| k.key)])?;
     }
     let count = rows.len() as i64;
+    let named: Vec<Vec<DependsOn>> = rows.iter().map(|r| r.depends_on.clone()).collect();
     let (tasks, first) = tasks::create(tx, agent_id, rows, &deps, created)?;
+    // The history: each task's creation, then each of its dependencies.
+    for (task, named) in tasks.iter().zip(named) {
+        let data = history::created(task);
+        events::append(
+            tx,
+            agent_id,
+            Some(&task.id),
+            EventKind::Created,
+            actor,
+            &data,
+        )?;
+        for dep in named {
+            let dep_id = match dep {
+                DependsOn::Task(id) => id,
+                DependsOn::Item(j) => tasks[j].id.clone(),
+            };
+            let data = history::dependency(&dep_id);
+            events::append(
+                tx,
+                agent_id,
+                Some(&task.id),
+                EventKind::DependencyAdded,
+                actor,
+                &data,
+            )?;
+        }
+    }
     if let Some(key) = key {
         tx.prepare_cached(
             "INSERT INTO idempotency_keys (agent_id, key, request, first_number, count)
@@ -193,6 +224,7 @@ pub(super) fn add(
     agent_id: &str,
     task_id: &str,
     depends_on: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<EdgeOutcome> {
     let Some(task) = find_own(tx, agent_id, task_id)? else {
         return Ok(EdgeOutcome::NoTask);
@@ -219,6 +251,15 @@ pub(super) fn add(
             tx.prepare_cached("UPDATE tasks SET unmet = unmet + 1 WHERE seq = ?1")?
                 .execute([task])?;
         }
+        let data = history::dependency(depends_on);
+        events::append(
+            tx,
+            agent_id,
+            Some(task_id),
+            EventKind::DependencyAdded,
+            actor,
+            &data,
+        )?;
     }
     Ok(EdgeOutcome::Done(depends_on_ids(tx, task)?))
 }
@@ -229,6 +270,7 @@ pub(super) fn remove(
     agent_id: &str,
     task_id: &str,
     depends_on: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<EdgeOutcome> {
     let Some(task) = find_own(tx, agent_id, task_id)? else {
         return Ok(EdgeOutcome::NoTask);
@@ -242,6 +284,17 @@ pub(super) fn remove(
     if removed == 1 && !met {
         tx.prepare_cached("UPDATE tasks SET unmet = unmet - 1 WHERE seq = ?1")?
             .execute([task])?;
+    }
+    if removed == 1 {
+        let data = history::dependency(depends_on);
+        events::append(
+            tx,
+            agent_id,
+            Some(task_id),
+            EventKind::DependencyRemoved,
+            actor,
+            &data,
+        )?;
     }
     Ok(EdgeOutcome::Done(depends_on_ids(tx, task)?))
 }

@@ -2,10 +2,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{agents, SqlResult};
-use crate::backend::{NewRow, Patcher};
+use super::{agents, events, SqlResult};
+use crate::backend::{Actor, NewRow, Patcher};
+use crate::history::EventKind;
 use crate::model::{Status, Task};
 use crate::plan::DependsOn;
+use crate::rules::history;
 use crate::rules::lifecycle;
 
 /// The task columns, in the order [`task_from_row`] reads them.
@@ -134,12 +136,26 @@ pub(super) fn update(
     agent_id: &str,
     task_id: &str,
     patch: &mut Patcher<'_>,
+    actor: Actor<'_>,
 ) -> SqlResult<Option<Task>> {
     let Some(task) = load(tx, agent_id, task_id)? else {
         return Ok(None);
     };
+    let before = task.clone();
     let from = task.status;
     let task = patch(task, &crate::backend::now())?;
+    let Some(data) = history::updated(&before, &task) else {
+        // Nothing changed: nothing to write, and no event.
+        return Ok(Some(task));
+    };
+    events::append(
+        tx,
+        agent_id,
+        Some(task_id),
+        EventKind::Updated,
+        actor,
+        &data,
+    )?;
     let moved = from != task.status;
     let reopened = lifecycle::is_reopen(from, task.status);
     // The status column's triggers move the task between the agent's counts. A move
@@ -170,9 +186,25 @@ pub(super) fn update(
 
 /// Deletes the task (its triggers take it out of the counts and keep the fence of a
 /// task that was ever leased); `false` when absent.
-pub(super) fn delete(tx: &Transaction<'_>, agent_id: &str, task_id: &str) -> SqlResult<bool> {
+pub(super) fn delete(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    task_id: &str,
+    actor: Actor<'_>,
+) -> SqlResult<bool> {
     let n = tx
         .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND agent_id = ?2")?
         .execute(params![task_id, agent_id])?;
+    if n == 1 {
+        let data = history::deleted();
+        events::append(
+            tx,
+            agent_id,
+            Some(task_id),
+            EventKind::Deleted,
+            actor,
+            &data,
+        )?;
+    }
     Ok(n == 1)
 }

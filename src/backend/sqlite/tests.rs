@@ -36,7 +36,7 @@ fn row(title: &str) -> NewRow {
 }
 
 fn created(db: &Sqlite, agent_id: &str, rows: Vec<NewRow>) -> Vec<Task> {
-    match db.create_tasks(agent_id, rows, None).unwrap() {
+    match db.create_tasks(agent_id, rows, None, None).unwrap() {
         Created::New(tasks) => tasks,
         other => panic!("not created: {other:?}"),
     }

@@ -1,0 +1,141 @@
+//! The history: events appended inside each write's transaction, the change feed,
+//! task histories, pruning, and the agents with their counts.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde_json::Value;
+
+use super::SqlResult;
+use crate::history::{AgentSummary, Event, EventKind};
+use crate::rules::history::Checked;
+use crate::rules::lease::format_ms;
+
+/// Appends one event, in the caller's transaction.
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    task_id: Option<&str>,
+    kind: EventKind,
+    actor: Option<&str>,
+    data: &Value,
+) -> SqlResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (at, agent_id, task_id, type, actor, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        crate::backend::now_ms(),
+        agent_id,
+        task_id,
+        kind.as_str(),
+        actor,
+        data.to_string()
+    ])?;
+    Ok(())
+}
+
+const EVENT_COLUMNS: &str = "seq, at, agent_id, task_id, type, actor, data";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = row.get(4)?;
+    let data: String = row.get(6)?;
+    let bad = |what: String| {
+        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(Event {
+        seq: row.get(0)?,
+        at: format_ms(row.get(1)?),
+        agent_id: row.get(2)?,
+        task_id: row.get(3)?,
+        kind: kind.parse().map_err(|e: crate::Error| bad(e.to_string()))?,
+        actor: row.get(5)?,
+        data: serde_json::from_str(&data).map_err(|e| bad(e.to_string()))?,
+    })
+}
+
+/// A page of the feed: the events after `q.after`, of one agent or all.
+pub(super) fn page(conn: &Connection, q: &Checked) -> SqlResult<Vec<Event>> {
+    let sql = match q.agent_id {
+        Some(_) => format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE agent_id = ?3 AND seq > ?1
+             ORDER BY seq LIMIT ?2"
+        ),
+        None => format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = match &q.agent_id {
+        Some(agent_id) => stmt.query_map(params![q.after, q.limit, agent_id], event_from_row)?,
+        None => stmt.query_map(params![q.after, q.limit], event_from_row)?,
+    };
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The task's events, oldest first; `None` when it has none and does not exist.
+pub(super) fn history(
+    conn: &Connection,
+    agent_id: &str,
+    task_id: &str,
+) -> SqlResult<Option<Vec<Event>>> {
+    let events: Vec<Event> = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND agent_id = ?2 ORDER BY seq"
+        ))?
+        .query_map([task_id, agent_id], event_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    if !events.is_empty() {
+        return Ok(Some(events));
+    }
+    let exists = super::tasks::load(conn, agent_id, task_id)?.is_some();
+    Ok(exists.then_some(events))
+}
+
+/// Deletes the events with a seq below `before`, except the newest event of all: it
+/// keeps the largest rowid in place, so that no seq is ever given again.
+pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> SqlResult<u64> {
+    let n = tx
+        .prepare_cached(
+            "DELETE FROM events WHERE seq < ?1
+             AND seq < (SELECT coalesce(max(seq), 0) FROM events)",
+        )?
+        .execute([before])?;
+    Ok(n as u64)
+}
+
+/// A page of the agents by agent_id with their counts (at most ten rows of counts
+/// each), and how many agents there are.
+pub(super) fn agents(
+    tx: &Transaction<'_>,
+    limit: Option<u64>,
+    offset: u64,
+) -> SqlResult<(Vec<AgentSummary>, u64)> {
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let agents = tx
+        .prepare_cached(
+            "SELECT a.agent_id, a.prefix,
+                (SELECT coalesce(sum(queued), 0) FROM counts c WHERE c.agent_id = a.agent_id),
+                (SELECT coalesce(sum(in_progress), 0) FROM counts c WHERE c.agent_id = a.agent_id),
+                (SELECT coalesce(sum(complete), 0) FROM counts c WHERE c.agent_id = a.agent_id),
+                (SELECT coalesce(sum(blocked), 0) FROM counts c WHERE c.agent_id = a.agent_id)
+             FROM (SELECT agent_id, prefix FROM agents ORDER BY agent_id LIMIT ?1 OFFSET ?2) a
+             ORDER BY a.agent_id",
+        )?
+        .query_map([limit, offset], |r| {
+            let counts: [i64; 4] = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
+            let [queued, in_progress, complete, blocked] = counts.map(|n| n as u64);
+            Ok(AgentSummary {
+                agent_id: r.get(0)?,
+                prefix: r.get(1)?,
+                queued,
+                in_progress,
+                complete,
+                blocked,
+                total: queued + in_progress + complete + blocked,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let total: Option<i64> = tx
+        .prepare_cached("SELECT count FROM agent_count WHERE one = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok((agents, total.unwrap_or(0) as u64))
+}
