@@ -4,7 +4,8 @@
 //! `cargo bench --bench ops` (all sizes) or
 //! `AB_BENCH_SIZES=10000 cargo bench --bench ops` (one size). The dependency
 //! benchmark (100k tasks with and without 50k edges) runs at its own size; alone:
-//! `AB_BENCH_SIZES=10000 cargo bench --bench ops -- deps-`.
+//! `AB_BENCH_SIZES=10000 cargo bench --bench ops -- deps-`. The change feed's pages
+//! at 10k and 1M events alone: `AB_BENCH_ONLY=events cargo bench --bench ops`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -513,6 +514,52 @@ fn report_dependencies() {
     }
 }
 
+/// A page of the change feed (SPEC §14) at 10k and 1M events: the first page after a
+/// seq in the middle, of every agent and of one, must cost the same at both sizes.
+fn events_paging() {
+    println!("\n## A page of the change feed (median of 200, limit 100)\n");
+    println!("| events | every agent | one agent (of 2) |");
+    println!("|---:|---:|---:|");
+    for n in [10_000usize, 1_000_000] {
+        let store = Store::open(fresh_file(&format!("events-{n}.db"))).unwrap();
+        let mut made = 0;
+        while made < n {
+            let agent = if (made / 1_000) % 2 == 0 {
+                "feed-a"
+            } else {
+                "feed-b"
+            };
+            let tasks = (0..1_000).map(|i| NewTask::new(format!("e{i}"))).collect();
+            store.create_tasks(agent, tasks).unwrap();
+            made += 1_000;
+        }
+        let middle = (n / 2) as i64;
+        let time = |query: &dyn Fn() -> agent_backlog::EventQuery| {
+            let mut samples: Vec<Duration> = (0..200)
+                .map(|_| {
+                    let started = Instant::now();
+                    let page = store.events(query()).unwrap();
+                    assert_eq!(page.events.len(), 100);
+                    started.elapsed()
+                })
+                .collect();
+            samples.sort();
+            samples[samples.len() / 2]
+        };
+        let all = time(&|| agent_backlog::EventQuery::new().after(middle));
+        let one = time(&|| {
+            agent_backlog::EventQuery::new()
+                .after(middle)
+                .agent_id("feed-b")
+        });
+        println!(
+            "| {n} | {:.1} µs | {:.1} µs |",
+            all.as_secs_f64() * 1e6,
+            one.as_secs_f64() * 1e6
+        );
+    }
+}
+
 fn bench_floor(c: &mut Criterion, n: usize) {
     let mut bare = Bare::open(&fresh_file(&format!("bare-{n}.db")), n);
     let mut g = c.benchmark_group(format!("file-{n}"));
@@ -587,6 +634,11 @@ fn report(sizes: &[usize]) {
 }
 
 fn main() {
+    // `AB_BENCH_ONLY=events cargo bench --bench ops`: the change feed's pages alone.
+    if std::env::var("AB_BENCH_ONLY").as_deref() == Ok("events") {
+        events_paging();
+        return;
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .sample_size(20)
@@ -607,4 +659,5 @@ fn main() {
     }
     reads_under_a_held_lock();
     fleet_first_tasks();
+    events_paging();
 }

@@ -1,12 +1,13 @@
 //! Plans (SPEC §13): random graphs of creates, edges, claims, completions, reopens and
-//! deletes against a model, and waiting for a dependency to complete.
+//! deletes against a model — the ready queue, and the events each write records
+//! (SPEC §14) — and waiting for a dependency to complete.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_backlog::{LeaseTerms, NewTask, Page, Status, Store, TaskPatch};
+use agent_backlog::{EventKind, EventQuery, LeaseTerms, NewTask, Page, Status, Store, TaskPatch};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -104,7 +105,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn apply(store: &Store, model: &mut Model, op: &Op) {
+/// Applies `op` to the store and the model; returns the events the write must have
+/// recorded (SPEC §14), as (type, task) in order.
+fn apply(store: &Store, model: &mut Model, op: &Op) -> Vec<(EventKind, String)> {
+    let mut expected = Vec::new();
     match op {
         Op::Create(agent, items) => {
             let mut tasks = Vec::new();
@@ -139,6 +143,10 @@ fn apply(store: &Store, model: &mut Model, op: &Op) {
                         resolved.push(id);
                     }
                 }
+                expected.push((EventKind::Created, task.id.clone()));
+                for _ in &resolved {
+                    expected.push((EventKind::DependencyAdded, task.id.clone()));
+                }
                 model.nodes.push(Node {
                     id: task.id.clone(),
                     agent: *agent,
@@ -150,7 +158,7 @@ fn apply(store: &Store, model: &mut Model, op: &Op) {
         }
         Op::Add(a, b) => {
             let (Some(task), Some(dep)) = (model.pick(a), model.pick(b)) else {
-                return;
+                return expected;
             };
             let result = store.add_dependency(AGENTS[task.agent], &task.id, &dep.id);
             if task.id == dep.id {
@@ -164,34 +172,41 @@ fn apply(store: &Store, model: &mut Model, op: &Op) {
                 assert!(err.to_string().contains(&cycle), "{err}");
             } else {
                 result.unwrap();
+                expected.push((EventKind::DependencyAdded, task.id.clone()));
                 let n = model.nodes.iter_mut().find(|n| n.id == task.id).unwrap();
                 n.deps.push(dep.id);
             }
         }
         Op::Remove(a, b) => {
             let (Some(task), Some(dep)) = (model.pick(a), model.pick(b)) else {
-                return;
+                return expected;
             };
             let result = store.remove_dependency(AGENTS[task.agent], &task.id, &dep.id);
             if task.id == dep.id {
                 assert_eq!(result.unwrap_err().code(), "invalid_argument");
             } else {
                 result.unwrap();
+                if task.deps.contains(&dep.id) {
+                    expected.push((EventKind::DependencyRemoved, task.id.clone()));
+                }
                 let n = model.nodes.iter_mut().find(|n| n.id == task.id).unwrap();
                 n.deps.retain(|d| *d != dep.id);
             }
         }
         Op::Claim(agent) => {
-            let expected = model.ready_ids(*agent).first().cloned();
+            let first_ready = model.ready_ids(*agent).first().cloned();
             let claimed = store.claim_next(AGENTS[*agent]).unwrap().map(|t| t.id);
-            assert_eq!(claimed, expected);
+            assert_eq!(claimed, first_ready);
             if let Some(id) = claimed {
+                expected.push((EventKind::Claimed, id.clone()));
                 let n = model.nodes.iter_mut().find(|n| n.id == id).unwrap();
                 n.status = Status::InProgress;
             }
         }
         Op::Step(i) => {
-            let Some(task) = model.pick(i) else { return };
+            let Some(task) = model.pick(i) else {
+                return expected;
+            };
             let next = match task.status {
                 Status::Queued => Status::InProgress,
                 Status::InProgress => Status::Complete,
@@ -200,18 +215,23 @@ fn apply(store: &Store, model: &mut Model, op: &Op) {
             store
                 .update_task(AGENTS[task.agent], &task.id, TaskPatch::new().status(next))
                 .unwrap();
+            expected.push((EventKind::Updated, task.id.clone()));
             let n = model.nodes.iter_mut().find(|n| n.id == task.id).unwrap();
             n.status = next;
         }
         Op::Delete(i) => {
-            let Some(task) = model.pick(i) else { return };
+            let Some(task) = model.pick(i) else {
+                return expected;
+            };
             store.delete_task(AGENTS[task.agent], &task.id).unwrap();
+            expected.push((EventKind::Deleted, task.id.clone()));
             model.nodes.retain(|n| n.id != task.id);
             for n in &mut model.nodes {
                 n.deps.retain(|d| *d != task.id);
             }
         }
     }
+    expected
 }
 
 fn check(store: &Store, model: &Model) {
@@ -267,9 +287,22 @@ proptest! {
     fn random_plans_match_the_model(ops in prop::collection::vec(op(), 1..60)) {
         let store = Store::open_in_memory().unwrap();
         let mut model = Model::default();
+        let mut seen = 0;
         for op in &ops {
-            apply(&store, &mut model, op);
+            let expected = apply(&store, &mut model, op);
             check(&store, &model);
+            // Exactly the op's events, in order, and nothing else (SPEC §14).
+            let page = store.events(EventQuery::new().after(seen).limit(1000)).unwrap();
+            let recorded: Vec<(EventKind, String)> = page
+                .events
+                .iter()
+                .map(|e| (e.kind, e.task_id.clone().unwrap_or_default()))
+                .collect();
+            prop_assert_eq!(&recorded, &expected, "{:?}", op);
+            for (i, e) in page.events.iter().enumerate() {
+                prop_assert_eq!(e.seq, seen + 1 + i as i64, "seq without a gap");
+            }
+            seen = page.next;
         }
     }
 }

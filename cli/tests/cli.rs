@@ -929,3 +929,67 @@ fn plan_commands_dependencies_and_idempotency_keys() {
         "LAU-003 depends on LAU-001, LAU-002"
     );
 }
+
+#[test]
+fn history_commands_the_actor_and_following_the_feed() {
+    use std::io::BufRead;
+    let dir = TempDir::new("cli-history");
+    let db = dir.file("b.db");
+    ok(&db, &["--actor", "planner", "create", "ops", "Rotate keys"]);
+    let by_env = finish(
+        command()
+            .env("AGENT_BACKLOG_ACTOR", "night-shift")
+            .arg("--db")
+            .arg(&db)
+            .args(["claim", "ops"]),
+    );
+    assert_eq!(by_env.code, 0, "{by_env:?}");
+    let history = ok(&db, &["history", "ops", "OPS-001"]);
+    let who: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["actor"])
+        .collect();
+    assert_eq!(who, [&json!("planner"), &json!("night-shift")]);
+    let bad = cli(&db, &["--actor", "", "create", "ops", "x"]);
+    assert_eq!(
+        (bad.code, bad.error_code().as_str()),
+        (1, "invalid_argument")
+    );
+    let page = ok(&db, &["events", "--after", "1", "--limit", "10"]);
+    assert_eq!(
+        (page["events"][0]["type"].as_str(), page["next"].as_i64()),
+        (Some("claimed"), Some(2))
+    );
+    let table = cli(&db, &["--format", "table", "agents"]);
+    assert!(
+        table.stdout.contains("ops    OPS     0       1"),
+        "{table:?}"
+    );
+    assert!(table.stdout.contains("1 of 1 agents"), "{table:?}");
+
+    // --follow prints each event as one JSON line, old and new, until stopped.
+    let mut follower = command()
+        .arg("--db")
+        .arg(&db)
+        .args(["events", "--follow", "--agent", "ops"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    assert_eq!(next()["seq"], 1);
+    assert_eq!(next()["seq"], 2);
+    ok(&db, &["create", "other", "not followed"]);
+    ok(&db, &["update", "ops", "OPS-001", "--status", "complete"]);
+    let third = next();
+    assert_eq!(
+        (third["seq"].as_i64(), third["type"].as_str()),
+        (Some(4), Some("updated"))
+    );
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert_eq!(ok(&db, &["prune-events", "3"]), json!({"pruned": 2}));
+}

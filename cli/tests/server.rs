@@ -1097,3 +1097,171 @@ fn idempotent_creates_and_dependency_routes() {
         .get("/api/backlogs/ops/ready?status=queued")
         .expect_error(400, "invalid_argument");
 }
+
+/// Reads a server-sent-event stream from `addr` until `count` events have come, and
+/// returns their `id:` and `data:` lines.
+fn read_stream(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &str,
+    count: usize,
+) -> Vec<(i64, Value)> {
+    let mut stream = common::connect(addr);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{headers}\r\n"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    let status = lines.next().unwrap().unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let mut events = Vec::new();
+    let mut id = None;
+    while events.len() < count {
+        let line = lines.next().expect("the stream goes on").unwrap();
+        // (Chunk-size lines of the chunked body match neither prefix.)
+        if let Some(rest) = line.strip_prefix("id: ") {
+            id = Some(rest.trim().parse::<i64>().unwrap());
+        } else if let Some(rest) = line.strip_prefix("data: ") {
+            let event: Value = serde_json::from_str(rest).unwrap();
+            assert_eq!(Some(event["seq"].as_i64().unwrap()), id, "{line}");
+            events.push((id.unwrap(), event));
+        }
+    }
+    events
+}
+
+#[test]
+fn history_routes_the_actor_header_and_the_event_stream() {
+    let server = Server::start();
+    let made = server.request(
+        "POST",
+        "/api/backlogs/ops",
+        &[
+            ("Content-Type", "application/json"),
+            ("Agent-Backlog-Actor", "alice"),
+        ],
+        Some(br#"{"title": "Rotate keys"}"#),
+    );
+    made.expect(201);
+    server.post("/api/backlogs/ops/claim", "").expect(200);
+    let history = server.get("/api/backlogs/ops/OPS-001/history").expect(200);
+    let actors: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["actor"])
+        .collect();
+    assert_eq!(actors, [&json!("alice"), &Value::Null]);
+    server
+        .request(
+            "POST",
+            "/api/backlogs/ops",
+            &[
+                ("Content-Type", "application/json"),
+                ("Agent-Backlog-Actor", ""),
+            ],
+            Some(br#"{"title": "x"}"#),
+        )
+        .expect_error(400, "invalid_argument");
+
+    // A long poll that a write ends.
+    let addr = server.addr;
+    let poll = std::thread::spawn(move || {
+        common::request(
+            addr,
+            "GET",
+            "/api/events?after=2&wait_seconds=20",
+            &[],
+            None,
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.post("/api/backlogs/ops/claim", "").status, 204);
+    server
+        .patch("/api/backlogs/ops/OPS-001", r#"{"status": "complete"}"#)
+        .expect(200);
+    let page = poll.join().unwrap().expect(200);
+    assert_eq!(page["events"][0]["type"], "updated");
+    assert_eq!(page["next"], 3);
+
+    // The stream from the start, and resumed after Last-Event-ID.
+    let all = read_stream(server.addr, "/api/events/stream", "", 3);
+    assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 2, 3]);
+    let resumed = read_stream(server.addr, "/api/events/stream", "Last-Event-ID: 2\r\n", 1);
+    assert_eq!(resumed[0].1, all[2].1);
+    let filtered = read_stream(
+        server.addr,
+        "/api/events/stream?agent_id=ops&after=1",
+        "",
+        2,
+    );
+    assert_eq!(filtered[0].0, 2);
+    let bad = common::request(server.addr, "GET", "/api/events/stream?since=1", &[], None);
+    assert!(bad.expect_error(400, "invalid_argument").contains("since"));
+    let bad = common::request(
+        server.addr,
+        "GET",
+        "/api/events/stream",
+        &[("Last-Event-ID", "x")],
+        None,
+    );
+    bad.expect_error(400, "invalid_argument");
+
+    let agents = server.get("/api/agents").expect(200);
+    assert_eq!(agents["agents"][0]["complete"], 1);
+    let pruned = server
+        .post("/api/events/prune", r#"{"before": 3}"#)
+        .expect(200);
+    assert_eq!(pruned, json!({"pruned": 2}));
+    server
+        .get("/api/events?limit=0")
+        .expect_error(400, "invalid_argument");
+}
+
+/// A follower that reads the feed by `after` (or `Last-Event-ID`) misses nothing when
+/// the server restarts between two of its reads.
+#[test]
+fn a_follower_resumes_after_a_restart_of_the_server() {
+    let dir = TempDir::new("follow-restart");
+    let db = dir.file("b.db");
+    let mut first = Server::start_on(&db, &[]);
+    for title in ["a", "b", "c"] {
+        create(&first, "ops", json!({ "title": title }));
+    }
+    let page = first.get("/api/events").expect(200);
+    let next = page["next"].as_i64().unwrap();
+    assert_eq!(next, 3);
+    first.signal("TERM");
+    assert!(first.wait_exit().success());
+    // Writes while no server runs, from the command line on the same file.
+    common::ok(&db, &["claim", "ops"]);
+    common::ok(&db, &["create", "ops", "d"]);
+    let second = Server::start_on(&db, &[]);
+    create(&second, "ops", json!({"title": "e"}));
+    let page = second.get(&format!("/api/events?after={next}")).expect(200);
+    let seqs: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [4, 5, 6]);
+    let types: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["claimed", "created", "created"]);
+    let streamed = read_stream(
+        second.addr,
+        "/api/events/stream",
+        &format!("Last-Event-ID: {next}\r\n"),
+        3,
+    );
+    assert_eq!(streamed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), seqs);
+}

@@ -115,6 +115,25 @@ static void test_every_function(void) {
     backlog_close(s);
 }
 
+/* The history (SPEC §14): the actor of the options, the feed through backlog_call. */
+static void test_history(void) {
+    BacklogStore *s = NULL;
+    char *error = NULL;
+    CHECK(backlog_open_with_options(":memory:", "{\"actor\":\"c-agent\"}", &s, &error) == 0);
+    CHECK(error == NULL);
+    EXPECT(0, "\"id\":\"OPS-001\"", backlog_create_task(s, "ops", "{\"title\":\"t\"}", &out));
+    EXPECT(0, "\"type\":\"created\",\"actor\":\"c-agent\",\"data\":{\"title\":\"t\",\"priority\":5}",
+           backlog_call(s, "task_history", "{\"agent_id\":\"ops\",\"task_id\":\"OPS-001\"}", &out));
+    EXPECT(0, "\"next\":1}", backlog_call(s, "events", "{\"after\":0}", &out));
+    EXPECT(0, "{\"events\":[],\"next\":1}", backlog_call(s, "events", "{\"after\":1,\"wait_seconds\":0.05}", &out));
+    EXPECT(1, "limit", backlog_call(s, "events", "{\"limit\":0}", &out));
+    EXPECT(0, "\"total\":1}", backlog_call(s, "list_agents", "{}", &out));
+    backlog_close(s);
+    CHECK(backlog_open_with_options(":memory:", "{\"actor\":\"\"}", &s, &error) == 1);
+    CHECK(s == NULL && error != NULL && strstr(error, "actor") != NULL);
+    backlog_string_free(error);
+}
+
 /* Idempotent creates (SPEC §12) and a plan with dependencies (§13). */
 static void test_plans(void) {
     BacklogStore *s = open_memory();
@@ -406,6 +425,7 @@ int main(int argc, char **argv) {
     test_version();
     test_every_function();
     test_plans();
+    test_history();
     test_error_codes(dir);
     test_null_arguments();
     test_invalid_utf8();

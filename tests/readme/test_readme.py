@@ -47,7 +47,7 @@ def test_the_readme_has_its_examples() -> None:
     # The tour of the API, then the leased worker loop, in Rust and Python; C once.
     assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 3
+    assert len(blocks("python")) == 4
     assert len(blocks("c")) == 1
 
 
@@ -91,6 +91,18 @@ def test_the_python_plan(tmp_path: Path) -> None:
     out = run_twice([sys.executable, str(script)], tmp_path)
     expected = "False ['MKT-002', 'MKT-003']\n['MKT-001', 'MKT-003', 'MKT-002', 'MKT-004', 'MKT-005']\nconflict\n"
     assert out == expected, out
+
+
+def test_the_python_feed(tmp_path: Path) -> None:
+    script = tmp_path / "feed.py"
+    script.write_text(blocks("python")[3])
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    assert out.splitlines() == [
+        "('claimed', 'writer-7', {'worker': 'writer-7', 'fence': 1})",
+        "('finished', 'writer-7', {'to': 'complete'})",
+        "[('created', 'planner'), ('claimed', 'writer-7'), ('finished', 'writer-7'), ('deleted', 'planner')]",
+        "{'agent_id': 'marketing-lead', 'prefix': 'MKT', 'queued': 0, 'in_progress': 0, 'complete': 0, 'blocked': 0, 'total': 0}",
+    ], out
 
 
 def test_the_c_example(tmp_path: Path) -> None:

@@ -96,6 +96,7 @@ impl Run {
 pub fn command() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("AGENT_BACKLOG_DB");
+    cmd.env_remove("AGENT_BACKLOG_ACTOR");
     cmd
 }
 
@@ -137,7 +138,7 @@ pub struct Server {
     /// The database file.
     pub db: PathBuf,
     log: Arc<Log>,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl Server {
@@ -150,6 +151,15 @@ impl Server {
     pub fn start_with(extra: &[&str]) -> Server {
         let dir = TempDir::new("server");
         let db = dir.file("backlogs.db");
+        let mut server = Server::start_on(&db, extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the database file `db` (which outlives it: a test may stop it and
+    /// start another on the same file).
+    pub fn start_on(db: &Path, extra: &[&str]) -> Server {
+        let db = db.to_path_buf();
         let mut child = command()
             .arg("--db")
             .arg(&db)
@@ -178,7 +188,7 @@ impl Server {
             addr: "127.0.0.1:1".parse().unwrap(),
             db,
             log,
-            _dir: dir,
+            _dir: None,
         };
         let line = server.wait_for_log("listening on http://");
         let url = line.split("http://").nth(1).unwrap();

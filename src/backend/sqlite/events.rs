@@ -9,7 +9,8 @@ use crate::history::{AgentSummary, Event, EventKind};
 use crate::rules::history::Checked;
 use crate::rules::lease::format_ms;
 
-/// Appends one event, in the caller's transaction.
+/// Appends one event, in the caller's transaction, and makes it the last of its
+/// task's chain (a deleted task's chain ends in `deleted_tasks`).
 pub(super) fn append(
     tx: &Transaction<'_>,
     agent_id: &str,
@@ -19,8 +20,8 @@ pub(super) fn append(
     data: &Value,
 ) -> SqlResult<()> {
     tx.prepare_cached(
-        "INSERT INTO events (at, agent_id, task_id, type, actor, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (at, agent_id, task_id, type, actor, data, prev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_event FROM tasks WHERE id = ?3))",
     )?
     .execute(params![
         crate::backend::now_ms(),
@@ -30,6 +31,19 @@ pub(super) fn append(
         actor,
         data.to_string()
     ])?;
+    if let Some(task_id) = task_id {
+        let seq = tx.last_insert_rowid();
+        if kind == EventKind::Deleted {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO deleted_tasks (task_id, agent_id, last_event)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![task_id, agent_id, seq])?;
+        } else {
+            tx.prepare_cached("UPDATE tasks SET last_event = ?2 WHERE id = ?1")?
+                .execute(params![task_id, seq])?;
+        }
+    }
     Ok(())
 }
 
@@ -69,23 +83,45 @@ pub(super) fn page(conn: &Connection, q: &Checked) -> SqlResult<Vec<Event>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The task's events, oldest first; `None` when it has none and does not exist.
+/// The task's events, oldest first, read along its chain from its last event; `None`
+/// when it has none and does not exist.
 pub(super) fn history(
     conn: &Connection,
     agent_id: &str,
     task_id: &str,
 ) -> SqlResult<Option<Vec<Event>>> {
-    let events: Vec<Event> = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE task_id = ?1 AND agent_id = ?2 ORDER BY seq"
-        ))?
-        .query_map([task_id, agent_id], event_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    if !events.is_empty() {
-        return Ok(Some(events));
+    let live: Option<Option<i64>> = conn
+        .prepare_cached("SELECT last_event FROM tasks WHERE id = ?1 AND agent_id = ?2")?
+        .query_row([task_id, agent_id], |r| r.get(0))
+        .optional()?;
+    let head = match live {
+        Some(head) => head,
+        None => conn
+            .prepare_cached(
+                "SELECT last_event FROM deleted_tasks WHERE task_id = ?1 AND agent_id = ?2",
+            )?
+            .query_row([task_id, agent_id], |r| r.get(0))
+            .optional()?,
+    };
+    let mut link = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS}, prev FROM events WHERE seq = ?1"
+    ))?;
+    let mut events = Vec::new();
+    let mut at = head;
+    while let Some(seq) = at {
+        let Some((event, prev)) = link
+            .query_row([seq], |r| {
+                Ok((event_from_row(r)?, r.get::<_, Option<i64>>(7)?))
+            })
+            .optional()?
+        else {
+            break; // pruned from here back
+        };
+        events.push(event);
+        at = prev;
     }
-    let exists = super::tasks::load(conn, agent_id, task_id)?.is_some();
-    Ok(exists.then_some(events))
+    events.reverse();
+    Ok((live.is_some() || !events.is_empty()).then_some(events))
 }
 
 /// Deletes the events with a seq below `before`, except the newest event of all: it
@@ -97,6 +133,12 @@ pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> SqlResult<u64> {
              AND seq < (SELECT coalesce(max(seq), 0) FROM events)",
         )?
         .execute([before])?;
+    // A deleted task whose every event is gone has no history left to find.
+    tx.prepare_cached(
+        "DELETE FROM deleted_tasks WHERE NOT EXISTS
+         (SELECT 1 FROM events WHERE seq = deleted_tasks.last_event)",
+    )?
+    .execute([])?;
     Ok(n as u64)
 }
 

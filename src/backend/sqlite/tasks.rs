@@ -192,19 +192,20 @@ pub(super) fn delete(
     task_id: &str,
     actor: Actor<'_>,
 ) -> SqlResult<bool> {
-    let n = tx
-        .prepare_cached("DELETE FROM tasks WHERE id = ?1 AND agent_id = ?2")?
-        .execute(params![task_id, agent_id])?;
-    if n == 1 {
-        let data = history::deleted();
-        events::append(
-            tx,
-            agent_id,
-            Some(task_id),
-            EventKind::Deleted,
-            actor,
-            &data,
-        )?;
+    if load(tx, agent_id, task_id)?.is_none() {
+        return Ok(false);
     }
-    Ok(n == 1)
+    // The event first, while the task's chain of events still starts in its row.
+    let data = history::deleted();
+    events::append(
+        tx,
+        agent_id,
+        Some(task_id),
+        EventKind::Deleted,
+        actor,
+        &data,
+    )?;
+    tx.prepare_cached("DELETE FROM tasks WHERE id = ?1 AND agent_id = ?2")?
+        .execute(params![task_id, agent_id])?;
+    Ok(true)
 }
