@@ -54,8 +54,8 @@ pub(crate) fn query(q: EventQuery) -> Result<Checked> {
 }
 
 /// `created`: `{"title", "priority"}`.
-pub(crate) fn created(task: &Task) -> Value {
-    json!({"title": task.title, "priority": task.priority})
+pub(crate) fn created(title: &str, priority: u8) -> Value {
+    json!({"title": title, "priority": priority})
 }
 
 /// `updated`: the fields whose values changed, in the task's key order, and the

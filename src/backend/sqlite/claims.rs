@@ -50,10 +50,8 @@ pub(super) fn claim_next(
     let Some((mut task, seq)) = found else {
         return Ok(None);
     };
-    tx.prepare_cached("UPDATE tasks SET status = 'in_progress', started = ?2 WHERE seq = ?1")?
-        .execute(params![seq, started])?;
     let data = history::claimed(None);
-    events::append(
+    let event = events::record(
         tx,
         agent_id,
         Some(&task.id),
@@ -61,6 +59,10 @@ pub(super) fn claim_next(
         actor,
         &data,
     )?;
+    tx.prepare_cached(
+        "UPDATE tasks SET status = 'in_progress', started = ?2, last_event = ?3 WHERE seq = ?1",
+    )?
+    .execute(params![seq, started, event])?;
     task.status = Status::InProgress;
     task.started = Some(started.to_owned());
     Ok(Some(task))

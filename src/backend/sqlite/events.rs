@@ -9,16 +9,17 @@ use crate::history::{AgentSummary, Event, EventKind};
 use crate::rules::history::Checked;
 use crate::rules::lease::format_ms;
 
-/// Appends one event, in the caller's transaction, and makes it the last of its
-/// task's chain (a deleted task's chain ends in `deleted_tasks`).
-pub(super) fn append(
+/// Records one event, in the caller's transaction, linked after the task's last event,
+/// and returns its seq. The caller makes it the task's last event: a write that
+/// rewrites the task's row anyway sets `last_event` in the same statement.
+pub(super) fn record(
     tx: &Transaction<'_>,
     agent_id: &str,
     task_id: Option<&str>,
     kind: EventKind,
     actor: Option<&str>,
     data: &Value,
-) -> SqlResult<()> {
+) -> SqlResult<i64> {
     tx.prepare_cached(
         "INSERT INTO events (at, agent_id, task_id, type, actor, data, prev)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_event FROM tasks WHERE id = ?3))",
@@ -31,8 +32,21 @@ pub(super) fn append(
         actor,
         data.to_string()
     ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Records one event and makes it the last of its task's chain (a deleted task's
+/// chain ends in `deleted_tasks`).
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    task_id: Option<&str>,
+    kind: EventKind,
+    actor: Option<&str>,
+    data: &Value,
+) -> SqlResult<()> {
+    let seq = record(tx, agent_id, task_id, kind, actor, data)?;
     if let Some(task_id) = task_id {
-        let seq = tx.last_insert_rowid();
         if kind == EventKind::Deleted {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO deleted_tasks (task_id, agent_id, last_event)

@@ -131,10 +131,20 @@ pub(super) fn claim(
     let token = lease::new_token(&task.id, fence)?;
     let expires_ms = now_ms + grant.terms.lease_ms;
     let started = seconds(now_ms);
+    let data = history::claimed(Some((grant.worker, fence)));
+    let event = events::record(
+        tx,
+        agent_id,
+        Some(&task.id),
+        EventKind::Claimed,
+        Some(grant.worker),
+        &data,
+    )?;
     tx.prepare_cached(
         "UPDATE tasks SET status = 'in_progress', started = ?2, fence = ?3,
          attempts = attempts + 1, lease_token = ?4, lease_worker = ?5,
-         lease_max_attempts = ?6, lease_ms = ?7, lease_granted = ?8, lease_expires = ?9
+         lease_max_attempts = ?6, lease_ms = ?7, lease_granted = ?8, lease_expires = ?9,
+         last_event = ?10
          WHERE seq = ?1",
     )?
     .execute(params![
@@ -146,17 +156,9 @@ pub(super) fn claim(
         grant.terms.max_attempts,
         grant.terms.lease_ms,
         now_ms,
-        expires_ms
+        expires_ms,
+        event
     ])?;
-    let data = history::claimed(Some((grant.worker, fence)));
-    events::append(
-        tx,
-        agent_id,
-        Some(&task.id),
-        EventKind::Claimed,
-        Some(grant.worker),
-        &data,
-    )?;
     task.status = Status::InProgress;
     task.started = Some(started);
     let lease = LeaseRow {
@@ -292,20 +294,8 @@ pub(super) fn finish(
         .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE seq = ?1"))?
         .query_row([seq], task_from_row)?;
     let task = patch(task, &crate::backend::now())?;
-    tx.prepare_cached(
-        "UPDATE tasks SET status = ?2, started = ?3, completed = ?4, result = ?5,
-         blocker = ?6, lease_expires = NULL WHERE seq = ?1",
-    )?
-    .execute(params![
-        seq,
-        task.status.as_str(),
-        task.started,
-        task.completed,
-        task.result,
-        task.blocker
-    ])?;
     let data = history::finished(task.status);
-    events::append(
+    let event = events::record(
         tx,
         &agent_id,
         Some(&task.id),
@@ -313,6 +303,19 @@ pub(super) fn finish(
         Some(&worker),
         &data,
     )?;
+    tx.prepare_cached(
+        "UPDATE tasks SET status = ?2, started = ?3, completed = ?4, result = ?5,
+         blocker = ?6, lease_expires = NULL, last_event = ?7 WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        task.status.as_str(),
+        task.started,
+        task.completed,
+        task.result,
+        task.blocker,
+        event
+    ])?;
     let next = match next {
         Some(terms) => claim(
             tx,

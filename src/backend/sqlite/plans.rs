@@ -120,35 +120,7 @@ pub(super) fn create(
             .execute(params![agent_id, key.map(|k| k.key)])?;
     }
     let count = rows.len() as i64;
-    let named: Vec<Vec<DependsOn>> = rows.iter().map(|r| r.depends_on.clone()).collect();
-    let (tasks, first) = tasks::create(tx, agent_id, rows, &deps, created)?;
-    // The history: each task's creation, then each of its dependencies.
-    for (task, named) in tasks.iter().zip(named) {
-        let data = history::created(task);
-        events::append(
-            tx,
-            agent_id,
-            Some(&task.id),
-            EventKind::Created,
-            actor,
-            &data,
-        )?;
-        for dep in named {
-            let dep_id = match dep {
-                DependsOn::Task(id) => id,
-                DependsOn::Item(j) => tasks[j].id.clone(),
-            };
-            let data = history::dependency(&dep_id);
-            events::append(
-                tx,
-                agent_id,
-                Some(&task.id),
-                EventKind::DependencyAdded,
-                actor,
-                &data,
-            )?;
-        }
-    }
+    let (tasks, first) = tasks::create(tx, agent_id, rows, &deps, created, actor)?;
     if let Some(key) = key {
         tx.prepare_cached(
             "INSERT INTO idempotency_keys (agent_id, key, request, first_number, count)

@@ -58,18 +58,19 @@ pub(super) fn create(
     rows: Vec<NewRow>,
     deps: &[Vec<(i64, bool)>],
     created: &str,
+    actor: Actor<'_>,
 ) -> SqlResult<(Vec<Task>, i64)> {
     let (prefix, first) = agents::take_numbers(tx, agent_id, rows.len() as i64)?;
     let mut queued = [0i64; 10];
     let mut waiting = [0i64; 10];
     let mut insert = tx.prepare_cached(
-        "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet,
+         last_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut edge =
         tx.prepare_cached("INSERT INTO dependencies (task_seq, depends_seq) VALUES (?1, ?2)")?;
     let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
-    let mut tasks = Vec::with_capacity(rows.len());
+    let mut tasks: Vec<Task> = Vec::with_capacity(rows.len());
     for ((i, row), number) in rows.into_iter().enumerate().zip(first..) {
         let id = format_id(&prefix, number);
         let existing = deps.get(i).map(Vec::as_slice).unwrap_or_default();
@@ -86,6 +87,10 @@ pub(super) fn create(
         let p = usize::from(row.priority.clamp(1, 10)) - 1;
         queued[p] += 1;
         waiting[p] += i64::from(unmet > 0);
+        // The history: the task's creation (the first link of its chain, recorded
+        // before the row that points to it), then each of its dependencies.
+        let data = history::created(&row.title, row.priority);
+        let event = events::record(tx, agent_id, Some(&id), EventKind::Created, actor, &data)?;
         insert.execute(params![
             id,
             agent_id,
@@ -93,11 +98,27 @@ pub(super) fn create(
             row.description,
             row.priority,
             created,
-            unmet
+            unmet,
+            event
         ])?;
         let seq = tx.last_insert_rowid();
         for depends_seq in existing.iter().map(|(s, _)| *s).chain(earlier) {
             edge.execute(params![seq, depends_seq])?;
+        }
+        for dep in &row.depends_on {
+            let dep_id = match dep {
+                DependsOn::Task(dep_id) => dep_id.as_str(),
+                DependsOn::Item(j) => tasks[*j].id.as_str(),
+            };
+            let data = history::dependency(dep_id);
+            events::append(
+                tx,
+                agent_id,
+                Some(&id),
+                EventKind::DependencyAdded,
+                actor,
+                &data,
+            )?;
         }
         seqs.push(seq);
         tasks.push(Task {
@@ -148,7 +169,7 @@ pub(super) fn update(
         // Nothing changed: nothing to write, and no event.
         return Ok(Some(task));
     };
-    events::append(
+    let event = events::record(
         tx,
         agent_id,
         Some(task_id),
@@ -165,7 +186,8 @@ pub(super) fn update(
          started = ?6, completed = ?7, result = ?8, blocker = ?9,
          fence = fence + (?10 AND lease_expires IS NOT NULL),
          lease_expires = CASE WHEN ?10 THEN NULL ELSE lease_expires END,
-         attempts = CASE WHEN ?11 THEN 0 ELSE attempts END
+         attempts = CASE WHEN ?11 THEN 0 ELSE attempts END,
+         last_event = ?12
          WHERE id = ?1",
     )?
     .execute(params![
@@ -179,7 +201,8 @@ pub(super) fn update(
         task.result,
         task.blocker,
         moved,
-        reopened
+        reopened,
+        event
     ])?;
     Ok(Some(task))
 }

@@ -52,7 +52,14 @@ fn a_panic_inside_a_write_leaves_the_store_usable() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         db.conns
             .write(|tx| {
-                tasks::create(tx, "a", vec![row("lost")], &[], "2026-01-01T00:00:00Z")?;
+                tasks::create(
+                    tx,
+                    "a",
+                    vec![row("lost")],
+                    &[],
+                    "2026-01-01T00:00:00Z",
+                    None,
+                )?;
                 panic!("a bug in the middle of a write");
             })
             .map(|_: ()| ())
