@@ -64,7 +64,7 @@ pub use model::{
 };
 pub use options::{Durability, StoreOptions};
 pub use plan::{Dependencies, DependencyGraph, DependsOn, Idempotent, Page, TaskRef};
-pub use request::{prefix_from_json, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
+pub use request::{prefix_from_json, seq_from_value, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 pub use rules::prefix::{derive_prefix, ABBREVIATIONS};
 pub use rules::{lifecycle, validate};
 pub use store::Store;

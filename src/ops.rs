@@ -183,9 +183,15 @@ pub struct Operation {
     pub inputs: &'static [Input],
     /// Its REST route.
     pub route: Route,
-    /// Parses the request and runs the typed method; the result as compact JSON.
-    run: fn(&Store, Fields) -> Result<Reply>,
+    /// Parses the request and runs the typed method; the result as compact JSON. An
+    /// operation that waits (`wait_for_task`, `events`) also stops waiting when the
+    /// hook, if there is one, says so; the others never look at it.
+    run: fn(&Store, Fields, Stop<'_>) -> Result<Reply>,
 }
+
+/// A stop hook for an operation that waits: asked about every 50 ms, it ends the wait
+/// with the operation's empty result when it returns `true`.
+type Stop<'a> = Option<&'a mut dyn FnMut() -> bool>;
 
 impl Operation {
     /// The largest request this operation accepts, in bytes.
@@ -208,12 +214,12 @@ impl Operation {
 
     /// Runs the operation on `store` with a request already decoded as JSON.
     pub fn call_value(&self, store: &Store, request: Value) -> Result<String> {
-        (self.run)(store, self.fields(request)?).map(|reply| reply.json)
+        (self.run)(store, self.fields(request)?, None).map(|reply| reply.json)
     }
 
     /// Like [`Operation::call_value`], for a server: the [`Reply`] also says whether an
-    /// idempotent create was replayed, and an operation that waits (`wait_for_task`)
-    /// stops waiting, with its empty result, as soon as `stop()` returns `true` (asked
+    /// idempotent create was replayed, and an operation that waits (`wait_for_task`,
+    /// `events`) stops waiting, with its empty result, as soon as `stop()` returns `true` (asked
     /// about every 50 ms): how a server ends its long polls when it shuts down.
     ///
     /// ```
@@ -234,14 +240,7 @@ impl Operation {
         request: Value,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<Reply> {
-        let mut fields = self.fields(request)?;
-        match self.name {
-            "wait_for_task" => wait(store, fields, Some(stop)),
-            "events" => {
-                json(&store.events_until(EventQuery::from_value(rest_of(&mut fields))?, stop)?)
-            }
-            _ => (self.run)(store, fields),
-        }
+        (self.run)(store, self.fields(request)?, Some(stop))
     }
 
     /// Runs the operation on `store` with a request given as JSON text (strict:
@@ -318,11 +317,6 @@ fn value(f: &mut Fields, name: &str, what: &str) -> Result<Value> {
 /// Everything left in `f`, as one object (the filters of a listing).
 fn rest(f: Fields) -> Value {
     Value::Object(f.into_map())
-}
-
-/// Everything in `f`, taken out as one object.
-fn rest_of(f: &mut Fields) -> Value {
-    rest(std::mem::replace(f, Fields::empty()))
 }
 
 const fn input(name: &'static str, place: Place, kind: Kind, doc: &'static str) -> Input {
@@ -580,7 +574,7 @@ impl WaitRequest {
 
 /// Runs `wait_for_task`; with a stop hook, stopping when `stop()` says so (without
 /// one it wakes only for a change, an expiry or the timeout).
-fn wait(store: &Store, f: Fields, stop: Option<&mut dyn FnMut() -> bool>) -> Result<Reply> {
+fn wait(store: &Store, f: Fields, stop: Stop<'_>) -> Result<Reply> {
     let w = WaitRequest::from_fields(f)?;
     json(&match stop {
         Some(stop) => {
@@ -601,7 +595,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, STATUS_FILTER, LIMIT, OFFSET],
         route: route("GET", "/api/backlogs/{agent_id}", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let query = ListQuery::from_value(rest(f))?;
             json(&store.list_tasks(&agent_id, query)?)
@@ -621,7 +615,7 @@ pub const OPERATIONS: &[Operation] = &[
             IDEMPOTENCY_KEY,
         ],
         route: route("POST", "/api/backlogs/{agent_id}", 201),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task = NewTask::from_value(value(&mut f, "task", "the task object, such as {\"title\": \"Write posts\"}")?)?;
             match optional_text(&mut f, "idempotency_key")? {
@@ -637,7 +631,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             json(&store.get_task(&agent_id, &task_id)?)
@@ -657,7 +651,7 @@ pub const OPERATIONS: &[Operation] = &[
             },
         ],
         route: route("PATCH", "/api/backlogs/{agent_id}/{task_id}", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             let patch = TaskPatch::from_value(value(&mut f, "patch", "the changes, such as {\"status\": \"complete\"}")?)?;
@@ -671,7 +665,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Delete,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("DELETE", "/api/backlogs/{agent_id}/{task_id}", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             json(&store.delete_task(&agent_id, &task_id)?)
@@ -690,7 +684,7 @@ pub const OPERATIONS: &[Operation] = &[
             OFFSET,
         ],
         route: route("GET", "/api/backlogs", 200),
-        run: |store, f| json(&store.query_tasks(TaskQuery::from_value(rest(f))?)?),
+        run: |store, f, _| json(&store.query_tasks(TaskQuery::from_value(rest(f))?)?),
     },
     Operation {
         name: "summary",
@@ -699,7 +693,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID],
         route: route("GET", "/api/backlogs/{agent_id}/summary", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             json(&store.summary(&agent_id)?)
         },
@@ -711,7 +705,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[AGENT_ID],
         route: Route { status_if_null: Some(204), ..route("POST", "/api/backlogs/{agent_id}/claim", 200) },
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             json(&store.claim_next(&agent_id)?)
         },
@@ -730,7 +724,7 @@ pub const OPERATIONS: &[Operation] = &[
             IDEMPOTENCY_KEY,
         ],
         route: route("POST", "/api/backlogs/{agent_id}/batch", 201),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let tasks = NewTask::list_from_value(value(&mut f, "tasks", "a list of task objects")?)?;
             match optional_text(&mut f, "idempotency_key")? {
@@ -752,7 +746,7 @@ pub const OPERATIONS: &[Operation] = &[
             },
         ],
         route: route("PUT", "/api/backlogs/{agent_id}/prefix", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let prefix = text(&mut f, "prefix")?;
             json(&store.set_prefix(&agent_id, &prefix)?)
@@ -765,7 +759,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[AGENT_ID, WORKER, LEASE_SECONDS, MAX_ATTEMPTS],
         route: Route { status_if_null: Some(204), ..route("POST", LEASES_PATH, 200) },
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let worker = text(&mut f, "worker")?;
             let terms = LeaseTerms::take_from(&mut f)?;
@@ -779,7 +773,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[TOKEN, LEASE_SECONDS],
         route: route("POST", "/api/leases/{token}/renew", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let token = text(&mut f, "token")?;
             let seconds = optional_integer(&mut f, "lease_seconds", "from 1 to 86400")?;
             json(&store.renew_lease(&token, seconds)?)
@@ -792,7 +786,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER],
         route: route("POST", "/api/leases/{token}/finish", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let token = text(&mut f, "token")?;
             let finish = Finish::take_from(&mut f)?;
             json(&store.finish_lease(&token, finish)?)
@@ -805,7 +799,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER, LEASE_SECONDS, MAX_ATTEMPTS],
         route: route("POST", "/api/leases/{token}/finish-and-claim", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let token = text(&mut f, "token")?;
             let finish = Finish::take_from(&mut f)?;
             let terms = LeaseTerms::take_from(&mut f)?;
@@ -819,7 +813,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
         route: Route { status_if_null: Some(204), ..route("GET", "/api/backlogs/{agent_id}/{task_id}/lease", 200) },
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             json(&store.get_lease(&agent_id, &task_id)?)
@@ -832,7 +826,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[optional(AGENT_ID)],
         route: Route { also: Some("/api/reap"), ..route("POST", "/api/backlogs/{agent_id}/reap", 200) },
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = optional_text(&mut f, "agent_id")?;
             json(&store.reap_expired(agent_id.as_deref())?)
         },
@@ -854,7 +848,7 @@ pub const OPERATIONS: &[Operation] = &[
             MAX_ATTEMPTS,
         ],
         route: Route { status_if_null: Some(204), selected_by: Some("wait_seconds"), ..route("POST", LEASES_PATH, 200) },
-        run: |store, f| wait(store, f, None),
+        run: wait,
     },
     Operation {
         name: "add_dependency",
@@ -863,7 +857,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
         route: route("PUT", DEPENDENCY_PATH, 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let (agent_id, task_id, depends_on) = edge(&mut f)?;
             json(&store.add_dependency(&agent_id, &task_id, &depends_on)?)
         },
@@ -875,7 +869,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Write,
         inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
         route: route("DELETE", DEPENDENCY_PATH, 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let (agent_id, task_id, depends_on) = edge(&mut f)?;
             json(&store.remove_dependency(&agent_id, &task_id, &depends_on)?)
         },
@@ -887,7 +881,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}/dependencies", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             json(&store.get_dependencies(&agent_id, &task_id)?)
@@ -900,7 +894,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, LIMIT, OFFSET],
         route: route("GET", "/api/backlogs/{agent_id}/ready", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             json(&store.ready_tasks(&agent_id, Page::from_value(rest(f))?)?)
         },
@@ -912,7 +906,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}/history", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task_id = text(&mut f, "task_id")?;
             json(&store.task_history(&agent_id, &task_id)?)
@@ -939,7 +933,13 @@ pub const OPERATIONS: &[Operation] = &[
             },
         ],
         route: route("GET", "/api/events", 200),
-        run: |store, f| json(&store.events(EventQuery::from_value(rest(f))?)?),
+        run: |store, f, stop| {
+            let query = EventQuery::from_value(rest(f))?;
+            json(&match stop {
+                Some(stop) => store.events_until(query, stop)?,
+                None => store.events(query)?,
+            })
+        },
     },
     Operation {
         name: "prune_events",
@@ -951,9 +951,9 @@ pub const OPERATIONS: &[Operation] = &[
             ..input("before", Place::BodyField, Kind::Integer, "Delete the events with a seq below this one.")
         }],
         route: route("POST", "/api/events/prune", 200),
-        run: |store, mut f| {
+        run: |store, mut f, _| {
             let before = value(&mut f, "before", "a seq, such as 1000")?;
-            let before = crate::request::integer_of("before", before, "of 0 or more")?;
+            let before = crate::request::seq_from_value("before", before)?;
             json(&store.prune_events(before)?)
         },
     },
@@ -964,7 +964,7 @@ pub const OPERATIONS: &[Operation] = &[
         access: Access::Read,
         inputs: &[LIMIT_OF_AGENTS, OFFSET_OF_AGENTS],
         route: route("GET", "/api/agents", 200),
-        run: |store, f| json(&store.list_agents(Page::from_value(rest(f))?)?),
+        run: |store, f, _| json(&store.list_agents(Page::from_value(rest(f))?)?),
     },
 ];
 

@@ -190,11 +190,6 @@ impl Fields {
         }
     }
 
-    /// No fields.
-    pub(crate) fn empty() -> Fields {
-        Fields(Vec::new())
-    }
-
     pub(crate) fn only(&self, allowed: &[&str]) -> Result<()> {
         match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             Some((k, _)) => Err(Error::invalid(format!(
@@ -236,9 +231,17 @@ fn nullable_string(field: &str, value: Option<Value>) -> Result<Option<Option<St
     }
 }
 
-/// An integer input of an operation (`before`), with its range in the message.
-pub(crate) fn integer_of(field: &str, value: Value, range: &str) -> Result<i64> {
-    integer(field, value, range)
+/// A seq given as JSON (`before` of `prune_events`): an integer, strictly (not `3.0`,
+/// `"3"` or `true`); its range is checked by the operation.
+///
+/// ```
+/// use agent_backlog::seq_from_value;
+/// assert_eq!(seq_from_value("before", serde_json::json!(1042))?, 1042);
+/// assert!(seq_from_value("before", serde_json::json!(true)).is_err());
+/// # Ok::<(), agent_backlog::Error>(())
+/// ```
+pub fn seq_from_value(field: &str, value: Value) -> Result<i64> {
+    integer(field, value, COUNT_RANGE)
 }
 
 fn integer(field: &str, value: Value, range: &str) -> Result<i64> {

@@ -52,7 +52,7 @@ impl Store {
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
     pub fn events(&self, query: EventQuery) -> Result<EventPage> {
-        self.events_until(query, &mut || false)
+        self.events_wait(query, None)
     }
 
     /// Like [`Store::events`], and a wait also ends, with an empty page, as soon as
@@ -63,6 +63,16 @@ impl Store {
         query: EventQuery,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<EventPage> {
+        self.events_wait(query, Some(stop))
+    }
+
+    /// The wait of both: without a stop hook it sleeps until a change or the
+    /// deadline; with one it also wakes every [`super::leases::STOP_POLL`] to ask it.
+    fn events_wait(
+        &self,
+        query: EventQuery,
+        mut stop: Option<&mut dyn FnMut() -> bool>,
+    ) -> Result<EventPage> {
         let q = rules::query(query)?;
         let deadline = Instant::now() + q.wait;
         loop {
@@ -70,11 +80,14 @@ impl Store {
             let mut mark = self.backend.change_mark()?;
             let events = self.backend.events(&q)?;
             let now = Instant::now();
-            if !events.is_empty() || now >= deadline || stop() {
+            if !events.is_empty() || now >= deadline || stop.as_mut().is_some_and(|stop| stop()) {
                 let next = events.last().map_or(q.after, |e| e.seq);
                 return Ok(EventPage { events, next });
             }
-            let until = deadline.min(now + super::leases::STOP_POLL);
+            let until = match stop {
+                Some(_) => deadline.min(now + super::leases::STOP_POLL),
+                None => deadline,
+            };
             self.backend.wait_change(&mut mark, until)?;
         }
     }
