@@ -191,22 +191,16 @@ pub(crate) trait Backend: Send + Sync {
         actor: Actor<'_>,
     ) -> Result<Created>;
 
-    /// Makes the agent's task `task_id` depend on the task `depends_on` (any agent's),
-    /// unless that would close a cycle. Adding an edge that exists changes nothing.
-    fn add_dependency(
+    /// Makes the agent's task `task_id` depend on the task `depends_on` (any agent's)
+    /// when `present`, unless that would close a cycle; otherwise removes the edge.
+    /// Adding an edge that exists, or removing one that does not, changes nothing.
+    /// Both tasks must exist.
+    fn set_dependency(
         &self,
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
-        actor: Actor<'_>,
-    ) -> Result<EdgeOutcome>;
-
-    /// Removes the edge, if there is one (both tasks must exist).
-    fn remove_dependency(
-        &self,
-        agent_id: &str,
-        task_id: &str,
-        depends_on: &str,
+        present: bool,
         actor: Actor<'_>,
     ) -> Result<EdgeOutcome>;
 

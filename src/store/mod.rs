@@ -13,8 +13,8 @@ use std::sync::Arc;
 use crate::backend::{sqlite::Sqlite, Backend, Filter, PrefixOutcome};
 use crate::error::{Error, Result};
 use crate::model::{
-    Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Summary, Task, TaskList, TaskPatch,
-    TaskQuery,
+    Deleted, ListQuery, NewTask, PrefixSet, QueryResult, Status, Summary, Task, TaskList,
+    TaskPatch, TaskQuery,
 };
 use crate::options::StoreOptions;
 use crate::rules::{patch, validate};
@@ -267,13 +267,26 @@ impl Store {
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
     pub fn list_tasks(&self, agent_id: &str, query: ListQuery) -> Result<TaskList> {
+        self.backlog_page(agent_id, query.status, false, query.limit, query.offset)
+    }
+
+    /// A page of one agent's backlog: every task, those of a status, or (`ready`) the
+    /// ready queue.
+    pub(super) fn backlog_page(
+        &self,
+        agent_id: &str,
+        status: Option<Status>,
+        ready: bool,
+        limit: Option<i64>,
+        offset: Option<i64>,
+    ) -> Result<TaskList> {
         validate::agent_id(agent_id)?;
-        let (limit, offset) = page(query.limit, query.offset)?;
+        let (limit, offset) = page(limit, offset)?;
         let (tasks, total) = self.backend.list(&Filter {
             agent_id: Some(agent_id),
-            status: query.status,
+            status,
             priority: None,
-            ready: false,
+            ready,
             limit,
             offset,
         })?;

@@ -1,8 +1,8 @@
 //! The plan operations of SPEC §12–§13: idempotent creates, dependencies and the
 //! ready queue.
 
-use super::{not_found, page, Store};
-use crate::backend::{Created, EdgeOutcome, Filter, Key};
+use super::{not_found, Store};
+use crate::backend::{Created, EdgeOutcome, Key};
 use crate::error::{Error, Result};
 use crate::model::{NewTask, Status, Task, TaskList};
 use crate::plan::{Dependencies, DependencyGraph, Idempotent, Page};
@@ -215,13 +215,9 @@ impl Store {
         validate::task_id(task_id)?;
         validate::id_of("depends_on", depends_on)?;
         plan::not_itself(task_id, depends_on)?;
-        let outcome = if add {
+        let outcome =
             self.backend
-                .add_dependency(agent_id, task_id, depends_on, self.actor())?
-        } else {
-            self.backend
-                .remove_dependency(agent_id, task_id, depends_on, self.actor())?
-        };
+                .set_dependency(agent_id, task_id, depends_on, add, self.actor())?;
         match outcome {
             EdgeOutcome::Done(ids) => Ok(Dependencies {
                 task_id: task_id.to_owned(),
@@ -255,21 +251,13 @@ impl Store {
     /// assert_eq!((ready.tasks[0].id.as_str(), ready.total), ("OPS-001", 2));
     /// # Ok::<(), agent_backlog::Error>(())
     /// ```
-    pub fn ready_tasks(&self, agent_id: &str, page_of: Page) -> Result<TaskList> {
-        validate::agent_id(agent_id)?;
-        let (limit, offset) = page(page_of.limit, page_of.offset)?;
-        let (tasks, total) = self.backend.list(&Filter {
-            agent_id: Some(agent_id),
-            status: Some(Status::Queued),
-            priority: None,
-            ready: true,
-            limit,
-            offset,
-        })?;
-        Ok(TaskList {
-            agent_id: agent_id.to_owned(),
-            tasks,
-            total,
-        })
+    pub fn ready_tasks(&self, agent_id: &str, page: Page) -> Result<TaskList> {
+        self.backlog_page(
+            agent_id,
+            Some(Status::Queued),
+            true,
+            page.limit,
+            page.offset,
+        )
     }
 }

@@ -160,26 +160,16 @@ impl Backend for Sqlite {
             .write(|tx| plans::create(tx, agent_id, rows, key, &crate::backend::now(), actor))
     }
 
-    fn add_dependency(
+    fn set_dependency(
         &self,
         agent_id: &str,
         task_id: &str,
         depends_on: &str,
+        present: bool,
         actor: Actor<'_>,
     ) -> Result<EdgeOutcome> {
         self.conns
-            .write(|tx| plans::add(tx, agent_id, task_id, depends_on, actor))
-    }
-
-    fn remove_dependency(
-        &self,
-        agent_id: &str,
-        task_id: &str,
-        depends_on: &str,
-        actor: Actor<'_>,
-    ) -> Result<EdgeOutcome> {
-        self.conns
-            .write(|tx| plans::remove(tx, agent_id, task_id, depends_on, actor))
+            .write(|tx| plans::set_edge(tx, agent_id, task_id, depends_on, present, actor))
     }
 
     fn get_dependencies(&self, agent_id: &str, task_id: &str) -> Result<Option<DependencyGraph>> {

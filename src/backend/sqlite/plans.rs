@@ -190,12 +190,15 @@ fn id_of(tx: &Transaction<'_>, seq: i64) -> SqlResult<String> {
         .query_row([seq], |r| r.get(0))?)
 }
 
-/// Adds the edge `task_id` → `depends_on` unless it would close a cycle.
-pub(super) fn add(
+/// Adds (`present`) or removes the edge `task_id` → `depends_on`; an edge that would
+/// close a cycle is not added. Adding an edge that exists, or removing one that does
+/// not, changes nothing and records no event.
+pub(super) fn set_edge(
     tx: &Transaction<'_>,
     agent_id: &str,
     task_id: &str,
     depends_on: &str,
+    present: bool,
     actor: Actor<'_>,
 ) -> SqlResult<EdgeOutcome> {
     let Some(task) = find_own(tx, agent_id, task_id)? else {
@@ -204,12 +207,8 @@ pub(super) fn add(
     let Some((dep, met)) = find(tx, depends_on)? else {
         return Ok(EdgeOutcome::NoDependency);
     };
-    let exists = tx
-        .prepare_cached("SELECT 1 FROM dependencies WHERE task_seq = ?1 AND depends_seq = ?2")?
-        .query_row([task, dep], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !exists {
+    let changed = if present {
+        // The graph has no cycle, so an edge that exists never finds one here.
         if let Some(cycle) = path(tx, dep, task)? {
             let mut ids = vec![task_id.to_owned()];
             for seq in cycle {
@@ -217,56 +216,27 @@ pub(super) fn add(
             }
             return Ok(EdgeOutcome::Cycle(ids));
         }
-        tx.prepare_cached("INSERT INTO dependencies (task_seq, depends_seq) VALUES (?1, ?2)")?
-            .execute([task, dep])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO dependencies (task_seq, depends_seq) VALUES (?1, ?2)",
+        )?
+        .execute([task, dep])?
+    } else {
+        tx.prepare_cached("DELETE FROM dependencies WHERE task_seq = ?1 AND depends_seq = ?2")?
+            .execute([task, dep])?
+    };
+    if changed == 1 {
         if !met {
-            tx.prepare_cached("UPDATE tasks SET unmet = unmet + 1 WHERE seq = ?1")?
-                .execute([task])?;
+            let step = if present { 1 } else { -1 };
+            tx.prepare_cached("UPDATE tasks SET unmet = unmet + ?2 WHERE seq = ?1")?
+                .execute([task, step])?;
         }
+        let kind = if present {
+            EventKind::DependencyAdded
+        } else {
+            EventKind::DependencyRemoved
+        };
         let data = history::dependency(depends_on);
-        events::append(
-            tx,
-            agent_id,
-            Some(task_id),
-            EventKind::DependencyAdded,
-            actor,
-            &data,
-        )?;
-    }
-    Ok(EdgeOutcome::Done(depends_on_ids(tx, task)?))
-}
-
-/// Removes the edge `task_id` → `depends_on`, if there is one.
-pub(super) fn remove(
-    tx: &Transaction<'_>,
-    agent_id: &str,
-    task_id: &str,
-    depends_on: &str,
-    actor: Actor<'_>,
-) -> SqlResult<EdgeOutcome> {
-    let Some(task) = find_own(tx, agent_id, task_id)? else {
-        return Ok(EdgeOutcome::NoTask);
-    };
-    let Some((dep, met)) = find(tx, depends_on)? else {
-        return Ok(EdgeOutcome::NoDependency);
-    };
-    let removed = tx
-        .prepare_cached("DELETE FROM dependencies WHERE task_seq = ?1 AND depends_seq = ?2")?
-        .execute([task, dep])?;
-    if removed == 1 && !met {
-        tx.prepare_cached("UPDATE tasks SET unmet = unmet - 1 WHERE seq = ?1")?
-            .execute([task])?;
-    }
-    if removed == 1 {
-        let data = history::dependency(depends_on);
-        events::append(
-            tx,
-            agent_id,
-            Some(task_id),
-            EventKind::DependencyRemoved,
-            actor,
-            &data,
-        )?;
+        events::append(tx, agent_id, Some(task_id), kind, actor, &data)?;
     }
     Ok(EdgeOutcome::Done(depends_on_ids(tx, task)?))
 }
