@@ -16,7 +16,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use agent_backlog::ops::{Access, Kind, OPERATIONS};
-use agent_backlog::{Error, Store, StoreOptions};
+use agent_backlog::{Error, EventQuery, Store, StoreOptions};
 use clap::FromArgMatches;
 
 use args::{Format, Globals, ServeArgs};
@@ -132,6 +132,10 @@ fn store_options(globals: &Globals) -> Result<StoreOptions, Error> {
     StoreOptions::from_value(convert::object_from_pairs(given, "option", kind)?)
 }
 
+/// How long one page of `events --follow` waits for the next event before it asks
+/// again (it follows until interrupted, whatever `--wait-seconds` says).
+const FOLLOW_WAIT_SECONDS: f64 = 30.0;
+
 /// `events --follow`: prints every event after `--after` as one JSON line, waiting
 /// for the next commit between pages, until interrupted (Ctrl-C, or a closed stdout).
 fn follow(store: &Store, sub: &clap::ArgMatches) -> ExitCode {
@@ -139,35 +143,27 @@ fn follow(store: &Store, sub: &clap::ArgMatches) -> ExitCode {
         .iter()
         .find(|op| op.name == "events")
         .expect("the events operation");
-    let mut request = match commands::request(op, sub) {
-        Ok(agent_backlog_json) => agent_backlog_json,
+    let query = commands::request(op, sub).and_then(EventQuery::from_value);
+    let mut query = match query {
+        Ok(query) => query.wait_seconds(FOLLOW_WAIT_SECONDS),
         Err(err) => return fail(&err, Format::Json),
     };
-    request["wait_seconds"] = serde_json::json!(30);
     loop {
-        let page = match op.call_value(store, request.clone()) {
-            Ok(text) => text,
+        let page = match store.events(query.clone()) {
+            Ok(page) => page,
             Err(err) => return fail(&err, Format::Json),
         };
-        let page: serde_json::Value = match serde_json::from_str(&page) {
-            Ok(page) => page,
-            Err(e) => {
-                return fail(
-                    &Error::Internal(format!("an events page: {e}")),
-                    Format::Json,
-                )
-            }
-        };
         let mut stdout = std::io::stdout().lock();
-        for event in page["events"].as_array().into_iter().flatten() {
-            if writeln!(stdout, "{event}")
+        for event in &page.events {
+            let line = serde_json::to_string(event).unwrap_or_default();
+            if writeln!(stdout, "{line}")
                 .and_then(|()| stdout.flush())
                 .is_err()
             {
                 return ExitCode::SUCCESS;
             }
         }
-        request["after"] = page["next"].clone();
+        query = query.after(page.next);
     }
 }
 

@@ -27,6 +27,8 @@
 //! `ErrorCode::http_status` and the error JSON of the contract. Store calls run on
 //! tokio's blocking pool, never on the async workers.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
-use agent_backlog::{Error, Store, StoreOptions};
+use agent_backlog::{Error, Event, EventQuery, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -641,43 +643,32 @@ async fn event_stream(
         query.insert("after".into(), Value::from(last));
     }
     // The first page is read before the answer starts, so a bad request is a 400.
+    let query = EventQuery::from_value(Value::Object(query))?;
     let first = {
-        let query = Value::Object(query.clone());
-        blocking(&store, move |s| {
-            s.events(agent_backlog::EventQuery::from_value(query)?)
-        })
-        .await?
+        let query = query.clone();
+        blocking(&store, move |s| s.events(query)).await?
     };
-    let pending: std::collections::VecDeque<agent_backlog::Event> = first.events.into();
-    let state = (store, query, first.next, pending);
+    let pending: VecDeque<Event> = first.events.into();
+    let state = (store, query.after(first.next), pending);
     let stream =
-        futures_util::stream::unfold(state, |(store, query, mut after, mut pending)| async move {
+        futures_util::stream::unfold(state, |(store, mut query, mut pending)| async move {
             loop {
                 if let Some(event) = pending.pop_front() {
-                    let data = serde_json::to_string(&event).unwrap_or_default();
                     let sse = axum::response::sse::Event::default()
                         .id(event.seq.to_string())
-                        .data(data);
-                    return Some((
-                        Ok::<_, std::convert::Infallible>(sse),
-                        (store, query, after, pending),
-                    ));
+                        .data(serde_json::to_string(&event).unwrap_or_default());
+                    return Some((Ok::<_, Infallible>(sse), (store, query, pending)));
                 }
                 if STOPPING.load(Ordering::Acquire) {
                     return None;
                 }
-                let mut next = query.clone();
-                next.insert("after".into(), Value::from(after));
-                next.insert("wait_seconds".into(), Value::from(STREAM_WAIT_SECONDS));
+                let waiting = query.clone().wait_seconds(STREAM_WAIT_SECONDS);
                 let page = blocking(&store, move |s| {
-                    s.events_until(
-                        agent_backlog::EventQuery::from_value(Value::Object(next))?,
-                        &mut || STOPPING.load(Ordering::Acquire),
-                    )
+                    s.events_until(waiting, &mut || STOPPING.load(Ordering::Acquire))
                 })
                 .await
                 .ok()?;
-                after = page.next;
+                query = query.after(page.next);
                 pending.extend(page.events);
             }
         });

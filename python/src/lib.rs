@@ -639,6 +639,34 @@ impl PyStore {
         py.detach(move || guarded(|| op(store)))
             .map_err(|e| to_py_err(py, e))
     }
+
+    /// Like [`PyStore::call`], for an operation that waits: its stop hook checks for
+    /// signals, so Ctrl-C ends the wait and its exception (KeyboardInterrupt) is raised.
+    fn call_interruptible<T: Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&Store, &mut dyn FnMut() -> bool) -> agent_backlog::Result<T> + Send,
+    ) -> PyResult<T> {
+        let store: &Store = &self.store;
+        let (result, interrupted) = py.detach(move || {
+            let mut interrupted: Option<PyErr> = None;
+            let result = guarded(|| {
+                let mut stop = || match Python::attach(|py| py.check_signals()) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        true
+                    }
+                };
+                op(store, &mut stop)
+            });
+            (result, interrupted)
+        });
+        if let Some(err) = interrupted {
+            return Err(err);
+        }
+        result.map_err(|e| to_py_err(py, e))
+    }
 }
 
 /// Converts a conversion error (raised before the core is called) to an exception.
@@ -1142,27 +1170,11 @@ impl PyStore {
                 ("max_attempts", max_attempts),
             ]),
         )?;
-        let store: &Store = &self.store;
-        let (claimed, interrupted) = py.detach(move || {
-            let mut interrupted: Option<PyErr> = None;
-            let claimed = guarded(|| {
-                let w = WaitRequest::from_value(request)?;
-                let mut stop = || match Python::attach(|py| py.check_signals()) {
-                    Ok(()) => false,
-                    Err(e) => {
-                        interrupted = Some(e);
-                        true
-                    }
-                };
-                store.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut stop)
-            });
-            (claimed, interrupted)
-        });
-        // Stopped by a signal: the wait claimed nothing (it stops only between looks).
-        if let Some(err) = interrupted {
-            return Err(err);
-        }
-        let claimed = claimed.map_err(|e| to_py_err(py, e))?;
+        // Stopped by a signal, the wait claimed nothing (it stops only between looks).
+        let claimed = self.call_interruptible(py, move |s, stop| {
+            let w = WaitRequest::from_value(request)?;
+            s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, stop)
+        })?;
         claim_dict(py, claimed.as_ref())
     }
 
@@ -1205,26 +1217,9 @@ impl PyStore {
                 ("wait_seconds", wait_seconds),
             ]),
         )?;
-        let store: &Store = &self.store;
-        let (page, interrupted) = py.detach(move || {
-            let mut interrupted: Option<PyErr> = None;
-            let page = guarded(|| {
-                let query = EventQuery::from_value(query)?;
-                let mut stop = || match Python::attach(|py| py.check_signals()) {
-                    Ok(()) => false,
-                    Err(e) => {
-                        interrupted = Some(e);
-                        true
-                    }
-                };
-                store.events_until(query, &mut stop)
-            });
-            (page, interrupted)
-        });
-        if let Some(err) = interrupted {
-            return Err(err);
-        }
-        let page = page.map_err(|e| to_py_err(py, e))?;
+        let page = self.call_interruptible(py, move |s, stop| {
+            s.events_until(EventQuery::from_value(query)?, stop)
+        })?;
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "events"), events_list(py, &page.events)?)?;
         dict.set_item(intern!(py, "next"), page.next)?;
@@ -1238,10 +1233,10 @@ impl PyStore {
         py: Python<'py>,
         before: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let request = arg(py, body(&[("before", Some(before))]))?;
-        let text = self.call(py, move |s| s.call_value("prune_events", request))?;
-        let pruned: agent_backlog::Pruned = serde_json::from_str(&text)
-            .map_err(|e| to_py_err(py, Error::Internal(e.to_string())))?;
+        let before = arg(py, to_json(before, Path::Arg("before"), 0))?;
+        let pruned = self.call(py, move |s| {
+            s.prune_events(agent_backlog::seq_from_value("before", before)?)
+        })?;
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "pruned"), pruned.pruned)?;
         Ok(dict)
