@@ -3,7 +3,8 @@
 mod common;
 
 use agent_backlog::{
-    Finish, LeaseTerms, ListQuery, NewTask, Page, Status, Store, TaskQuery, SCHEMA_VERSION,
+    EventQuery, Finish, LeaseTerms, ListQuery, NewTask, Page, Status, Store, TaskQuery,
+    SCHEMA_VERSION,
 };
 use common::TempDir;
 use rusqlite::Connection;
@@ -65,6 +66,21 @@ fn a_version_1_file_migrates() {
 
     let s = Store::open(&path).unwrap();
     assert_eq!(user_version(&path), SCHEMA_VERSION);
+    // The agents of the file are counted by the migration (v7), and their tasks have
+    // no history from before it: a history that is empty, not not_found.
+    let agents = s.list_agents(Page::new()).unwrap();
+    let names: Vec<&str> = agents.agents.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(
+        (names, agents.total),
+        (vec!["ghost", "marketing-lead", "support-bot"], 3)
+    );
+    assert_eq!(agents.agents[1].total, 3);
+    assert!(s
+        .task_history("marketing-lead", "MKT-001")
+        .unwrap()
+        .events
+        .is_empty());
+    assert!(s.events(EventQuery::new()).unwrap().events.is_empty());
     let summary = s.summary("marketing-lead").unwrap();
     assert_eq!(
         (
