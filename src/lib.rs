@@ -47,6 +47,8 @@ mod history;
 mod lease;
 mod model;
 pub mod ops;
+pub mod schema;
+pub mod tools;
 mod options;
 mod plan;
 mod request;

@@ -30,6 +30,7 @@ use crate::plan::{Idempotent, Page};
 use crate::request::{check_size, describe, number, optional_integer, string, Fields, StrictValue};
 use crate::request::{MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 use crate::rules::lease::timeout_seconds;
+use crate::schema::Shape;
 use crate::store::Store;
 
 /// Whether an operation changes the store.
@@ -181,6 +182,9 @@ pub struct Operation {
     pub access: Access,
     /// The keys of its JSON request.
     pub inputs: &'static [Input],
+    /// The shape of its result, for the schemas of the surfaces that describe
+    /// themselves (the MCP tools).
+    pub result: Shape,
     /// Its REST route.
     pub route: Route,
     /// Parses the request and runs the typed method; the result as compact JSON. An
@@ -593,6 +597,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "list",
         doc: "List an agent's backlog by priority, then creation order, optionally filtered by status and paged; total counts every match.",
         access: Access::Read,
+        result: Shape::TaskList,
         inputs: &[AGENT_ID, STATUS_FILTER, LIMIT, OFFSET],
         route: route("GET", "/api/backlogs/{agent_id}", 200),
         run: |store, mut f, _| {
@@ -606,6 +611,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "create",
         doc: "Add a task to an agent's backlog; it starts queued and gets the agent's next ID.",
         access: Access::Write,
+        result: Shape::Task,
         inputs: &[
             AGENT_ID,
             Input {
@@ -629,6 +635,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "get",
         doc: "Show one task of an agent's backlog, with every field.",
         access: Access::Read,
+        result: Shape::Task,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}", 200),
         run: |store, mut f, _| {
@@ -642,6 +649,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "update",
         doc: "Change a task's status (following the lifecycle), priority, title, description, blocker or result. Absent fields are unchanged; null clears description, blocker or result.",
         access: Access::Write,
+        result: Shape::Task,
         inputs: &[
             AGENT_ID,
             TASK_ID,
@@ -663,6 +671,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "delete",
         doc: "Delete a task for good; its ID is never given again.",
         access: Access::Delete,
+        result: Shape::Deleted,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("DELETE", "/api/backlogs/{agent_id}/{task_id}", 200),
         run: |store, mut f, _| {
@@ -676,6 +685,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "query",
         doc: "List tasks across every agent, each with its agent_id, by priority then creation order, filtered by status, exact priority and agent, and paged.",
         access: Access::Read,
+        result: Shape::QueryResult,
         inputs: &[
             STATUS_FILTER,
             optional(input("priority", Place::Query, Kind::Integer, "Only tasks of exactly this priority (1 to 10).")),
@@ -691,6 +701,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "summary",
         doc: "Count an agent's tasks by status, with their total.",
         access: Access::Read,
+        result: Shape::Summary,
         inputs: &[AGENT_ID],
         route: route("GET", "/api/backlogs/{agent_id}/summary", 200),
         run: |store, mut f, _| {
@@ -703,6 +714,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "claim",
         doc: "Move the agent's most urgent ready task (queued, every dependency complete) to in_progress and return it, atomically: two workers never get the same task. null when nothing is ready.",
         access: Access::Write,
+        result: Shape::TaskOrNull,
         inputs: &[AGENT_ID],
         route: Route { status_if_null: Some(204), ..route("POST", "/api/backlogs/{agent_id}/claim", 200) },
         run: |store, mut f, _| {
@@ -715,6 +727,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "batch",
         doc: "Add several tasks to an agent's backlog in one transaction: all of them, or none on any error.",
         access: Access::Write,
+        result: Shape::TaskList,
         inputs: &[
             AGENT_ID,
             Input {
@@ -738,6 +751,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "prefix",
         doc: "Set the prefix of an agent's task IDs, before its first task.",
         access: Access::Write,
+        result: Shape::PrefixSet,
         inputs: &[
             AGENT_ID,
             Input {
@@ -757,6 +771,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "claim-lease",
         doc: "Claim the agent's most urgent ready task with a lease for a worker: renew it before it expires, or the task goes back to the queue for another worker. First requeues the agent's expired leases. null when nothing is ready.",
         access: Access::Write,
+        result: Shape::ClaimOrNull,
         inputs: &[AGENT_ID, WORKER, LEASE_SECONDS, MAX_ATTEMPTS],
         route: Route { status_if_null: Some(204), ..route("POST", LEASES_PATH, 200) },
         run: |store, mut f, _| {
@@ -771,6 +786,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "renew-lease",
         doc: "Extend a lease to now + lease_seconds, by default its own duration. It works while the token is the task's current lease, even past its expiry if nobody has requeued the task; lease_lost otherwise.",
         access: Access::Write,
+        result: Shape::Lease,
         inputs: &[TOKEN, LEASE_SECONDS],
         route: route("POST", "/api/leases/{token}/renew", 200),
         run: |store, mut f, _| {
@@ -784,6 +800,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "finish-lease",
         doc: "End a lease by moving its task to complete (with a result), queued (released for another worker) or blocked (with a blocker); lease_lost when the token no longer holds the lease.",
         access: Access::Write,
+        result: Shape::Task,
         inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER],
         route: route("POST", "/api/leases/{token}/finish", 200),
         run: |store, mut f, _| {
@@ -797,6 +814,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "finish-and-claim",
         doc: "Finish a lease as finish_lease does, then claim the agent's next task for the same worker as claim_lease does, in one transaction: one commit per task.",
         access: Access::Write,
+        result: Shape::Finished,
         inputs: &[TOKEN, FINISH_STATUS, FINISH_RESULT, FINISH_BLOCKER, LEASE_SECONDS, MAX_ATTEMPTS],
         route: route("POST", "/api/leases/{token}/finish-and-claim", 200),
         run: |store, mut f, _| {
@@ -811,6 +829,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "get-lease",
         doc: "Show the task's current lease, or null when it holds none. A lease past its expiry whose task has not been requeued yet is still shown.",
         access: Access::Read,
+        result: Shape::LeaseOrNull,
         inputs: &[AGENT_ID, TASK_ID],
         route: Route { status_if_null: Some(204), ..route("GET", "/api/backlogs/{agent_id}/{task_id}/lease", 200) },
         run: |store, mut f, _| {
@@ -824,6 +843,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "reap-expired",
         doc: "End every expired lease of the agent (of every agent when none is given): each task goes back to the queue, or to blocked once its attempts reached max_attempts.",
         access: Access::Write,
+        result: Shape::Reaped,
         inputs: &[optional(AGENT_ID)],
         route: Route { also: Some("/api/reap"), ..route("POST", "/api/backlogs/{agent_id}/reap", 200) },
         run: |store, mut f, _| {
@@ -836,6 +856,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "wait-for-task",
         doc: "Claim the agent's next task with a lease as claim_lease does, waiting up to timeout_seconds for one to become ready; null when the timeout passes. Wakes within milliseconds of the commit that makes a task ready, from any thread or process.",
         access: Access::Write,
+        result: Shape::ClaimOrNull,
         inputs: &[
             AGENT_ID,
             WORKER,
@@ -855,6 +876,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "add-dependency",
         doc: "Make a task wait for another (of any agent): it is not ready, and no claim takes it, until depends_on is complete. Refused when it would close a cycle. Returns the task's dependencies.",
         access: Access::Write,
+        result: Shape::Dependencies,
         inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
         route: route("PUT", DEPENDENCY_PATH, 200),
         run: |store, mut f, _| {
@@ -867,6 +889,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "remove-dependency",
         doc: "Stop a task waiting for another; nothing changes when it did not. Returns the task's dependencies.",
         access: Access::Write,
+        result: Shape::Dependencies,
         inputs: &[AGENT_ID, TASK_ID, DEPENDS_ON],
         route: route("DELETE", DEPENDENCY_PATH, 200),
         run: |store, mut f, _| {
@@ -879,6 +902,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "dependencies",
         doc: "Show whether a task is ready, the tasks it depends on and the tasks that depend on it, each with its agent and status.",
         access: Access::Read,
+        result: Shape::DependencyGraph,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}/dependencies", 200),
         run: |store, mut f, _| {
@@ -892,6 +916,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "ready",
         doc: "List the agent's ready tasks (queued, every dependency complete) in the order claims take them, paged; total counts every ready task.",
         access: Access::Read,
+        result: Shape::TaskList,
         inputs: &[AGENT_ID, LIMIT, OFFSET],
         route: route("GET", "/api/backlogs/{agent_id}/ready", 200),
         run: |store, mut f, _| {
@@ -904,6 +929,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "history",
         doc: "Show everything that happened to a task, oldest first: who created, changed, claimed, finished or deleted it and when. It outlives the task.",
         access: Access::Read,
+        result: Shape::History,
         inputs: &[AGENT_ID, TASK_ID],
         route: route("GET", "/api/backlogs/{agent_id}/{task_id}/history", 200),
         run: |store, mut f, _| {
@@ -917,6 +943,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "events",
         doc: "Read the change feed: the events after a seq, oldest first, of one agent or all; pass next as after to read on. With wait_seconds it waits for the next change when there is none yet.",
         access: Access::Read,
+        result: Shape::EventPage,
         inputs: &[
             Input {
                 example: "0",
@@ -946,6 +973,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "prune-events",
         doc: "Delete the events with a seq below before, for good (the newest event is always kept). Returns how many were deleted.",
         access: Access::Delete,
+        result: Shape::Pruned,
         inputs: &[Input {
             example: "1000",
             ..input("before", Place::BodyField, Kind::Integer, "Delete the events with a seq below this one.")
@@ -962,6 +990,7 @@ pub const OPERATIONS: &[Operation] = &[
         command: "agents",
         doc: "List the agents of the store by agent_id, each with its prefix and its counts by status, paged; total counts every agent.",
         access: Access::Read,
+        result: Shape::AgentList,
         inputs: &[LIMIT_OF_AGENTS, OFFSET_OF_AGENTS],
         route: route("GET", "/api/agents", 200),
         run: |store, f, _| json(&store.list_agents(Page::from_value(rest(f))?)?),
