@@ -47,13 +47,13 @@ mod history;
 mod lease;
 mod model;
 pub mod ops;
-pub mod schema;
-pub mod tools;
 mod options;
 mod plan;
 mod request;
 mod rules;
+pub mod schema;
 mod store;
+pub mod tools;
 
 pub use error::{Error, ErrorCode, Result};
 pub use history::{

@@ -78,11 +78,17 @@ impl Shape {
             Shape::TaskList => object(&[
                 ("agent_id", text("The agent whose backlog it is.")),
                 ("tasks", list(task())),
-                ("total", count("Every matching task, ignoring limit and offset.")),
+                (
+                    "total",
+                    count("Every matching task, ignoring limit and offset."),
+                ),
             ]),
             Shape::QueryResult => object(&[
                 ("tasks", list(agent_task())),
-                ("total", count("Every matching task, ignoring limit and offset.")),
+                (
+                    "total",
+                    count("Every matching task, ignoring limit and offset."),
+                ),
             ]),
             Shape::Summary => counts(&[]),
             Shape::Deleted => object(&[("deleted", text("The ID of the deleted task."))]),
@@ -93,13 +99,13 @@ impl Shape {
             Shape::Lease => lease(),
             Shape::LeaseOrNull => or_null(lease()),
             Shape::ClaimOrNull => or_null(claim()),
-            Shape::Finished => object(&[
-                ("finished", task()),
-                ("next", or_null(claim())),
-            ]),
+            Shape::Finished => object(&[("finished", task()), ("next", or_null(claim()))]),
             Shape::Reaped => object(&[
                 ("requeued", list(text("A task put back in the queue."))),
-                ("blocked", list(text("A task blocked after its last attempt."))),
+                (
+                    "blocked",
+                    list(text("A task blocked after its last attempt.")),
+                ),
             ]),
             Shape::Dependencies => object(&[
                 ("task_id", text("The task.")),
@@ -107,17 +113,20 @@ impl Shape {
             ]),
             Shape::DependencyGraph => object(&[
                 ("task_id", text("The task.")),
-                ("ready", boolean("Whether every task it depends on is complete.")),
+                (
+                    "ready",
+                    boolean("Whether every task it depends on is complete."),
+                ),
                 ("depends_on", list(task_ref())),
                 ("dependents", list(task_ref())),
             ]),
-            Shape::History => object(&[
-                ("task_id", text("The task.")),
-                ("events", list(event())),
-            ]),
+            Shape::History => object(&[("task_id", text("The task.")), ("events", list(event()))]),
             Shape::EventPage => object(&[
                 ("events", list(event())),
-                ("next", integer("The seq to pass as `after` for the next page.")),
+                (
+                    "next",
+                    integer("The seq to pass as `after` for the next page."),
+                ),
             ]),
             Shape::Pruned => object(&[("pruned", count("Events removed."))]),
             Shape::AgentList => object(&[
@@ -262,20 +271,38 @@ fn status(doc: &str) -> Value {
 
 fn task_fields() -> Vec<(&'static str, Value)> {
     vec![
-        ("id", text("The task's ID, such as MKT-001; never changes, never reused.")),
+        (
+            "id",
+            text("The task's ID, such as MKT-001; never changes, never reused."),
+        ),
         ("title", text("Short task title.")),
-        ("description", text_or_null("Detailed instructions, or null.")),
+        (
+            "description",
+            text_or_null("Detailed instructions, or null."),
+        ),
         (
             "priority",
             json!({"type": "integer", "minimum": 1, "maximum": 10,
                    "description": "1 (highest) to 10 (lowest)."}),
         ),
-        ("status", status("queued, in_progress, complete or blocked.")),
+        (
+            "status",
+            status("queued, in_progress, complete or blocked."),
+        ),
         ("created", time("When it was created (UTC).")),
-        ("started", time_or_null("When it last entered in_progress, or null.")),
+        (
+            "started",
+            time_or_null("When it last entered in_progress, or null."),
+        ),
         ("completed", time_or_null("When it was completed, or null.")),
-        ("result", text_or_null("What the agent produced (complete tasks only), or null.")),
-        ("blocker", text_or_null("Why it is blocked (blocked tasks only), or null.")),
+        (
+            "result",
+            text_or_null("What the agent produced (complete tasks only), or null."),
+        ),
+        (
+            "blocker",
+            text_or_null("Why it is blocked (blocked tasks only), or null."),
+        ),
     ]
 }
 
@@ -303,14 +330,29 @@ fn counts(first: &[(&str, Value)]) -> Value {
 
 fn lease() -> Value {
     object(&[
-        ("token", text("The lease's token: pass it to renew_lease and finish_lease.")),
+        (
+            "token",
+            text("The lease's token: pass it to renew_lease and finish_lease."),
+        ),
         ("agent_id", text("The agent whose task it is.")),
         ("task_id", text("The leased task.")),
         ("worker", text("Who holds the lease.")),
-        ("fence", count("Grows by one at every leased claim and move of the task.")),
-        ("attempt", count("Which leased claim of the task this is, from 1.")),
-        ("max_attempts", count("After this many attempts an expiry blocks the task.")),
-        ("granted", time("When the lease was granted or last renewed.")),
+        (
+            "fence",
+            count("Grows by one at every leased claim and move of the task."),
+        ),
+        (
+            "attempt",
+            count("Which leased claim of the task this is, from 1."),
+        ),
+        (
+            "max_attempts",
+            count("After this many attempts an expiry blocks the task."),
+        ),
+        (
+            "granted",
+            time("When the lease was granted or last renewed."),
+        ),
         ("expires", time("When the lease expires unless renewed.")),
     ])
 }
@@ -329,10 +371,16 @@ fn task_ref() -> Value {
 
 fn event() -> Value {
     object(&[
-        ("seq", integer("The event's place in the feed; grows with commit order.")),
+        (
+            "seq",
+            integer("The event's place in the feed; grows with commit order."),
+        ),
         ("at", time("When it was committed.")),
         ("agent_id", text("The agent whose backlog changed.")),
-        ("task_id", text_or_null("The task, or null for an agent-wide event.")),
+        (
+            "task_id",
+            text_or_null("The task, or null for an agent-wide event."),
+        ),
         (
             "type",
             json!({"type": "string", "enum": [

@@ -455,7 +455,12 @@ pub fn strict(schema: &Value) -> Value {
         }
         out.insert(
             "required".into(),
-            Value::Array(properties.keys().map(|k| Value::String(k.clone())).collect()),
+            Value::Array(
+                properties
+                    .keys()
+                    .map(|k| Value::String(k.clone()))
+                    .collect(),
+            ),
         );
         out.insert("properties".into(), Value::Object(strict_properties));
     }
@@ -463,7 +468,10 @@ pub fn strict(schema: &Value) -> Value {
         out.insert("items".into(), strict(items));
     }
     if let Some(Value::Array(any_of)) = object.get("anyOf") {
-        out.insert("anyOf".into(), Value::Array(any_of.iter().map(strict).collect()));
+        out.insert(
+            "anyOf".into(),
+            Value::Array(any_of.iter().map(strict).collect()),
+        );
     }
     Value::Object(out)
 }
@@ -474,7 +482,12 @@ mod tests {
 
     #[test]
     fn the_lists_name_real_operations() {
-        for name in CORE.iter().chain(SPANNING).chain(IDEMPOTENT).chain(WHEN.iter().map(|(n, _)| n)) {
+        for name in CORE
+            .iter()
+            .chain(SPANNING)
+            .chain(IDEMPOTENT)
+            .chain(WHEN.iter().map(|(n, _)| n))
+        {
             assert!(operation(name).is_some(), "{name}");
         }
     }
@@ -489,19 +502,27 @@ mod tests {
             unique.sort_unstable();
             unique.dedup();
             assert_eq!(unique.len(), names.len(), "{}: {names:?}", tool.name);
-            assert_eq!(tool.input_schema["properties"].as_object().unwrap().len(), names.len());
+            assert_eq!(
+                tool.input_schema["properties"].as_object().unwrap().len(),
+                names.len()
+            );
         }
     }
 
     #[test]
     fn selections() {
         assert_eq!(Toolbox::new("core", None).unwrap().names(), CORE);
-        assert_eq!(Toolbox::new("all", None).unwrap().names().len(), OPERATIONS.len());
+        assert_eq!(
+            Toolbox::new("all", None).unwrap().names().len(),
+            OPERATIONS.len()
+        );
         let bound = Toolbox::new("all", Some("ops")).unwrap().names();
         assert_eq!(bound.len(), OPERATIONS.len() - SPANNING.len());
         assert!(!bound.contains(&"list_agents"));
         assert_eq!(
-            Toolbox::new(" get_task, summary ,get_task", None).unwrap().names(),
+            Toolbox::new(" get_task, summary ,get_task", None)
+                .unwrap()
+                .names(),
             ["get_task", "summary"]
         );
         for bad in ["", " , ", "list_tasks,nope"] {
@@ -510,21 +531,38 @@ mod tests {
         }
         let err = Toolbox::new("list_agents", Some("ops")).unwrap_err();
         assert!(err.to_string().contains("every agent"), "{err}");
-        assert_eq!(Toolbox::new("core", Some("bad agent")).unwrap_err().code(), "invalid_argument");
+        assert_eq!(
+            Toolbox::new("core", Some("bad agent")).unwrap_err().code(),
+            "invalid_argument"
+        );
     }
 
     #[test]
     fn strict_form_requires_everything_and_allows_null_for_the_optional() {
-        let tools = Toolbox::new("create_tasks,update_task", None).unwrap().tools();
+        let tools = Toolbox::new("create_tasks,update_task", None)
+            .unwrap()
+            .tools();
         let batch = tools[0].strict_input_schema();
-        assert_eq!(batch["required"], json!(["agent_id", "tasks", "idempotency_key"]));
-        assert_eq!(batch["properties"]["idempotency_key"]["type"], json!(["string", "null"]));
+        assert_eq!(
+            batch["required"],
+            json!(["agent_id", "tasks", "idempotency_key"])
+        );
+        assert_eq!(
+            batch["properties"]["idempotency_key"]["type"],
+            json!(["string", "null"])
+        );
         let item = &batch["properties"]["tasks"]["items"];
-        assert_eq!(item["required"], json!(["title", "description", "priority", "depends_on"]));
+        assert_eq!(
+            item["required"],
+            json!(["title", "description", "priority", "depends_on"])
+        );
         assert_eq!(item["properties"]["title"]["type"], "string");
         assert_eq!(item["additionalProperties"], false);
         let update = tools[1].strict_input_schema();
         assert_eq!(update["properties"]["status"]["enum"][4], Value::Null);
-        assert_eq!(tools[1].input_schema["required"], json!(["agent_id", "task_id"]));
+        assert_eq!(
+            tools[1].input_schema["required"],
+            json!(["agent_id", "task_id"])
+        );
     }
 }

@@ -30,8 +30,8 @@ fn flatten(op_name: &str, request: Value) -> Value {
         match (input.map(|i| (i.kind, i.place)), value) {
             (Some((Kind::Object(fields), Place::Body)), Value::Object(body)) => {
                 for (field, value) in body {
-                    let clears = value.is_null()
-                        && fields.iter().any(|f| f.name == field && f.nullable);
+                    let clears =
+                        value.is_null() && fields.iter().any(|f| f.name == field && f.nullable);
                     args.insert(field, if clears { json!("") } else { value });
                 }
             }
@@ -80,7 +80,10 @@ impl Surface for Tools {
 }
 
 fn operation_result_is_object(name: &str) -> bool {
-    operation(name).expect("a known operation").result.is_object()
+    operation(name)
+        .expect("a known operation")
+        .result
+        .is_object()
 }
 
 #[test]

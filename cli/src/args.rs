@@ -1,4 +1,4 @@
-//! The command line's grammar. `serve` and `call` are written here; every other
+//! The command line's grammar. `serve`, `mcp` and `call` are written here; every other
 //! command is derived from the core's operation table ([`OPERATIONS`]): its name is
 //! the operation's `command`, its arguments the operation's inputs.
 //!
@@ -27,7 +27,7 @@ Exit status:
   2   not_found            5   storage
   3   invalid_transition   6   internal
   64  usage error (unknown command or option, missing argument)
-  69  serve: cannot listen on the address
+  69  serve: cannot listen on the address; mcp: the session could not start
   74  the result cannot be written to stdout
 
 Every data command prints its result as one line of compact JSON (the shapes of the
@@ -88,6 +88,32 @@ pub struct ServeArgs {
     /// TCP port to listen on; 0 picks a free port (printed at startup).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
+    /// Also serve the Model Context Protocol at /mcp (Streamable HTTP).
+    #[arg(long)]
+    pub mcp: bool,
+    /// The tools of /mcp: core, all, or names separated by commas.
+    #[arg(
+        long,
+        default_value = "core",
+        value_name = "core|all|NAME,...",
+        requires = "mcp"
+    )]
+    pub mcp_tools: String,
+    /// Bind /mcp to one agent's backlog: its tools take no agent_id.
+    #[arg(long, value_name = "ID", requires = "mcp")]
+    pub mcp_agent: Option<String>,
+}
+
+/// Options of `mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The tools to offer: core (list_tasks, get_task, create_task, update_task,
+    /// claim_lease, finish_lease, summary), all, or names separated by commas.
+    #[arg(long, default_value = "core", value_name = "core|all|NAME,...")]
+    pub tools: String,
+    /// Bind the server to one agent's backlog: its tools take no agent_id.
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
 }
 
 /// How a result is printed.
@@ -113,6 +139,10 @@ pub fn command() -> Command {
     );
     let serve = ServeArgs::augment_args(Command::new("serve"))
         .about("Serve the REST API (see the README for the routes) until Ctrl-C or SIGTERM.");
+    let mcp = McpArgs::augment_args(Command::new("mcp")).about(
+        "Serve the backlog as tools for LLM agents over the Model Context Protocol on stdin \
+         and stdout, until the client disconnects.",
+    );
     let call = Command::new("call")
         .about(
             "Run any operation by name with a JSON request, as the C function backlog_call \
@@ -135,6 +165,7 @@ pub fn command() -> Command {
                 .help("List the operations with their inputs and routes, and exit."),
         );
     root.subcommand(serve)
+        .subcommand(mcp)
         .subcommands(OPERATIONS.iter().map(operation_command))
         .subcommand(call)
         .mut_subcommand("events", |events| {

@@ -1,25 +1,29 @@
-//! `agent-backlog`: the REST server (`agent-backlog serve`) and the command line for
-//! people and scripts, over one SQLite backlog file.
+//! `agent-backlog`: the REST server (`agent-backlog serve`), the MCP server
+//! (`agent-backlog mcp`) and the command line for people and scripts, over one SQLite
+//! backlog file.
 //!
 //! Both are thin: arguments, query strings and bodies are converted to JSON and
 //! checked by the core's strict parsers; results are the core's JSON shapes. Exit
 //! statuses: 0 success, 1–7 the core's error codes (as in the C ABI), 64 usage
-//! errors, 69 `serve` cannot listen, 74 stdout cannot be written.
+//! errors, 69 `serve` cannot listen (or an MCP session cannot start), 74 stdout cannot be written.
 
 mod args;
 mod commands;
 mod convert;
+mod mcp;
 mod output;
 mod server;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use agent_backlog::ops::{Access, Kind, OPERATIONS};
+use agent_backlog::tools::Toolbox;
 use agent_backlog::{Error, EventQuery, Store, StoreOptions};
 use clap::FromArgMatches;
 
-use args::{Format, Globals, ServeArgs};
+use args::{Format, Globals, McpArgs, ServeArgs};
 
 /// Exit status for a command line that cannot be parsed (sysexits EX_USAGE). clap's
 /// own 2 would be mistaken for `not_found`.
@@ -46,8 +50,8 @@ fn main() -> ExitCode {
     let Some((name, sub)) = matches.subcommand() else {
         unreachable!("a subcommand is required");
     };
-    // `serve` reports its errors as text, for people reading its log.
-    let format = if name == "serve" {
+    // `serve` and `mcp` report their errors as text, for people reading their logs.
+    let format = if name == "serve" || name == "mcp" {
         Format::Table
     } else {
         globals.format
@@ -64,11 +68,20 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
         };
+        let mcp = match serve
+            .mcp
+            .then(|| Toolbox::new(&serve.mcp_tools, serve.mcp_agent.as_deref()))
+        {
+            Some(Err(err)) => return fail(&err, format),
+            Some(Ok(toolbox)) => Some(toolbox),
+            None => None,
+        };
         let config = server::ServeConfig {
             host: serve.host,
             port: serve.port,
             db: globals.db,
             options,
+            mcp,
         };
         return match server::serve(config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -76,6 +89,15 @@ fn main() -> ExitCode {
             Err(server::ServeError::Listen(message)) => {
                 eprintln!("error: {message}");
                 ExitCode::from(server::EXIT_CANNOT_LISTEN)
+            }
+        };
+    }
+    if name == "mcp" {
+        return match McpArgs::from_arg_matches(sub) {
+            Ok(args) => serve_mcp(&globals, options, &args),
+            Err(err) => {
+                let _ = err.print();
+                ExitCode::from(EXIT_USAGE)
             }
         };
     }
@@ -108,6 +130,29 @@ fn main() -> ExitCode {
             )
         }
         Err(err) => fail(&err, format),
+    }
+}
+
+/// `agent-backlog mcp`: the tools over stdio until the client disconnects.
+fn serve_mcp(globals: &Globals, options: StoreOptions, args: &McpArgs) -> ExitCode {
+    let toolbox = match Toolbox::new(&args.tools, args.agent.as_deref()) {
+        Ok(toolbox) => toolbox,
+        Err(err) => return fail(&err, Format::Table),
+    };
+    let store = match Store::open_with(&globals.db, options) {
+        Ok(store) => Arc::new(store),
+        Err(err) => return fail(&err, Format::Table),
+    };
+    let served = mcp::serve_stdio(mcp::Backlog::new(Arc::clone(&store), toolbox));
+    if let Err(err) = store.close() {
+        eprintln!("warning: closing the database failed: {err}");
+    }
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(server::EXIT_CANNOT_LISTEN)
+        }
     }
 }
 

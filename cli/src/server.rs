@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
+use agent_backlog::tools::Toolbox;
 use agent_backlog::{Error, Event, EventQuery, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -51,7 +52,7 @@ use axum::Extension;
 use axum::Router;
 use serde_json::{Map, Value};
 
-use crate::convert;
+use crate::{convert, mcp};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
 pub const EXIT_CANNOT_LISTEN: u8 = 69;
@@ -67,6 +68,8 @@ pub struct ServeConfig {
     pub db: PathBuf,
     /// Busy timeout and durability of the store.
     pub options: StoreOptions,
+    /// The MCP tools to serve at `/mcp` (`serve --mcp`), if any.
+    pub mcp: Option<Toolbox>,
 }
 
 /// Why `serve` stopped with a failure.
@@ -124,18 +127,30 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
              anyone who can reach it can read and change every backlog"
         );
     }
-    axum::serve(listener, router(store))
-        .with_graceful_shutdown(shutdown)
+    let mut app = router(Arc::clone(&store));
+    let mut end_sessions: Box<dyn FnOnce() + Send> = Box::new(|| {});
+    if let Some(toolbox) = config.mcp {
+        let (service, end) =
+            mcp::http_service(mcp::Backlog::new(store, toolbox), !addr.ip().is_loopback());
+        app = app.nest_service("/mcp", service);
+        end_sessions = Box::new(end);
+        eprintln!("MCP (Streamable HTTP) at http://{addr}/mcp");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            end_sessions();
+        })
         .await
         .map_err(|e| ServeError::Listen(format!("the server failed: {e}")))
 }
 
 /// Set when the server starts stopping: long polls (`wait_seconds`) then end at once
 /// with 204, so that shutdown does not wait out their minute.
-static STOPPING: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// A future that completes on the first SIGINT (Ctrl-C) or SIGTERM.
-fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

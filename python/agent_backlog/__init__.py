@@ -20,6 +20,7 @@ TypedDicts ``Task``, ``TaskList``, ``QueryResult``, ...). Errors raise subclasse
 ``Store`` may be shared by threads; SQLite work runs with the GIL released.
 """
 
+from . import tools
 from ._lease import HeldLease, hold_lease
 from ._native import (
     BacklogError,
@@ -95,6 +96,7 @@ __all__ = [
     "TaskList",
     "TaskPatch",
     "TaskRef",
+    "tools",
     "TransitionError",
     "ValidationError",
     "__version__",

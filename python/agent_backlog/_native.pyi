@@ -5,7 +5,7 @@ Import the ``agent_backlog`` package rather than this module.
 
 import os
 from types import TracebackType
-from typing import ClassVar, Literal, Optional, Sequence, Type, Union, final
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Sequence, Type, Union, final
 
 from typing_extensions import Self, Unpack
 
@@ -227,6 +227,10 @@ class Store:
         """Deletes the events with a seq below ``before`` (the newest is kept)."""
     def list_agents(self, *, limit: Optional[int] = None, offset: Optional[int] = None) -> AgentList:
         """The agents by agent_id with their prefix and counts."""
+    def _call_tool(
+        self, name: str, arguments: Any, *, agent_id: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """A tool call of SPEC §15; see ``agent_backlog.tools.call``."""
     def close(self) -> None:
         """Closes the store; later calls raise StorageError. Closing twice is fine."""
     def __enter__(self) -> Self: ...
@@ -236,3 +240,6 @@ class Store:
         exc_value: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> Literal[False]: ...
+
+def tool_definitions(tools: str = "all", *, agent_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The tools of SPEC §15; see ``agent_backlog.tools``."""

@@ -23,6 +23,7 @@ use pyo3::{create_exception, intern};
 use serde_json::{Map, Number, Value};
 
 use agent_backlog::ops::WaitRequest;
+use agent_backlog::tools::{Outcome, Toolbox};
 use agent_backlog::{
     AgentTask, Claim, Dependencies, Error, ErrorCode, EventQuery, Finish, Lease, LeaseTerms,
     ListQuery, NewTask, Page, Status, Store, StoreOptions, Task, TaskPatch, TaskQuery, TaskRef,
@@ -647,6 +648,17 @@ impl PyStore {
         py: Python<'_>,
         op: impl FnOnce(&Store, &mut dyn FnMut() -> bool) -> agent_backlog::Result<T> + Send,
     ) -> PyResult<T> {
+        self.run_interruptible(py, op)?
+            .map_err(|e| to_py_err(py, e))
+    }
+
+    /// Runs `op` as [`PyStore::call_interruptible`] does; the outer error is the
+    /// interruption, the inner result the operation's.
+    fn run_interruptible<T: Send>(
+        &self,
+        py: Python<'_>,
+        op: impl FnOnce(&Store, &mut dyn FnMut() -> bool) -> agent_backlog::Result<T> + Send,
+    ) -> PyResult<agent_backlog::Result<T>> {
         let store: &Store = &self.store;
         let (result, interrupted) = py.detach(move || {
             let mut interrupted: Option<PyErr> = None;
@@ -662,10 +674,10 @@ impl PyStore {
             });
             (result, interrupted)
         });
-        if let Some(err) = interrupted {
-            return Err(err);
+        match interrupted {
+            Some(err) => Err(err),
+            None => Ok(result),
         }
-        result.map_err(|e| to_py_err(py, e))
     }
 }
 
@@ -1299,10 +1311,71 @@ impl PyStore {
         Ok(false)
     }
 
+    /// Calls the tool `name` (SPEC §15) with its flat `arguments` (a dict) and returns
+    /// its structured result: the operation's JSON (`{"result": ...}` around one that is
+    /// not an object), or the error object `{"error": {"code", "message"}}`. Never
+    /// raises a BacklogError; a wait is interruptible. `agent_backlog.tools.call` is the
+    /// public form.
+    #[pyo3(name = "_call_tool", signature = (name, arguments, *, agent_id = None))]
+    fn call_tool<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        arguments: &Bound<'py, PyAny>,
+        agent_id: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let prepared = Toolbox::new("all", agent_id).and_then(|toolbox| {
+            let arguments = to_json(arguments, Path::Arg("arguments"), 0)?;
+            Ok((toolbox, arguments))
+        });
+        let outcome = match prepared {
+            Ok((toolbox, arguments)) => self
+                .run_interruptible(py, move |store, stop| {
+                    Ok(toolbox.call_until(store, name, arguments, stop))
+                })?
+                .unwrap_or_else(|err| Outcome {
+                    content: err.to_json(),
+                    is_error: true,
+                }),
+            Err(err) => Outcome {
+                content: err.to_json(),
+                is_error: true,
+            },
+        };
+        value_to_py(py, &outcome.content)
+    }
+
     /// `<agent_backlog.Store path="backlogs.db">`.
     fn __repr__(&self) -> String {
         format!("<{PACKAGE}.Store path={:?}>", self.path)
     }
+}
+
+/// The tools of SPEC §15 for frameworks that take plain functions: a list of
+/// `{"name", "description", "parameters", "output_schema", "annotations"}`, where
+/// `parameters` is the strict JSON Schema of the arguments (every property required,
+/// the optional ones nullable) and `annotations` the MCP hints. `tools` is "core",
+/// "all" or names separated by commas; `agent_id` binds them to one backlog.
+#[pyfunction]
+#[pyo3(signature = (tools = "all", *, agent_id = None))]
+fn tool_definitions<'py>(
+    py: Python<'py>,
+    tools: &str,
+    agent_id: Option<&str>,
+) -> PyResult<Bound<'py, PyList>> {
+    let toolbox = arg(py, Toolbox::new(tools, agent_id))?;
+    let list = PyList::empty(py);
+    for tool in toolbox.tools() {
+        let definition = serde_json::json!({
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.strict_input_schema(),
+            "output_schema": tool.output_schema,
+            "annotations": tool.annotations.to_json(),
+        });
+        list.append(value_to_py(py, &definition)?)?;
+    }
+    Ok(list)
 }
 
 /// agent-backlog: a prioritized task backlog for every AI agent, in one SQLite file.
@@ -1311,6 +1384,7 @@ impl PyStore {
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyStore>()?;
+    m.add_function(wrap_pyfunction!(tool_definitions, m)?)?;
     let base = py.get_type::<BacklogError>();
     base.setattr("code", ErrorCode::Internal.as_str())?;
     m.add("BacklogError", base)?;
