@@ -27,7 +27,7 @@ python-dev: $(VENV)/bin/pytest
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
 		$(VENV)/bin/maturin develop --release --quiet
 
-test-python: python-dev
+test-python: python-dev cli-bin
 	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python tests/readme
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
 	$(VENV)/bin/pytest tests/python

@@ -57,7 +57,8 @@ pub const CORE: &[&str] = &[
 /// does not offer them.
 const SPANNING: &[&str] = &["list_agents", "prune_events"];
 
-/// Tools that change nothing more when called again with the same arguments.
+/// Writes that change nothing more when called again with the same arguments (every
+/// read is idempotent too).
 const IDEMPOTENT: &[&str] = &[
     "delete_task",
     "set_prefix",
@@ -419,7 +420,7 @@ impl Toolbox {
             annotations: Annotations {
                 read_only: op.access == Access::Read,
                 destructive: op.access == Access::Delete,
-                idempotent: IDEMPOTENT.contains(&op.name),
+                idempotent: op.access == Access::Read || IDEMPOTENT.contains(&op.name),
             },
         }
     }

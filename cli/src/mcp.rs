@@ -109,9 +109,21 @@ impl ServerHandler for Backlog {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.into_owned();
+        if !self.tools.iter().any(|tool| tool.name == name) {
+            // The protocol's answer to an unknown tool (a JSON-RPC error, -32602), not a
+            // tool result: the client asked for something this server never listed.
+            let names: Vec<&str> = self.tools.iter().map(|tool| tool.name.as_ref()).collect();
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "there is no tool named {name:?} here; the tools are {}",
+                    names.join(", ")
+                ),
+                None,
+            ));
+        }
         let (store, toolbox) = (Arc::clone(&self.store), Arc::clone(&self.toolbox));
         let cancelled = context.ct.clone();
-        let name = request.name.into_owned();
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
         let outcome = tokio::task::spawn_blocking(move || {
             let mut stop = || cancelled.is_cancelled() || STOPPING.load(Ordering::Acquire);

@@ -16,7 +16,7 @@
 //! | DELETE | `/api/backlogs/{agent_id}/{task_id}` | delete_task | 200 |
 //!
 //! The routes of Part II (leases, waiting, dependencies, the ready queue) are in the
-//! README's table; an `Idempotency-Key` header makes a create a replay-safe one (201,
+//! README's table; `serve --mcp` adds the MCP tools at `/mcp` ([`crate::mcp`]); an `Idempotency-Key` header makes a create a replay-safe one (201,
 //! or 200 with `Idempotent-Replayed: true` on a replay).
 //!
 //! The routes are derived from the core's operation table

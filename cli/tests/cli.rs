@@ -993,3 +993,37 @@ fn history_commands_the_actor_and_following_the_feed() {
     follower.wait().unwrap();
     assert_eq!(ok(&db, &["prune-events", "3"]), json!({"pruned": 2}));
 }
+
+#[test]
+fn mcp_refuses_a_bad_tool_selection_before_it_starts() {
+    let (_dir, db) = db();
+    // Like serve, mcp reports its errors as text for the log of whoever started it.
+    let refused = |args: &[&str], words: &str| {
+        let run = cli(&db, args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+        assert!(
+            run.stderr.contains("invalid_argument"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(words), "{args:?}: {}", run.stderr);
+    };
+    refused(
+        &["mcp", "--tools", "list_tasks,nope"],
+        "no tool named \"nope\"",
+    );
+    refused(
+        &["mcp", "--agent", "ops", "--tools", "list_agents"],
+        "every agent",
+    );
+    refused(&["mcp", "--agent", "bad agent"], "agent_id");
+    refused(
+        &["serve", "--port", "0", "--mcp", "--mcp-tools", ","],
+        "tools must be core, all",
+    );
+    // The MCP options of serve mean nothing without --mcp.
+    let run = cli(&db, &["serve", "--port", "0", "--mcp-tools", "all"]);
+    assert_eq!(run.code, 64, "{run:?}");
+    assert!(!db.exists(), "a refused start created the database");
+}

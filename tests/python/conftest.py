@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -44,3 +45,19 @@ def store(db_path: Path) -> Iterator[agent_backlog.Store]:
 def run_example(name: str, *args: str) -> list[str]:
     """The command line that runs examples/python/<name> with this interpreter."""
     return [sys.executable, str(EXAMPLES / name), *args]
+
+
+def agent_backlog_bin() -> str:
+    """The `agent-backlog` program (the cli/ crate): $AGENT_BACKLOG_BIN, as for
+    examples/serve_demo.sh (`make test-python` sets it to its release build), else the
+    newer of target/release/ and target/debug/ (under $CARGO_TARGET_DIR when set)."""
+    given = os.environ.get("AGENT_BACKLOG_BIN")
+    if given:
+        return given
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    if not target.is_absolute():
+        target = ROOT / target
+    built = [p for p in (target / "release" / "agent-backlog", target / "debug" / "agent-backlog") if p.is_file()]
+    if not built:
+        pytest.fail("no agent-backlog program: build it (cargo build -p agent-backlog-cli) or set AGENT_BACKLOG_BIN")
+    return str(max(built, key=lambda p: p.stat().st_mtime))

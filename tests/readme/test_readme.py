@@ -47,7 +47,7 @@ def test_the_readme_has_its_examples() -> None:
     # The tour of the API, then the leased worker loop, in Rust and Python; C once.
     assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 4
+    assert len(blocks("python")) == 6
     assert len(blocks("c")) == 1
 
 
@@ -103,6 +103,84 @@ def test_the_python_feed(tmp_path: Path) -> None:
         "[('created', 'planner'), ('claimed', 'writer-7'), ('finished', 'writer-7'), ('deleted', 'planner')]",
         "{'agent_id': 'marketing-lead', 'prefix': 'MKT', 'queued': 0, 'in_progress': 0, 'complete': 0, 'blocked': 0, 'total': 0}",
     ], out
+
+
+def test_the_mcp_configuration_starts_a_server(tmp_path: Path) -> None:
+    # The coding assistants' entry: the command and arguments as written, the database
+    # moved to tmp_path; the official MCP client lists the bound server's tools.
+    import json
+
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    (config,) = [b for b in blocks("json") if "mcpServers" in b]
+    (entry,) = json.loads(config)["mcpServers"].values()
+    args = [str(tmp_path / "backlogs.db") if a.endswith("backlogs.db") else a for a in entry["args"]]
+    params = StdioServerParameters(command=str(cli_binary()), args=args)
+
+    async def tools() -> list[str]:
+        async with Client(params) as client:
+            listed = (await client.list_tools()).tools
+            assert all("agent_id" not in (t.input_schema.get("properties") or {}) for t in listed)
+            return [t.name for t in listed]
+
+    assert anyio.run(tools) == ["list_tasks", "get_task", "create_task", "update_task",
+                                "claim_lease", "finish_lease", "summary"]
+
+
+def test_the_agent_framework_fragment_connects(tmp_path: Path) -> None:
+    # The OpenAI Agents SDK fragment, run inside a coroutine with the binary of this
+    # build and a database in tmp_path, listing the tools the agent would see.
+    fragment = blocks("python")[4]
+    fragment = fragment.replace('"command": "agent-backlog"', f'"command": {str(cli_binary())!r}')
+    fragment = fragment.replace('"backlogs.db"', repr(str(tmp_path / "backlogs.db")))
+    body = fragment + "    print(sorted(t.name for t in await backlog.list_tools()))\n"
+    script = tmp_path / "framework.py"
+    script.write_text(
+        "import asyncio\n\nasync def main() -> None:\n"
+        + "".join("    " + line + "\n" for line in body.splitlines())
+        + "\nasyncio.run(main())\n"
+    )
+    env = dict(os.environ, OPENAI_API_KEY="unused", OPENAI_AGENTS_DISABLE_TRACING="1")
+    out = run_twice([sys.executable, str(script)], tmp_path, env)
+    assert "'claim_lease'" in out and "'summary'" in out, out
+
+
+def test_the_python_tools(tmp_path: Path) -> None:
+    script = tmp_path / "tools.py"
+    script.write_text(blocks("python")[5])
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    assert out.splitlines() == [
+        "('list_tasks', 'get_task', 'create_task', 'update_task', 'claim_lease', 'finish_lease', 'summary')",
+        "complete Posted",
+        "not_found",
+    ], out
+
+
+def test_the_tool_table_of_docs_mcp_is_the_tools() -> None:
+    from agent_backlog import tools
+
+    text = (ROOT / "docs" / "MCP.md").read_text(encoding="utf-8")
+    documented = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[1] in ("read", "write", "destructive"):
+            name, kind, idempotent, core, args = cells
+            documented[name] = (kind, idempotent == "yes", core == "yes", args)
+    actual = {}
+    for tool in tools.TOOLS:
+        hints = tool["annotations"]
+        kind = "read" if hints["readOnlyHint"] else "destructive" if hints["destructiveHint"] else "write"
+        args = ", ".join(tool["parameters"]["properties"])
+        actual[tool["name"]] = (kind, hints["idempotentHint"], tool["name"] in tools.CORE, args)
+    assert documented == actual
+
+
+def cli_binary() -> Path:
+    """The command line of this build (`make test-readme` builds it)."""
+    binary = Path(os.environ.get("AGENT_BACKLOG_BIN", ROOT / "target" / "debug" / "agent-backlog"))
+    assert binary.exists(), f"{binary} is missing: build it with cargo build -p agent-backlog-cli"
+    return binary
 
 
 def test_the_c_example(tmp_path: Path) -> None:
