@@ -157,9 +157,10 @@ pub fn serve_stdio(backlog: Backlog) -> Result<(), String> {
             stop.await;
             token.cancel();
         });
-        service
-            .waiting()
-            .await
+        let ended = service.waiting().await;
+        // A call still waiting for work (its client gone) ends at its next look.
+        STOPPING.store(true, Ordering::Release);
+        ended
             .map(drop)
             .map_err(|e| format!("the MCP session failed: {e}"))
     })
