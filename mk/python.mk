@@ -32,6 +32,7 @@ test-python: python-dev cli-bin
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
 	$(VENV)/bin/pytest tests/python
 	$(VENV_PY) examples/python/plan.py
+	$(VENV_PY) examples/python/agent_tools.py
 
 lint-python:
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(CARGO) clippy -p agent-backlog-python -- -D warnings

@@ -71,6 +71,8 @@ pub enum Kind {
     Number,
     /// One of the statuses `queued`, `in_progress`, `complete`, `blocked`.
     Status,
+    /// How a lease ends: `complete`, `queued` or `blocked`.
+    FinishStatus,
     /// A list of task IDs (in a `create_tasks` item, also indices of earlier items):
     /// the `depends_on` of a create body.
     TaskIds,
@@ -501,7 +503,7 @@ const FINISH_STATUS: Input = Input {
     ..input(
         "status",
         Place::BodyField,
-        Kind::Status,
+        Kind::FinishStatus,
         "How the lease ends: complete, queued (release the task for another worker) or blocked.",
     )
 };

@@ -616,6 +616,11 @@ impl Finish {
                     "status is required: give complete, queued (to release the task) or blocked (with a blocker)",
                 ))
             }
+            Some(Value::String(s)) if s.parse::<Status>().is_err() => {
+                return Err(Error::invalid(format!(
+                    "status of a finish must be complete, queued (to release the task) or blocked (with a blocker), got {s:?}"
+                )))
+            }
             Some(v) => status(v)?,
         };
         let text = |f: &mut Fields, name: &str| -> Result<Option<String>> {

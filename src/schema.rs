@@ -151,6 +151,9 @@ pub fn of_kind(kind: Kind, doc: &str) -> Value {
         Kind::Integer => json!({"type": "integer", "description": doc}),
         Kind::Number => json!({"type": "number", "description": doc}),
         Kind::Status => json!({"type": "string", "enum": STATUSES, "description": doc}),
+        Kind::FinishStatus => {
+            json!({"type": "string", "enum": ["complete", "queued", "blocked"], "description": doc})
+        }
         Kind::TaskIds => json!({
             "type": "array",
             "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},

@@ -199,7 +199,7 @@ fn value_name(kind: Kind, name: &str) -> String {
     match kind {
         Kind::Integer => "N".to_owned(),
         Kind::Number => "SECONDS".to_owned(),
-        Kind::Status => "STATUS".to_owned(),
+        Kind::Status | Kind::FinishStatus => "STATUS".to_owned(),
         Kind::TaskIds => "IDS".to_owned(),
         _ => arg_name(name).to_uppercase(),
     }

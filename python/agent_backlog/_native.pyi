@@ -43,6 +43,7 @@ __all__ = [
     "TransitionError",
     "ValidationError",
     "__version__",
+    "tool_definitions",
 ]
 
 __version__: str

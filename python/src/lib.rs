@@ -1325,7 +1325,7 @@ impl PyStore {
         agent_id: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = Toolbox::new("all", agent_id).and_then(|toolbox| {
-            let arguments = to_json(arguments, Path::Arg("arguments"), 0)?;
+            let arguments = to_json(arguments, Path::Keywords, 0)?;
             Ok((toolbox, arguments))
         });
         let outcome = match prepared {

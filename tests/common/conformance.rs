@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The surfaces a case may name in `"surfaces"`.
-pub const SURFACES: [&str; 4] = ["rust", "c", "python", "http"];
+pub const SURFACES: [&str; 5] = ["rust", "c", "python", "http", "tools"];
 /// The agents whose summaries make up a snapshot.
 pub const SNAPSHOT_AGENTS: [&str; 3] = ["marketing-lead", "support-bot", "new-agent"];
 /// Messages must be shorter than this (one sentence, SPEC §7).
@@ -34,7 +34,7 @@ const MAX_MESSAGE: usize = 1000;
 pub trait Surface: Sync {
     /// A store of this surface; one per case (and one more for a control run).
     type Store;
-    /// The name cases use in `"surfaces"`: "rust", "c" or "http".
+    /// The name cases use in `"surfaces"`: "rust", "c", "http" or "tools".
     const NAME: &'static str;
     /// Opens a fresh, empty store.
     fn open(&self) -> Self::Store;

@@ -49,8 +49,9 @@ def run_example(name: str, *args: str) -> list[str]:
 
 def agent_backlog_bin() -> str:
     """The `agent-backlog` program (the cli/ crate): $AGENT_BACKLOG_BIN, as for
-    examples/serve_demo.sh (`make test-python` sets it to its release build), else the
-    newer of target/release/ and target/debug/ (under $CARGO_TARGET_DIR when set)."""
+    examples/serve_demo.sh (`make test-python` builds target/debug/agent-backlog with
+    `make cli-bin` and sets it), else the newer of target/release/ and target/debug/
+    (under $CARGO_TARGET_DIR when set)."""
     given = os.environ.get("AGENT_BACKLOG_BIN")
     if given:
         return given

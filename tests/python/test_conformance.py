@@ -24,7 +24,7 @@ from agent_backlog import BacklogError, Store
 
 DATA = Path(__file__).resolve().parents[2] / "testdata" / "conformance"
 SURFACE = "python"
-SURFACES = {"rust", "c", "python", "http"}
+SURFACES = {"rust", "c", "python", "http", "tools"}
 ML = "marketing-lead"
 NEW = "new-agent"
 SNAPSHOT_AGENTS = [ML, "support-bot", NEW]
