@@ -147,6 +147,10 @@ pub struct Route {
     /// whose body holds this field (by its REST name) is this operation's, any other
     /// is the other's (`wait_seconds` sends `POST .../leases` to `wait_for_task`).
     pub selected_by: Option<&'static str>,
+    /// For a route that creates one resource: the path of what it created, with
+    /// `{input}` segments from the request and `{id}` from the result
+    /// (`/api/backlogs/{agent_id}/{id}`), sent as the `Location` header of a 201.
+    pub location: Option<&'static str>,
 }
 
 const fn route(method: &'static str, path: &'static str, status: u16) -> Route {
@@ -157,6 +161,7 @@ const fn route(method: &'static str, path: &'static str, status: u16) -> Route {
         status_if_null: None,
         also: None,
         selected_by: None,
+        location: None,
     }
 }
 
@@ -622,7 +627,7 @@ pub const OPERATIONS: &[Operation] = &[
             },
             IDEMPOTENCY_KEY,
         ],
-        route: route("POST", "/api/backlogs/{agent_id}", 201),
+        route: Route { location: Some("/api/backlogs/{agent_id}/{id}"), ..route("POST", "/api/backlogs/{agent_id}", 201) },
         run: |store, mut f, _| {
             let agent_id = text(&mut f, "agent_id")?;
             let task = NewTask::from_value(value(&mut f, "task", "the task object, such as {\"title\": \"Write posts\"}")?)?;

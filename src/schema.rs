@@ -70,6 +70,17 @@ impl Shape {
         )
     }
 
+    /// The JSON Schema of a result of this shape that is there: for the shapes that
+    /// may be `null`, the schema of their object (REST answers 204 for `null`).
+    pub fn present_schema(self) -> Value {
+        match self {
+            Shape::TaskOrNull => task(),
+            Shape::LeaseOrNull => lease(),
+            Shape::ClaimOrNull => claim(),
+            other => other.schema(),
+        }
+    }
+
     /// The JSON Schema of a result of this shape.
     pub fn schema(self) -> Value {
         match self {

@@ -11,6 +11,7 @@ mod args;
 mod commands;
 mod convert;
 mod mcp;
+mod openapi;
 mod output;
 mod server;
 

@@ -43,7 +43,7 @@ use agent_backlog::{Error, Event, EventQuery, Store, StoreOptions};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -52,7 +52,7 @@ use axum::Extension;
 use axum::Router;
 use serde_json::{Map, Value};
 
-use crate::{convert, mcp};
+use crate::{convert, mcp, openapi};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
 pub const EXIT_CANNOT_LISTEN: u8 = 69;
@@ -216,6 +216,7 @@ pub fn router(store: Arc<Store>) -> Router {
         }
     }
     routes.push(("/api/events/stream", axum::routing::get(event_stream)));
+    routes.push((openapi::PATH, axum::routing::get(openapi_document)));
     let api = routes
         .into_iter()
         .fold(Router::new(), |api, (path, methods)| {
@@ -587,6 +588,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
 /// when there is nothing; 200 with `Idempotent-Replayed: true` for a replayed create).
 async fn operation(State(store): AppState, OpRequest { op, request, actor }: OpRequest) -> Reply {
+    let location = op.route.location.map(|template| fill(template, &request));
     // A long poll stops waiting (204) when the server starts stopping.
     let reply = blocking(&store, move |s| {
         let acting;
@@ -612,11 +614,45 @@ async fn operation(State(store): AppState, OpRequest { op, request, actor }: OpR
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
-        _ => Ok(json_text_response(
-            StatusCode::from_u16(op.route.status).unwrap_or(StatusCode::OK),
-            reply.json,
-        )),
+        _ => {
+            let location = location.and_then(|path| created_at(path, &reply.json));
+            let mut response = json_text_response(
+                StatusCode::from_u16(op.route.status).unwrap_or(StatusCode::OK),
+                reply.json,
+            );
+            if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                response.headers_mut().insert(LOCATION, location);
+            }
+            Ok(response)
+        }
     }
+}
+
+/// A route's `location` template with the request's inputs filled in (`{id}` stays
+/// for [`created_at`]).
+fn fill(template: &str, request: &Value) -> String {
+    let mut path = template.to_owned();
+    if let Value::Object(fields) = request {
+        for (name, value) in fields {
+            if let Value::String(text) = value {
+                path = path.replace(&format!("{{{name}}}"), text);
+            }
+        }
+    }
+    path
+}
+
+/// The `Location` of a created resource: `path` with the result's `id`.
+fn created_at(path: String, result: &str) -> Option<String> {
+    let result: Value = serde_json::from_str(result).ok()?;
+    Some(path.replace("{id}", result.get("id")?.as_str()?))
+}
+
+/// `GET /openapi.json`: the document of the routes ([`openapi::document`]).
+async fn openapi_document() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| openapi::document().to_string());
+    json_text_response(StatusCode::OK, text.clone())
 }
 
 /// How long one wait of the event stream lasts before it asks again (and the
