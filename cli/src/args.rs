@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// TCP port to listen on; 0 picks a free port (printed at startup).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
+    /// Let the dashboard at / change tasks (requeue, block, reprioritize, delete); it
+    /// only reads without this.
+    #[arg(long)]
+    pub ui_actions: bool,
     /// Also serve the Model Context Protocol at /mcp (Streamable HTTP).
     #[arg(long)]
     pub mcp: bool,
@@ -138,7 +142,7 @@ pub fn command() -> Command {
          and a command line.",
     );
     let serve = ServeArgs::augment_args(Command::new("serve"))
-        .about("Serve the REST API (see the README for the routes) until Ctrl-C or SIGTERM.");
+        .about("Serve the REST API (see the README for the routes) and the dashboard at / until Ctrl-C or SIGTERM.");
     let mcp = McpArgs::augment_args(Command::new("mcp")).about(
         "Serve the backlog as tools for LLM agents over the Model Context Protocol on stdin \
          and stdout, until the client disconnects.",

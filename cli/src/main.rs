@@ -10,6 +10,7 @@
 mod args;
 mod commands;
 mod convert;
+mod dashboard;
 mod mcp;
 mod openapi;
 mod output;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
             db: globals.db,
             options,
             mcp,
+            ui_actions: serve.ui_actions,
         };
         return match server::serve(config) {
             Ok(()) => ExitCode::SUCCESS,

@@ -45,7 +45,7 @@ pub fn document() -> Value {
             "summary": "The change feed as server-sent events",
             "description": "One server-sent event per event of the feed, its id the event's seq and its data the event's JSON; a client that reconnects with Last-Event-ID resumes after that seq. The stream ends when the server stops.",
             "parameters": [
-                query_parameter("after", false, json!({"type": "integer"}), "Start after this seq (default 0: from the oldest event kept)."),
+                query_parameter("after", false, json!({"anyOf": [{"type": "integer"}, {"const": "now"}]}), "Start after this seq (default 0: from the oldest event kept); now: after the newest event."),
                 query_parameter("agent_id", false, json!({"type": "string"}), "Only this agent's events."),
                 {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"},
                  "description": "Resume after this seq (sent by EventSource on a reconnect)."},
@@ -57,6 +57,20 @@ pub fn document() -> Value {
             },
         }}),
     );
+    for (path, content_type, summary) in [
+        ("/", "text/html", "The dashboard"),
+        ("/ui/app.js", "text/javascript", "The dashboard's script"),
+        ("/ui/style.css", "text/css", "The dashboard's style sheet"),
+    ] {
+        paths.insert(
+            path.into(),
+            json!({"get": {
+                "operationId": format!("dashboard_{}", path.trim_start_matches("/ui/").replace(['/', '.'], "_")).trim_end_matches('_').to_owned(),
+                "summary": summary,
+                "responses": {"200": {"description": summary, "content": {content_type: {"schema": {"type": "string"}}}}},
+            }}),
+        );
+    }
     paths.insert(
         PATH.into(),
         json!({"get": {
@@ -71,7 +85,7 @@ pub fn document() -> Value {
         "info": {
             "title": "agent-backlog",
             "version": agent_backlog::VERSION,
-            "description": "A prioritized task backlog for every AI agent. Every body and result is JSON; every failure has the body {\"error\": {\"code\", \"message\"}} and the status of its code (400 invalid_argument, 404 not_found, 409 invalid_transition, conflict and lease_lost, 503 storage, 500 internal).",
+            "description": "A prioritized task backlog for every AI agent. `serve --mcp` also serves the Model Context Protocol at /mcp (not described here). Every body and result is JSON; every failure has the body {\"error\": {\"code\", \"message\"}} and the status of its code (400 invalid_argument, 404 not_found, 409 invalid_transition, conflict and lease_lost, 503 storage, 500 internal).",
         },
         "paths": paths,
         "components": {"schemas": {"Error": error_schema()}},

@@ -52,7 +52,7 @@ use axum::Extension;
 use axum::Router;
 use serde_json::{Map, Value};
 
-use crate::{convert, mcp, openapi};
+use crate::{convert, dashboard, mcp, openapi};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
 pub const EXIT_CANNOT_LISTEN: u8 = 69;
@@ -70,6 +70,8 @@ pub struct ServeConfig {
     pub options: StoreOptions,
     /// The MCP tools to serve at `/mcp` (`serve --mcp`), if any.
     pub mcp: Option<Toolbox>,
+    /// Whether the dashboard offers its actions (`serve --ui-actions`).
+    pub ui_actions: bool,
 }
 
 /// Why `serve` stopped with a failure.
@@ -127,7 +129,7 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
              anyone who can reach it can read and change every backlog"
         );
     }
-    let mut app = router(Arc::clone(&store));
+    let mut app = router(Arc::clone(&store), config.ui_actions);
     let mut end_sessions: Box<dyn FnOnce() + Send> = Box::new(|| {});
     if let Some(toolbox) = config.mcp {
         let (service, end) =
@@ -180,7 +182,7 @@ pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
 
 /// The application: one route per operation of [`OPERATIONS`], the JSON 404 and 405
 /// answers, and the request log.
-pub fn router(store: Arc<Store>) -> Router {
+pub fn router(store: Arc<Store>, ui_actions: bool) -> Router {
     let mut routes: Vec<(&'static str, MethodRouter<Arc<Store>>)> = Vec::new();
     // An operation selected by a body field is served by the route it shares.
     for op in OPERATIONS
@@ -217,6 +219,18 @@ pub fn router(store: Arc<Store>) -> Router {
     }
     routes.push(("/api/events/stream", axum::routing::get(event_stream)));
     routes.push((openapi::PATH, axum::routing::get(openapi_document)));
+    routes.push((
+        "/",
+        axum::routing::get(move || std::future::ready(dashboard::index(ui_actions))),
+    ));
+    routes.push((
+        "/ui/app.js",
+        axum::routing::get(|| std::future::ready(dashboard::script())),
+    ));
+    routes.push((
+        "/ui/style.css",
+        axum::routing::get(|| std::future::ready(dashboard::style())),
+    ));
     let api = routes
         .into_iter()
         .fold(Router::new(), |api, (path, methods)| {
@@ -660,7 +674,8 @@ async fn openapi_document() -> Response {
 const STREAM_WAIT_SECONDS: f64 = 15.0;
 
 /// `GET /api/events/stream?after=&agent_id=`: the change feed as server-sent events,
-/// one per event, its `id` the event's seq and its data the event's JSON. A client
+/// one per event, its `id` the event's seq and its data the event's JSON; `after=now`
+/// starts after the newest event. A client
 /// that reconnects with `Last-Event-ID` (as browsers' EventSource do) resumes after
 /// that seq. The stream ends when the server stops.
 async fn event_stream(
@@ -680,6 +695,11 @@ async fn event_stream(
         return Err(ApiError::from(Error::InvalidArgument(format!(
             "unknown query parameter {name:?}; the parameters of /api/events/stream are after, agent_id"
         ))));
+    }
+    // `after=now`: only what happens from here on (what a dashboard wants).
+    if query.get("after").and_then(Value::as_str) == Some("now") {
+        let now = blocking(&store, |s| s.last_event_seq()).await?;
+        query.insert("after".into(), Value::from(now));
     }
     if let Some(last) = headers.get("last-event-id") {
         let last = last

@@ -286,6 +286,9 @@ pub(crate) trait Backend: Send + Sync {
     /// all), oldest first. A pure read.
     fn events(&self, query: &EventsChecked) -> Result<Vec<Event>>;
 
+    /// The seq of the newest event, 0 when there is none. A pure read.
+    fn last_event_seq(&self) -> Result<i64>;
+
     /// Deletes the events with a seq below `before`, but never the newest one (whose
     /// seq keeps later ones from reusing any). One transaction.
     fn prune_events(&self, before: i64) -> Result<u64>;

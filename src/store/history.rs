@@ -55,6 +55,22 @@ impl Store {
         self.events_wait(query, None)
     }
 
+    /// The seq of the newest event, 0 when the feed is empty: where a follower that
+    /// wants only what happens from now on starts (`after`). A pure read.
+    ///
+    /// ```
+    /// use agent_backlog::{EventQuery, NewTask, Store};
+    /// let store = Store::open_in_memory()?;
+    /// assert_eq!(store.last_event_seq()?, 0);
+    /// store.create_task("ops", NewTask::new("Rotate keys"))?;
+    /// let now = store.last_event_seq()?;
+    /// assert!(store.events(EventQuery::new().after(now))?.events.is_empty());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn last_event_seq(&self) -> Result<i64> {
+        self.backend.last_event_seq()
+    }
+
     /// Like [`Store::events`], and a wait also ends, with an empty page, as soon as
     /// `stop()` returns `true` (asked about every 50 ms): how a server ends its long
     /// polls and a binding stays interruptible.

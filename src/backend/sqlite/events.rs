@@ -140,6 +140,13 @@ pub(super) fn history(
 
 /// Deletes the events with a seq below `before`, except the newest event of all: it
 /// keeps the largest rowid in place, so that no seq is ever given again.
+/// The seq of the newest event (the feed's rowid: one seek), 0 when there is none.
+pub(super) fn last_seq(conn: &Connection) -> SqlResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}
+
 pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> SqlResult<u64> {
     let n = tx
         .prepare_cached(

@@ -263,6 +263,10 @@ impl Backend for Sqlite {
         self.conns.read(|conn| events::page(conn, query))
     }
 
+    fn last_event_seq(&self) -> Result<i64> {
+        self.conns.read(events::last_seq)
+    }
+
     fn prune_events(&self, before: i64) -> Result<u64> {
         self.conns.write(|tx| events::prune(tx, before))
     }

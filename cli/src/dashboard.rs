@@ -1,0 +1,39 @@
+//! The dashboard served at `/` by `agent-backlog serve`: one HTML page, a script and a
+//! style sheet, embedded in the binary (no build step, nothing fetched from
+//! elsewhere), over the REST API and its event stream. It reads only, unless
+//! `serve --ui-actions` lets it requeue, block, reprioritize and delete tasks.
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("dashboard/index.html");
+const SCRIPT: &str = include_str!("dashboard/app.js");
+const STYLE: &str = include_str!("dashboard/style.css");
+
+/// A page of the dashboard with its content type; never cached, so that a new binary's
+/// page is what a browser shows.
+fn page(content_type: &'static str, text: String) -> Response {
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /`: the page, saying whether the actions are on.
+pub fn index(actions: bool) -> Response {
+    page(
+        "text/html; charset=utf-8",
+        INDEX.replace("{{ACTIONS}}", if actions { "true" } else { "false" }),
+    )
+}
+
+/// `GET /ui/app.js`.
+pub fn script() -> Response {
+    page("text/javascript; charset=utf-8", SCRIPT.to_owned())
+}
+
+/// `GET /ui/style.css`.
+pub fn style() -> Response {
+    page("text/css; charset=utf-8", STYLE.to_owned())
+}
