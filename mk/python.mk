@@ -1,5 +1,6 @@
 # The Python module (the crate in python/, and python/agent_backlog/): build it into the project's
-# own virtualenv .venv/ and test it there. Nothing is installed outside the project.
+# own virtualenv .venv/ and test it there. Nothing is installed outside the project but
+# Debian's chromium package for the dashboard's browser test (`make chromium`).
 #
 #   make test-python   build the module (release) into .venv, then mypy --strict,
 #                      stubtest (the .pyi matches the module) and pytest
@@ -13,7 +14,14 @@ VENV_PY := $(VENV)/bin/python
 # not invalidate the default build in target/.
 PY_CARGO_TARGET := $(CURDIR)/target/python
 
-.PHONY: test-python lint-python python-dev
+.PHONY: test-python lint-python python-dev chromium
+
+# Debian's Chromium, for the dashboard's browser test (tests/python/test_dashboard.py):
+# the one thing installed outside the project, as a Debian package, when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 test: test-python lint-python
 
@@ -27,10 +35,10 @@ python-dev: $(VENV)/bin/pytest
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
 		$(VENV)/bin/maturin develop --release --quiet
 
-test-python: python-dev cli-bin
+test-python: python-dev cli-bin chromium
 	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python tests/readme
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
-	$(VENV)/bin/pytest tests/python
+	REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/python
 	$(VENV_PY) examples/python/plan.py
 	$(VENV_PY) examples/python/agent_tools.py
 

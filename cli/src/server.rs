@@ -772,7 +772,7 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         Error::NotFound(format!(
-            "there is no route {method} {}; the routes are under /api/backlogs",
+            "there is no route {method} {}; the API is under /api (see /openapi.json), the dashboard at /",
             uri.path()
         )),
     )

@@ -335,9 +335,10 @@ fn every_route_and_its_status_codes() {
 fn http_level_errors_have_the_error_body() {
     let server = Server::start();
 
-    // Unknown routes: 404 not_found with the error JSON.
+    // Unknown routes: 404 not_found with the error JSON (`/` is the dashboard).
     for path in [
-        "/",
+        "/index.html",
+        "/ui/nope.js",
         "/api",
         "/api/backlogs/",
         "/api/backlogs/a/MKT-001/x",
@@ -843,12 +844,12 @@ fn the_readme_lists_every_route_of_the_table() {
                     )
                 })
         })
-        .chain(std::iter::once((
-            // The event stream is the one route outside the table (server-sent events).
-            "GET".to_owned(),
-            "/api/events/stream".to_owned(),
-            "200".to_owned(),
-        )))
+        // The routes outside the table: the event stream (server-sent events), the
+        // OpenAPI document and the dashboard.
+        .chain(
+            ["/api/events/stream", "/openapi.json", "/"]
+                .map(|path| ("GET".to_owned(), path.to_owned(), "200".to_owned())),
+        )
         .collect();
     for route in &table {
         assert!(listed.contains(route), "the README does not list {route:?}");

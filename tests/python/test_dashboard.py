@@ -114,7 +114,8 @@ def open_page(browser: Browser, base: str, width: int = 1280, height: int = 860)
 
 
 def table_ids(page: Page) -> List[str]:
-    return page.locator("#tasks tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    ids: List[str] = page.locator("#tasks tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    return ids
 
 
 def test_the_counts_and_the_table_are_the_apis(browser: Browser, server: str) -> None:
