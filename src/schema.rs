@@ -18,7 +18,8 @@
 
 use serde_json::{json, Value};
 
-use crate::ops::Kind;
+use crate::ops::{Field, Kind};
+use crate::rules::{lease, validate};
 
 /// The shape of an operation's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,51 +155,116 @@ impl Shape {
     }
 }
 
-/// The JSON Schema of a value of `kind`, for the inputs of an operation. Objects and
-/// lists of objects are strict: their fields' own schemas, no other key.
-pub fn of_kind(kind: Kind, doc: &str) -> Value {
-    match kind {
-        Kind::Text => json!({"type": "string", "description": doc}),
-        Kind::Integer => json!({"type": "integer", "description": doc}),
-        Kind::Number => json!({"type": "number", "description": doc}),
-        Kind::Status => json!({"type": "string", "enum": STATUSES, "description": doc}),
-        Kind::FinishStatus => {
-            json!({"type": "string", "enum": ["complete", "queued", "blocked"], "description": doc})
-        }
-        Kind::TaskIds => json!({
+/// The JSON Schema of the input or field `name` of operation `op`, of type `kind`:
+/// the type, and the ranges and patterns of the contract's rules (SPEC §2, §5, §6,
+/// §10–§14; `rules::validate` checks them), so that a value the schema allows is one
+/// the operation accepts. Objects and lists of objects are strict: their fields' own
+/// schemas, no other key; in a create body, an optional field may also be `null`,
+/// which means "not given" (SPEC §3), and in a patch the fields that `null` clears.
+pub fn of_input(op: &str, name: &str, kind: Kind, doc: &str) -> Value {
+    let mut schema = match kind {
+        Kind::Text => json!({"type": "string"}),
+        Kind::Integer => json!({"type": "integer"}),
+        Kind::Number => json!({"type": "number"}),
+        Kind::Status => json!({"type": "string", "enum": STATUSES}),
+        Kind::FinishStatus => json!({"type": "string", "enum": ["complete", "queued", "blocked"]}),
+        Kind::TaskIds if op == "create_tasks" => json!({
             "type": "array",
-            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-            "description": doc,
+            "items": {"anyOf": [task_id_string(), {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}]},
         }),
-        Kind::Object(fields) => {
-            let mut properties = serde_json::Map::new();
-            let mut required = Vec::new();
-            for field in fields {
-                let mut schema = of_kind(field.kind, field.doc);
-                if field.nullable {
-                    schema = nullable(schema);
-                }
-                properties.insert(field.name.to_owned(), schema);
-                if field.required {
-                    required.push(field.name);
-                }
-            }
-            json!({
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": false,
-                "description": doc,
-            })
+        Kind::TaskIds => json!({"type": "array", "items": task_id_string()}),
+        Kind::Object(fields) => object_of(op, name, fields),
+        Kind::List(fields) => json!({"type": "array", "items": object_of(op, name, fields)}),
+    };
+    if let (Some(object), Some(Value::Object(rules))) = (schema.as_object_mut(), rules(op, name)) {
+        object.extend(rules);
+    }
+    if !doc.is_empty() {
+        schema["description"] = json!(doc);
+    }
+    schema
+}
+
+fn object_of(op: &str, input: &str, fields: &[Field]) -> Value {
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for field in fields {
+        let mut schema = of_input(op, field.name, field.kind, field.doc);
+        // A patch takes null only where it clears; a create body's null is "not given".
+        let takes_null = if input == "patch" {
+            field.nullable
+        } else {
+            !field.required
+        };
+        if takes_null {
+            schema = nullable(schema);
         }
-        Kind::List(fields) => {
-            let mut items = of_kind(Kind::Object(fields), "");
-            if let Some(items) = items.as_object_mut() {
-                items.remove("description");
-            }
-            json!({"type": "array", "items": items, "description": doc})
+        properties.insert(field.name.to_owned(), schema);
+        if field.required {
+            required.push(field.name);
         }
     }
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// The largest integer a count, limit or offset can be (a signed 64-bit integer).
+const MAX_INTEGER: i64 = i64::MAX;
+
+/// A task ID: a prefix of 1 to 12 characters A-Z 0-9 starting with a letter, a hyphen,
+/// 3 to 20 digits (SPEC §5).
+const TASK_ID: &str = "^[A-Z][A-Z0-9]{0,11}-[0-9]{3,20}$";
+
+fn task_id_string() -> Value {
+    json!({"type": "string", "pattern": TASK_ID})
+}
+
+/// Text with at least one character that is not white space, and no NUL.
+const NOT_BLANK: &str = "^[^\\u0000]*[^\\s\\u0085\\u0000][^\\u0000]*$";
+
+/// The ranges and patterns of an input or field, by its name (and operation where
+/// the same name means another range).
+fn rules(op: &str, name: &str) -> Option<Value> {
+    let name_of =
+        |max: usize| json!({"pattern": format!("^[A-Za-z0-9][A-Za-z0-9._-]{{0,{}}}$", max - 1)});
+    Some(match (op, name) {
+        (_, "agent_id") => name_of(validate::MAX_AGENT_ID_CHARS),
+        (_, "worker") => name_of(lease::MAX_WORKER_CHARS),
+        (_, "task_id") | ("add_dependency" | "remove_dependency", "depends_on") => {
+            json!({"pattern": TASK_ID})
+        }
+        (_, "token") => json!({
+            "pattern": "^[A-Z][A-Z0-9]{0,11}-[0-9]{3,20}\\.[1-9][0-9]{0,17}\\.[0-9a-f]{16}$"
+        }),
+        (_, "prefix") => json!({"pattern": "^[A-Z][A-Z0-9]{0,7}$"}),
+        (_, "idempotency_key") => json!({"pattern": "^[ -~]{1,255}$"}),
+        (_, "title") => {
+            json!({"minLength": 1, "maxLength": validate::MAX_TITLE_CHARS, "pattern": NOT_BLANK})
+        }
+        (_, "blocker") => {
+            json!({"minLength": 1, "maxLength": validate::MAX_BLOCKER_CHARS, "pattern": NOT_BLANK})
+        }
+        (_, "description") => {
+            json!({"maxLength": validate::MAX_DESCRIPTION_CHARS, "pattern": "^[^\\u0000]*$"})
+        }
+        (_, "result") => {
+            json!({"maxLength": validate::MAX_RESULT_CHARS, "pattern": "^[^\\u0000]*$"})
+        }
+        (_, "priority") => json!({"minimum": 1, "maximum": 10}),
+        ("events", "limit") => json!({"minimum": 1, "maximum": 1000}),
+        (_, "limit" | "offset" | "after" | "before") => {
+            json!({"minimum": 0, "maximum": MAX_INTEGER})
+        }
+        (_, "lease_seconds") => json!({"minimum": 1, "maximum": lease::MAX_LEASE_SECONDS}),
+        (_, "max_attempts") => json!({"minimum": 1, "maximum": lease::MAX_ATTEMPTS}),
+        (_, "timeout_seconds") => json!({"minimum": 0, "maximum": lease::MAX_WAIT_SECONDS}),
+        (_, "wait_seconds") => json!({"minimum": 0, "maximum": 60}),
+        _ => return None,
+    })
 }
 
 /// `schema` widened to also allow `null`: `"type"` gains `"null"`, an `enum` gains

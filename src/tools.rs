@@ -371,7 +371,10 @@ impl Toolbox {
                         if field.nullable {
                             doc.push_str(" An empty string clears it.");
                         }
-                        properties.insert(field.name.to_owned(), schema::of_kind(field.kind, &doc));
+                        properties.insert(
+                            field.name.to_owned(),
+                            schema::of_input(op.name, field.name, field.kind, &doc),
+                        );
                         if field.required {
                             required.push(field.name);
                         }
@@ -379,7 +382,10 @@ impl Toolbox {
                 }
                 _ if input.name == "agent_id" && self.agent.is_some() => {}
                 kind => {
-                    properties.insert(input.name.to_owned(), schema::of_kind(kind, input.doc));
+                    properties.insert(
+                        input.name.to_owned(),
+                        schema::of_input(op.name, input.name, kind, input.doc),
+                    );
                     if input.required {
                         required.push(input.name);
                     }

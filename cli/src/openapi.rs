@@ -4,7 +4,7 @@
 //! of every failure. Served at `GET /openapi.json`; kept in the repository as
 //! `docs/openapi.json`, which a test compares with what the server serves.
 
-use agent_backlog::ops::{Access, Input, Operation, Place, OPERATIONS};
+use agent_backlog::ops::{Access, Input, Kind, Operation, Place, OPERATIONS};
 use agent_backlog::schema;
 use serde_json::{json, Map, Value};
 
@@ -36,6 +36,9 @@ pub fn document() -> Value {
                 .copied()
                 .collect();
             add(&mut paths, also, op, &sharing, &inputs);
+            // operationIds are unique: the second path's is the name with `_all`.
+            let method = op.route.method.to_ascii_lowercase();
+            paths[also][method]["operationId"] = json!(format!("{}_all", op.name));
         }
     }
     paths.insert(
@@ -45,13 +48,21 @@ pub fn document() -> Value {
             "summary": "The change feed as server-sent events",
             "description": "One server-sent event per event of the feed, its id the event's seq and its data the event's JSON; a client that reconnects with Last-Event-ID resumes after that seq. The stream ends when the server stops.",
             "parameters": [
-                query_parameter("after", false, json!({"anyOf": [{"type": "integer"}, {"const": "now"}]}), "Start after this seq (default 0: from the oldest event kept); now: after the newest event."),
-                query_parameter("agent_id", false, json!({"type": "string"}), "Only this agent's events."),
-                {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"},
+                query_parameter("after", false, json!({"anyOf": [schema::of_input("events", "after", Kind::Integer, ""), {"const": "now"}]}), "Start after this seq (default 0: from the oldest event kept); now: after the newest event."),
+                query_parameter("agent_id", false, schema::of_input("events", "agent_id", Kind::Text, ""), "Only this agent's events."),
+                {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
                  "description": "Resume after this seq (sent by EventSource on a reconnect)."},
             ],
             "responses": {
-                "200": {"description": "The stream.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "200": {"description": "The stream: one server-sent event per event of the feed.",
+                        "content": {"text/event-stream": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq."},
+                                "event": {"type": "string", "enum": ["message"]},
+                                "data": {"type": "string", "description": "The event's JSON."},
+                            },
+                        }}}},
                 "400": error_response("A bad parameter."),
                 "503": error_response("The store failed."),
             },
@@ -109,7 +120,7 @@ fn add(
 fn operation(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value {
     let mut parameters = Vec::new();
     for input in inputs {
-        let schema = schema::of_kind(input.kind, input.doc);
+        let schema = schema::of_input(op.name, input.name, input.kind, input.doc);
         match input.place {
             Place::Path => parameters.push(json!({
                 "name": input.name, "in": "path", "required": true, "schema": schema,
@@ -146,7 +157,7 @@ fn operation(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
     if !parameters.is_empty() {
         object["parameters"] = Value::Array(parameters);
     }
-    if let Some(body) = request_body(inputs, sharing) {
+    if let Some(body) = request_body(op, inputs, sharing) {
         object["requestBody"] = body;
     }
     object
@@ -162,11 +173,11 @@ fn summary(doc: &str) -> String {
     doc[..end].trim_end_matches('.').to_owned()
 }
 
-fn request_body(inputs: &[Input], sharing: &[&Operation]) -> Option<Value> {
+fn request_body(op: &Operation, inputs: &[Input], sharing: &[&Operation]) -> Option<Value> {
     if let Some(body) = inputs.iter().find(|i| i.place == Place::Body) {
         return Some(json!({
             "required": true,
-            "content": {"application/json": {"schema": schema::of_kind(body.kind, body.doc)}},
+            "content": {"application/json": {"schema": schema::of_input(op.name, body.name, body.kind, body.doc)}},
         }));
     }
     let mut properties = Map::new();
@@ -178,10 +189,10 @@ fn request_body(inputs: &[Input], sharing: &[&Operation]) -> Option<Value> {
         if properties.contains_key(input.rest_name()) {
             continue;
         }
-        let mut schema = schema::of_kind(input.kind, input.doc);
-        if input.rest_name() == "wait_seconds" {
-            schema["minimum"] = json!(0);
-            schema["maximum"] = json!(60);
+        let mut schema = schema::of_input(op.name, input.rest_name(), input.kind, input.doc);
+        if !input.required {
+            // An optional field of a body may be null: "not given".
+            schema = schema::nullable(schema);
         }
         properties.insert(input.rest_name().to_owned(), schema);
         if input.required && inputs.iter().any(|i| i.name == input.name) {

@@ -542,9 +542,17 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             let has_body_fields =
                 |op: &Operation| op.inputs.iter().any(|i| i.place == Place::BodyField);
             if has_body_fields(op) {
-                let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+                let mut text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+                // A route whose body fields are all optional may be sent without a body.
+                let optional = op
+                    .inputs
+                    .iter()
+                    .all(|i| i.place != Place::BodyField || !i.required);
+                if optional && text.trim().is_empty() {
+                    text = "{}".to_owned();
+                }
                 let example = body_example(op);
-                let Value::Object(given) =
+                let Value::Object(mut given) =
                     agent_backlog::ops::parse_json(&text, "the body", &example)?
                 else {
                     return Err(ApiError::invalid(
@@ -552,6 +560,13 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                         format!("the body must be a JSON object such as {example}"),
                     ));
                 };
+                // A selecting field that is null is not given, as any optional field's
+                // null is: `"wait_seconds": null` is a plain claim.
+                for field in sharing.iter().filter_map(|o| o.route.selected_by) {
+                    if given.get(field).is_some_and(Value::is_null) {
+                        given.shift_remove(field);
+                    }
+                }
                 if let Some(other) = sharing
                     .iter()
                     .find(|o| o.route.selected_by.is_some_and(|f| given.contains_key(f)))
@@ -700,6 +715,10 @@ async fn event_stream(
     if query.get("after").and_then(Value::as_str) == Some("now") {
         let now = blocking(&store, |s| s.last_event_seq()).await?;
         query.insert("after".into(), Value::from(now));
+    }
+    // The query is checked as it is, also when a Last-Event-ID replaces its `after`.
+    if let Some(after) = EventQuery::from_value(Value::Object(query.clone()))?.after {
+        agent_backlog::validate::non_negative("after", after)?;
     }
     if let Some(last) = headers.get("last-event-id") {
         let last = last

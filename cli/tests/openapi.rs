@@ -19,7 +19,10 @@ fn committed() -> PathBuf {
 }
 
 fn served(server: &Server) -> Value {
-    server.get("/openapi.json").expect(200)
+    let response = server.get("/openapi.json");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    serde_json::from_str(response.text()).expect("the document is JSON")
 }
 
 #[test]
