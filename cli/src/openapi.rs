@@ -190,8 +190,13 @@ fn request_body(op: &Operation, inputs: &[Input], sharing: &[&Operation]) -> Opt
             continue;
         }
         let mut schema = schema::of_input(op.name, input.rest_name(), input.kind, input.doc);
-        if !input.required {
-            // An optional field of a body may be null: "not given".
+        // An optional field of a body may be null: "not given" — but for the field that
+        // selects another operation (`wait_seconds`), whose null is that operation's
+        // missing input.
+        let selects = sharing
+            .iter()
+            .any(|o| o.route.selected_by == Some(input.rest_name()));
+        if !input.required && !selects {
             schema = schema::nullable(schema);
         }
         properties.insert(input.rest_name().to_owned(), schema);

@@ -552,7 +552,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                     text = "{}".to_owned();
                 }
                 let example = body_example(op);
-                let Value::Object(mut given) =
+                let Value::Object(given) =
                     agent_backlog::ops::parse_json(&text, "the body", &example)?
                 else {
                     return Err(ApiError::invalid(
@@ -560,13 +560,6 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                         format!("the body must be a JSON object such as {example}"),
                     ));
                 };
-                // A selecting field that is null is not given, as any optional field's
-                // null is: `"wait_seconds": null` is a plain claim.
-                for field in sharing.iter().filter_map(|o| o.route.selected_by) {
-                    if given.get(field).is_some_and(Value::is_null) {
-                        given.shift_remove(field);
-                    }
-                }
                 if let Some(other) = sharing
                     .iter()
                     .find(|o| o.route.selected_by.is_some_and(|f| given.contains_key(f)))
