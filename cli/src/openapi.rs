@@ -5,7 +5,7 @@
 //! `docs/openapi.json`, which a test compares with what the server serves.
 
 use agent_backlog::ops::{Access, Input, Kind, Operation, Place, OPERATIONS};
-use agent_backlog::schema;
+use agent_backlog::schema::{self, Shape};
 use serde_json::{json, Map, Value};
 
 /// The path of the document.
@@ -229,6 +229,9 @@ fn responses(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
             "schema": {"type": "string"},
         }});
     }
+    if let Some(links) = links(op) {
+        success["links"] = links;
+    }
     responses.insert(status, success);
     if let Some(null) = op.route.status_if_null {
         responses.insert(
@@ -283,6 +286,38 @@ fn responses(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
         error_response("The store failed: busy past its timeout, disk full, read-only (storage)."),
     );
     Value::Object(responses)
+}
+
+/// The OpenAPI links of a success: from a created task to the operations on that task
+/// (its `agent_id` and `id`), from a leased claim to the operations on its lease (its
+/// token), so that clients and stateful testers can follow what an answer names.
+fn links(op: &Operation) -> Option<Value> {
+    let path_inputs = |o: &Operation| -> Vec<&str> {
+        o.inputs
+            .iter()
+            .filter(|i| i.place == Place::Path)
+            .map(|i| i.name)
+            .collect()
+    };
+    let (takes, parameters): (&[&str], Value) = match op.result {
+        Shape::Task if op.route.status == 201 => (
+            &["agent_id", "task_id"],
+            json!({"agent_id": "$request.path.agent_id", "task_id": "$response.body#/id"}),
+        ),
+        Shape::ClaimOrNull => (&["token"], json!({"token": "$response.body#/lease/token"})),
+        _ => return None,
+    };
+    let links: Map<String, Value> = OPERATIONS
+        .iter()
+        .filter(|o| path_inputs(o) == takes)
+        .map(|o| {
+            (
+                o.name.to_owned(),
+                json!({"operationId": o.name, "parameters": parameters}),
+            )
+        })
+        .collect();
+    Some(Value::Object(links))
 }
 
 fn error_response(description: &str) -> Value {
