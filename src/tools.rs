@@ -57,6 +57,10 @@ pub const CORE: &[&str] = &[
 /// does not offer them.
 const SPANNING: &[&str] = &["list_agents", "prune_events"];
 
+/// Writes that may overwrite what a task holds (its title, description or result):
+/// destructive in MCP's sense, beside the deletes.
+const OVERWRITES: &[&str] = &["update_task"];
+
 /// Writes that change nothing more when called again with the same arguments (every
 /// read is idempotent too).
 const IDEMPOTENT: &[&str] = &[
@@ -133,6 +137,10 @@ impl Tool {
     /// The input schema in the strict form of OpenAI's function calling (also taken by
     /// LangChain and pydantic-ai): every property listed in `required`, the optional
     /// ones nullable (and `null` means "not given").
+    ///
+    /// The lengths and patterns of strings are left out of this form (some providers'
+    /// strict modes refuse `minLength`, `maxLength` and `pattern`); the descriptions say
+    /// them in words, and the operation checks them as always.
     pub fn strict_input_schema(&self) -> Value {
         strict(&self.input_schema)
     }
@@ -260,10 +268,13 @@ impl Toolbox {
                 self.names().join(", ")
             )));
         };
-        let reply = self.request(op, arguments).and_then(|request| match stop {
-            Some(stop) => op.respond(store, request, stop).map(|reply| reply.json),
-            None => op.call_value(store, request),
-        });
+        let reply = self
+            .request(op, arguments)
+            .and_then(|request| self.within_the_backlog(store, &request).map(|()| request))
+            .and_then(|request| match stop {
+                Some(stop) => op.respond(store, request, stop).map(|reply| reply.json),
+                None => op.call_value(store, request),
+            });
         match reply.and_then(|json| parse_result(&json)) {
             Ok(value) if op.result.is_object() => Outcome {
                 content: value,
@@ -345,6 +356,26 @@ impl Toolbox {
         Ok(Value::Object(request))
     }
 
+    /// For a bound toolbox, a lease token must be one of the bound backlog's tasks: a
+    /// token names its task (`MKT-004.3.…`), and a task ID belongs to one agent (SPEC
+    /// §5), so a token from another backlog is `not_found` here, as that task is.
+    fn within_the_backlog(&self, store: &Store, request: &Value) -> Result<()> {
+        let (Some(agent), Some(token)) = (&self.agent, request["token"].as_str()) else {
+            return Ok(());
+        };
+        let task_id = token.split('.').next().unwrap_or_default();
+        if validate::task_id(task_id).is_err() {
+            return Ok(()); // a malformed token: the operation says what is wrong with it
+        }
+        match store.get_task(agent, task_id) {
+            Ok(_) => Ok(()),
+            Err(Error::NotFound(_)) => Err(Error::NotFound(format!(
+                "the lease {token} is not of a task in the backlog of {agent}, which these tools are bound to"
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The names of a tool's arguments.
     fn parameters(&self, op: &Operation) -> Vec<&'static str> {
         let mut names = Vec::new();
@@ -371,10 +402,15 @@ impl Toolbox {
                         if field.nullable {
                             doc.push_str(" An empty string clears it.");
                         }
-                        properties.insert(
-                            field.name.to_owned(),
-                            schema::of_input(op.name, field.name, field.kind, &doc),
-                        );
+                        let mut schema = schema::of_input(op.name, field.name, field.kind, &doc);
+                        if field.nullable {
+                            // "" is a value here (it clears), whatever the field's length rule.
+                            if let Some(object) = schema.as_object_mut() {
+                                object.remove("minLength");
+                                object.remove("pattern");
+                            }
+                        }
+                        properties.insert(field.name.to_owned(), schema);
                         if field.required {
                             required.push(field.name);
                         }
@@ -425,7 +461,7 @@ impl Toolbox {
             output_schema,
             annotations: Annotations {
                 read_only: op.access == Access::Read,
-                destructive: op.access == Access::Delete,
+                destructive: op.access == Access::Delete || OVERWRITES.contains(&op.name),
                 idempotent: op.access == Access::Read || IDEMPOTENT.contains(&op.name),
             },
         }
@@ -438,12 +474,15 @@ fn parse_result(json: &str) -> Result<Value> {
 }
 
 /// `schema` in the strict form: in every object, every property is required and the
-/// ones that were optional also allow `null`.
+/// ones that were optional also allow `null`; no `minLength`, `maxLength` or `pattern`.
 pub fn strict(schema: &Value) -> Value {
     let Some(object) = schema.as_object() else {
         return schema.clone();
     };
     let mut out = object.clone();
+    for keyword in ["minLength", "maxLength", "pattern"] {
+        out.remove(keyword);
+    }
     if let Some(Value::Object(properties)) = object.get("properties") {
         let required: Vec<&str> = object
             .get("required")
@@ -542,6 +581,73 @@ mod tests {
             Toolbox::new("core", Some("bad agent")).unwrap_err().code(),
             "invalid_argument"
         );
+    }
+
+    #[test]
+    fn a_bound_toolbox_refuses_the_lease_of_another_backlog() {
+        let store = Store::open_in_memory().unwrap();
+        let other = Toolbox::new("all", Some("other")).unwrap();
+        let mine = Toolbox::new("all", Some("mine")).unwrap();
+        for tools in [&other, &mine] {
+            assert!(
+                !tools
+                    .call(&store, "create_task", json!({"title": "t"}))
+                    .is_error
+            );
+        }
+        let token = |tools: &Toolbox| {
+            let claim = tools.call(&store, "claim_lease", json!({"worker": "w"}));
+            claim.content["result"]["lease"]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (theirs, ours) = (token(&other), token(&mine));
+        for name in ["renew_lease", "finish_lease", "finish_and_claim"] {
+            let arguments = json!({"token": theirs, "status": "queued"});
+            let mut arguments = arguments.as_object().unwrap().clone();
+            if name == "renew_lease" {
+                arguments.remove("status");
+            }
+            let refused = mine.call(&store, name, Value::Object(arguments));
+            assert_eq!(
+                refused.content["error"]["code"], "not_found",
+                "{name}: {refused:?}"
+            );
+        }
+        // Nothing moved: their task is still leased, and our own token works.
+        let lease = other.call(&store, "get_lease", json!({"task_id": "OTH-001"}));
+        assert_eq!(lease.content["result"]["token"], theirs.as_str());
+        let renewed = mine.call(&store, "renew_lease", json!({"token": ours}));
+        assert!(!renewed.is_error, "{renewed:?}");
+        let malformed = mine.call(&store, "renew_lease", json!({"token": "nope"}));
+        assert_eq!(malformed.content["error"]["code"], "invalid_argument");
+    }
+
+    #[test]
+    fn a_bound_toolbox_narrows_the_tools_that_take_an_optional_agent() {
+        let store = Store::open_in_memory().unwrap();
+        let all = Toolbox::new("all", None).unwrap();
+        for agent in ["mine", "other"] {
+            let created = all.call(
+                &store,
+                "create_task",
+                json!({"agent_id": agent, "title": "t"}),
+            );
+            assert!(!created.is_error);
+        }
+        let mine = Toolbox::new("all", Some("mine")).unwrap();
+        let query = mine.call(&store, "query_tasks", json!({}));
+        assert_eq!(query.content["total"], 1);
+        assert_eq!(query.content["tasks"][0]["agent_id"], "mine");
+        let events = mine.call(&store, "events", json!({}));
+        let agents: Vec<&Value> = events.content["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["agent_id"])
+            .collect();
+        assert_eq!(agents, [&json!("mine")]);
     }
 
     #[test]

@@ -146,24 +146,34 @@ pub fn serve_stdio(backlog: Backlog) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let stop = shutdown_signal()?;
         let service = backlog
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|e| format!("the MCP session did not start: {e}"))?;
         let token = service.cancellation_token();
-        tokio::spawn(async move {
-            stop.await;
-            token.cancel();
-        });
-        let ended = service.waiting().await;
+        // The session ends when the client closes stdin, or at a signal: then without
+        // waiting for the session's blocking read of stdin, which only the client ends.
+        let ended = tokio::select! {
+            ended = service.waiting() => ended
+                .map(drop)
+                .map_err(|e| format!("the MCP session failed: {e}")),
+            () = stop => {
+                token.cancel();
+                Ok(())
+            }
+        };
         // A call still waiting for work (its client gone) ends at its next look.
         STOPPING.store(true, Ordering::Release);
         ended
-            .map(drop)
-            .map_err(|e| format!("the MCP session failed: {e}"))
-    })
+    });
+    // Not a plain drop: the read of stdin is blocking and only ends when the client
+    // closes it; after a signal the process must not wait for that. A tool call still
+    // running ends at its next look at STOPPING (50 ms), within this second; a write
+    // cut off later was never acknowledged, and its transaction rolls back.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// The Streamable HTTP service of `backlog`, to mount at `/mcp`. `any_host` lifts the

@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -437,3 +438,26 @@ def test_a_stopping_server_ends_a_waiting_call(tmp_path: Path) -> None:
         except Exception as e:  # the client may fail to end its session with a stopped server
             print(f"the client ended with {e!r}")
         assert stopped and stopped[0] < 5, f"the server took {stopped} s to stop"
+
+
+def test_a_signal_stops_the_stdio_server_while_the_client_keeps_stdin_open(tmp_path: Path) -> None:
+    # A client that never closes stdin (or hangs) must not keep `mcp` alive after
+    # SIGTERM: the read of stdin is left behind, the store closed, exit 0.
+    with subprocess.Popen(
+        [agent_backlog_bin(), "--db", str(tmp_path / "b.db"), "mcp"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    ) as server:
+        try:
+            assert server.stdin is not None and server.stdout is not None
+            hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            server.stdin.write((json.dumps(hello) + "\n").encode())
+            server.stdin.flush()
+            assert json.loads(server.stdout.readline())["id"] == 1
+            started = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=10) == 0
+            assert time.monotonic() - started < 5
+        finally:
+            if server.poll() is None:
+                server.kill()

@@ -193,7 +193,7 @@ def test_every_tool_is_complete() -> None:
         assert hints[name]["readOnlyHint"], name
     for name in ["create_task", "update_task", "claim_lease", "finish_lease", "delete_task"]:
         assert not hints[name]["readOnlyHint"], name
-    assert {n for n, h in hints.items() if h["destructiveHint"]} == {"delete_task", "prune_events"}
+    assert {n for n, h in hints.items() if h["destructiveHint"]} == {"delete_task", "prune_events", "update_task"}
 
 
 def test_the_parameters_are_strict() -> None:
