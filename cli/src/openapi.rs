@@ -139,6 +139,14 @@ fn operation(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
             Place::Body | Place::BodyField => {}
         }
     }
+    if op.access != Access::Read {
+        parameters.push(json!({
+            "name": "Agent-Backlog-Actor", "in": "header", "required": false,
+            "schema": {"type": "string", "maxLength": agent_backlog::validate::MAX_ACTOR_CHARS,
+                       "pattern": "^[ -~]*[!-~][ -~]*$"},
+            "description": "Who this write is recorded as in the history (the actor of its events); the server's --actor when absent.",
+        }));
+    }
     let mut description = op.doc.to_owned();
     for other in sharing {
         description.push_str(&format!(
@@ -259,6 +267,10 @@ fn responses(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
     responses.insert(
         "400".into(),
         error_response("A bad parameter, body, field, type or range (invalid_argument)."),
+    );
+    responses.insert(
+        "403".into(),
+        error_response("A host name that is not this loopback server's, or a write from a web page of another site (invalid_argument)."),
     );
     responses.insert(
         "404".into(),

@@ -138,6 +138,10 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
         end_sessions = Box::new(end);
         eprintln!("MCP (Streamable HTTP) at http://{addr}/mcp");
     }
+    let loopback = addr.ip().is_loopback();
+    let app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
+        browser_guard(loopback, request, next)
+    }));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -788,6 +792,69 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
             uri.path()
         )),
     )
+}
+
+/// Keeps web pages out, now that the server also answers browsers (the dashboard):
+///
+/// - On a loopback address, the `Host` must be a loopback name (`localhost`,
+///   `127.0.0.1`, `[::1]`, any port): a page of another site whose name an attacker
+///   re-points at 127.0.0.1 (DNS rebinding) would otherwise read and change every
+///   backlog as if it were the dashboard.
+/// - A browser's request that changes something must come from this server's own
+///   pages: `Sec-Fetch-Site` `same-origin` or `none` when the browser sends it, else an
+///   `Origin` naming this host. A request without these headers is no browser's
+///   (curl, the clients, the tests) and passes.
+///
+/// Either refusal is 403 with the error JSON, code `invalid_argument`.
+async fn browser_guard(loopback: bool, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if loopback && !is_loopback_host(&host) {
+        return ApiError::invalid(
+            StatusCode::FORBIDDEN,
+            format!("this server listens on loopback and answers only to localhost, 127.0.0.1 or [::1], not the host {host:?}"),
+        )
+        .into_response();
+    }
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let foreign = match (site, origin) {
+        (Some(site), _) => !matches!(site, "same-origin" | "none"),
+        (None, Some(origin)) => {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                != Some(host.as_str())
+        }
+        (None, None) => false,
+    };
+    if writes && foreign {
+        return ApiError::invalid(
+            StatusCode::FORBIDDEN,
+            "a web page of another site may not change the backlog: send the request from the dashboard of this server, or from a client that is not a browser".to_owned(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header names the loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
 /// Logs one line per request to stderr, and gives axum's bare 405 answers the error

@@ -715,7 +715,7 @@ fn sigint_stops_the_server_with_an_idle_connection_open() {
     let mut server = Server::start();
     // A keep-alive connection that stays open and idle after its request.
     let mut idle = connect(server.addr);
-    idle.write_all(b"GET /api/backlogs/a/summary HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /api/backlogs/a/summary HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut reader = BufReader::new(idle.try_clone().unwrap());
     let mut status_line = String::new();
@@ -1265,4 +1265,67 @@ fn a_follower_resumes_after_a_restart_of_the_server() {
         3,
     );
     assert_eq!(streamed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), seqs);
+}
+
+/// The server answers browsers (the dashboard), so it keeps other sites' pages out: on
+/// loopback only loopback host names (DNS rebinding), and no write from a page of
+/// another site (cross-site request forgery); clients that are no browser pass.
+#[test]
+fn pages_of_other_sites_are_kept_out() {
+    let server = Server::start();
+    let raw = |head: &str| {
+        let mut stream = connect(server.addr);
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+    let rebound =
+        raw("GET /api/backlogs HTTP/1.1\r\nHost: evil.example:8787\r\nConnection: close\r\n\r\n");
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert!(
+        rebound.contains("invalid_argument") && rebound.contains("evil.example"),
+        "{rebound}"
+    );
+    for host in ["localhost:8787", "127.0.0.1", "[::1]:8787"] {
+        let answer = raw(&format!(
+            "GET /api/backlogs HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+    }
+    let json = ("Content-Type", "application/json");
+    let body = Some(br#"{"title": "forged"}"#.as_slice());
+    for forged in [
+        [("Sec-Fetch-Site", "cross-site"), json],
+        [("Sec-Fetch-Site", "same-site"), json],
+        [("Origin", "http://evil.example"), json],
+    ] {
+        let refused = server.request("POST", "/api/backlogs/ops", &forged, body);
+        assert_eq!(refused.status, 403, "{forged:?}: {}", refused.text());
+        assert_eq!(refused.json()["error"]["code"], "invalid_argument");
+    }
+    assert_eq!(
+        server.get("/api/backlogs/ops/summary").expect(200)["total"],
+        0,
+        "a forged write went through"
+    );
+    // The dashboard's own requests, a page's reads, and clients without these headers.
+    let own_origin = format!("http://{}", server.addr);
+    for allowed in [
+        [("Sec-Fetch-Site", "same-origin"), json],
+        [("Origin", own_origin.as_str()), json],
+    ] {
+        let created = server.request("POST", "/api/backlogs/ops", &allowed, body);
+        assert_eq!(created.status, 201, "{allowed:?}: {}", created.text());
+    }
+    let read = server.request(
+        "GET",
+        "/api/backlogs/ops",
+        &[("Sec-Fetch-Site", "cross-site")],
+        None,
+    );
+    assert_eq!(read.status, 200);
+    server
+        .post("/api/backlogs/ops", r#"{"title": "curl"}"#)
+        .expect(201);
 }

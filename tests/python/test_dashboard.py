@@ -189,6 +189,7 @@ def test_actions_with_ui_actions(browser: Browser, server: str) -> None:
     expect(page.locator("#detail .status")).to_have_text("blocked")
     task = get(server, "/api/backlogs/support-bot/SUP-003")
     assert (task["status"], task["blocker"]) == ("blocked", "blocked by the release freeze")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#actions button[data-action='requeue']")
     expect(page.locator("#detail .status")).to_have_text("queued")
     page.once("dialog", lambda dialog: dialog.accept("11"))
@@ -198,6 +199,18 @@ def test_actions_with_ui_actions(browser: Browser, server: str) -> None:
     page.click("#actions button[data-action='delete']")
     expect(page.locator("#detail")).to_contain_text("deleted")
     assert get(server, "/api/backlogs/support-bot/summary")["total"] == 5
+
+
+def test_titles_are_text_never_markup(browser: Browser, server: str) -> None:
+    page = open_page(browser, server)
+    markup = '<img src=x onerror="window.pwned=1"><b>bold</b>'
+    created = send(server, "POST", "/api/backlogs/eng", {"title": markup, "description": markup, "priority": 1})
+    row = page.locator(f"#tasks tbody tr[data-id='{created['id']}']")
+    expect(row).to_contain_text(markup)
+    row.click()
+    expect(page.locator("#detail")).to_contain_text(markup)
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#tasks img, #detail img, #tasks b, #detail b").count() == 0
 
 
 def test_it_fits_a_phone(browser: Browser, server: str) -> None:

@@ -7,7 +7,8 @@
 
 const PAGE = 25;
 const actionsOn = document.body.dataset.actions === "true";
-const state = { offset: 0, selected: null, refreshing: null };
+const AGENTS = 1000; // the agents listed at most; the total says when there are more
+const state = { offset: 0, selected: null, refresh: { timer: null, running: false, again: false }, loads: { tasks: 0, detail: 0 } };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options) {
@@ -38,7 +39,7 @@ function when(time) {
 }
 
 async function loadAgents() {
-  const list = await api("/api/agents?limit=1000");
+  const list = await api(`/api/agents?limit=${AGENTS}`);
   const body = $("agents").tBodies[0];
   body.replaceChildren();
   for (const agent of list.agents) {
@@ -52,7 +53,8 @@ async function loadAgents() {
     }
     body.append(row);
   }
-  $("agents-total").textContent = `${list.total}`;
+  $("agents-total").textContent = list.total > list.agents.length
+    ? `${list.agents.length} of ${list.total}` : `${list.total}`;
   const select = $("filter-agent");
   const chosen = select.value;
   select.replaceChildren(element("option", "any"));
@@ -74,7 +76,9 @@ async function loadTasks() {
   const params = filters();
   params.set("limit", PAGE);
   params.set("offset", state.offset);
+  const load = ++state.loads.tasks;
   const page = await api(`/api/backlogs?${params}`);
+  if (load !== state.loads.tasks) return; // a newer load is on its way
   if (page.tasks.length === 0 && state.offset > 0) {
     state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE) * PAGE);
     if (page.total > 0) return loadTasks();
@@ -91,7 +95,14 @@ async function loadTasks() {
     status.append(statusBadge(task.status));
     row.append(element("td", task.agent_id), element("td", task.id), element("td", task.title, "title"),
       element("td", task.priority, "n"), status, element("td", when(task.created)));
+    row.tabIndex = 0;
     row.addEventListener("click", () => select(task.agent_id, task.id));
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        select(task.agent_id, task.id);
+      }
+    });
     body.append(row);
   }
   $("tasks-total").textContent = `${page.total}`;
@@ -117,6 +128,7 @@ async function loadDetail() {
     return;
   }
   const { agent, id } = state.selected;
+  const load = ++state.loads.detail;
   const base = `/api/backlogs/${encodeURIComponent(agent)}/${encodeURIComponent(id)}`;
   let task = null;
   try {
@@ -125,6 +137,7 @@ async function loadDetail() {
     if (error.code !== "not_found") throw error;
   }
   const history = await api(`${base}/history`).catch(() => ({ events: [] }));
+  if (load !== state.loads.detail) return; // another task was chosen meanwhile
   panel.hidden = false;
   $("detail-id").textContent = `${agent} / ${id}`;
   const list = $("detail");
@@ -168,13 +181,25 @@ function describe(event) {
   }
 }
 
+// A change reloads what is shown, at most once a second however many events arrive,
+// and never two reloads at once (one more follows if events came during a reload).
 function refresh() {
-  // Many events in a burst make one refresh.
-  if (state.refreshing) return;
-  state.refreshing = setTimeout(async () => {
-    state.refreshing = null;
+  const r = state.refresh;
+  if (r.running) {
+    r.again = true;
+    return;
+  }
+  if (r.timer) return;
+  r.timer = setTimeout(async () => {
+    r.timer = null;
+    r.running = true;
     await Promise.all([loadAgents(), loadTasks(), loadDetail()]).catch(showError);
-  }, 100);
+    r.running = false;
+    if (r.again) {
+      r.again = false;
+      refresh();
+    }
+  }, 1000);
 }
 
 function showError(error) {
@@ -200,7 +225,10 @@ async function act(action) {
   const { agent, id } = state.selected;
   const path = `/api/backlogs/${encodeURIComponent(agent)}/${encodeURIComponent(id)}`;
   const patch = (body) => api(path, { method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  if (action === "requeue") await patch({ status: "queued" });
+  if (action === "requeue") {
+    if (!confirm(`Put ${id} back in the queue? A complete task loses its result.`)) return;
+    await patch({ status: "queued" });
+  }
   if (action === "block") {
     const reason = prompt("Why is it blocked?");
     if (!reason) return;

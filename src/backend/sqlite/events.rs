@@ -138,8 +138,6 @@ pub(super) fn history(
     Ok((live.is_some() || !events.is_empty()).then_some(events))
 }
 
-/// Deletes the events with a seq below `before`, except the newest event of all: it
-/// keeps the largest rowid in place, so that no seq is ever given again.
 /// The seq of the newest event (the feed's rowid: one seek), 0 when there is none.
 pub(super) fn last_seq(conn: &Connection) -> SqlResult<i64> {
     Ok(conn
@@ -147,6 +145,8 @@ pub(super) fn last_seq(conn: &Connection) -> SqlResult<i64> {
         .query_row([], |row| row.get(0))?)
 }
 
+/// Deletes the events with a seq below `before`, except the newest event of all: it
+/// keeps the largest rowid in place, so that no seq is ever given again.
 pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> SqlResult<u64> {
     let n = tx
         .prepare_cached(
