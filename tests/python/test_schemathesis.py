@@ -48,7 +48,9 @@ max_response_time = 10
 "body.wait_seconds" = 0
 
 # The coverage phase does not apply body overrides: it would send wait_seconds 59 and 60.
-# Fuzzing and the stateful phase still test claim_lease (with wait_seconds 0).
+# With the override, fuzzing and the stateful phase send POST .../leases as wait_for_task
+# with wait_seconds 0, which claims as claim_lease does; a body without wait_seconds
+# (claim_lease itself) is left to the server tests and the conformance cases.
 [[operations]]
 include-operation-id = "claim_lease"
 phases.coverage.enabled = false
