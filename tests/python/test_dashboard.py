@@ -151,7 +151,8 @@ def test_filters_narrow_the_table(browser: Browser, server: str) -> None:
     expect(page.locator("#tasks tbody tr")).to_have_count(blocked["total"])
     assert sorted(table_ids(page)) == sorted(t["id"] for t in blocked["tasks"])
     page.select_option("#filter-status", "")
-    page.select_option("#filter-agent", "support-bot")
+    page.fill("#filter-agent", "support-bot")
+    page.press("#filter-agent", "Enter")
     page.select_option("#filter-priority", "2")
     narrowed = get(server, "/api/backlogs?agent_id=support-bot&priority=2")
     expect(page.locator("#tasks tbody tr")).to_have_count(narrowed["total"])
@@ -211,6 +212,26 @@ def test_titles_are_text_never_markup(browser: Browser, server: str) -> None:
     expect(page.locator("#detail")).to_contain_text(markup)
     assert page.evaluate("window.pwned") is None
     assert page.locator("#tasks img, #detail img, #tasks b, #detail b").count() == 0
+
+
+def test_many_agents_come_in_pages(browser: Browser, server: str) -> None:
+    for n in range(30):
+        send(server, "POST", f"/api/backlogs/fleet-{n:02d}", {"title": "work"})
+    page = open_page(browser, server)
+    total = get(server, "/api/agents")["total"]
+    assert total == 33
+    expect(page.locator("#agents-total")).to_have_text("33")
+    expect(page.locator("#agents tbody tr")).to_have_count(20)
+    expect(page.locator("#agents-page")).to_have_text("1–20 of 33")
+    page.click("#agents-next")
+    expect(page.locator("#agents tbody tr")).to_have_count(13)
+    second = get(server, "/api/agents?limit=20&offset=20")["agents"]
+    rows = page.locator("#agents tbody tr").evaluate_all("rows => rows.map(r => r.dataset.agent)")
+    assert rows == [a["agent_id"] for a in second]
+    # Any agent can be typed into the filter, listed or not.
+    page.fill("#filter-agent", "fleet-07")
+    page.press("#filter-agent", "Enter")
+    expect(page.locator("#tasks-total")).to_have_text("1")
 
 
 def test_it_fits_a_phone(browser: Browser, server: str) -> None:

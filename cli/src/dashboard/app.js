@@ -7,8 +7,8 @@
 
 const PAGE = 25;
 const actionsOn = document.body.dataset.actions === "true";
-const AGENTS = 1000; // the agents listed at most; the total says when there are more
-const state = { offset: 0, selected: null, refresh: { timer: null, running: false, again: false }, loads: { tasks: 0, detail: 0 } };
+const AGENTS = 20; // agents per page of the agents table
+const state = { offset: 0, agentsOffset: 0, selected: null, refresh: { timer: null, running: false, again: false }, loads: { tasks: 0, detail: 0 } };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options) {
@@ -39,7 +39,11 @@ function when(time) {
 }
 
 async function loadAgents() {
-  const list = await api(`/api/agents?limit=${AGENTS}`);
+  let list = await api(`/api/agents?limit=${AGENTS}&offset=${state.agentsOffset}`);
+  if (list.agents.length === 0 && state.agentsOffset > 0) {
+    state.agentsOffset = Math.max(0, Math.floor((list.total - 1) / AGENTS) * AGENTS);
+    list = await api(`/api/agents?limit=${AGENTS}&offset=${state.agentsOffset}`);
+  }
   const body = $("agents").tBodies[0];
   body.replaceChildren();
   for (const agent of list.agents) {
@@ -53,20 +57,26 @@ async function loadAgents() {
     }
     body.append(row);
   }
-  $("agents-total").textContent = list.total > list.agents.length
-    ? `${list.agents.length} of ${list.total}` : `${list.total}`;
-  const select = $("filter-agent");
-  const chosen = select.value;
-  select.replaceChildren(element("option", "any"));
-  select.options[0].value = "";
-  for (const agent of list.agents) select.append(element("option", agent.agent_id));
-  select.value = list.agents.some((a) => a.agent_id === chosen) ? chosen : "";
+  $("agents-total").textContent = `${list.total}`;
+  const first = list.agents.length ? state.agentsOffset + 1 : 0;
+  $("agents-page").textContent = list.total > AGENTS
+    ? `${first}–${state.agentsOffset + list.agents.length} of ${list.total}` : "";
+  $("agents-pager").hidden = list.total <= AGENTS;
+  $("agents-prev").disabled = state.agentsOffset === 0;
+  $("agents-next").disabled = state.agentsOffset + list.agents.length >= list.total;
+  // The agent filter suggests the agents of this page; any agent_id may be typed.
+  const names = $("agent-names");
+  names.replaceChildren(...list.agents.map((a) => {
+    const option = element("option");
+    option.value = a.agent_id;
+    return option;
+  }));
 }
 
 function filters() {
   const params = new URLSearchParams();
   for (const [id, name] of [["filter-status", "status"], ["filter-priority", "priority"], ["filter-agent", "agent_id"]]) {
-    const value = $(id).value;
+    const value = $(id).value.trim();
     if (value) params.set(name, value);
   }
   return params;
@@ -253,6 +263,20 @@ function start() {
       loadTasks().catch(showError);
     });
   }
+  // Enter in the agent field filters; the form is never sent anywhere.
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.offset = 0;
+    loadTasks().catch(showError);
+  });
+  $("agents-prev").addEventListener("click", () => {
+    state.agentsOffset = Math.max(0, state.agentsOffset - AGENTS);
+    loadAgents().catch(showError);
+  });
+  $("agents-next").addEventListener("click", () => {
+    state.agentsOffset += AGENTS;
+    loadAgents().catch(showError);
+  });
   $("prev").addEventListener("click", () => {
     state.offset = Math.max(0, state.offset - PAGE);
     loadTasks().catch(showError);
