@@ -263,6 +263,23 @@ impl Operation {
         self.call_value(store, value)
     }
 
+    /// The operations served by this one's REST route beside it: those that share its
+    /// method and path and are chosen by a body field (`wait_for_task` on the route of
+    /// `claim_lease`). Empty for most, and for an operation that is itself chosen so.
+    pub fn sharing(&self) -> Vec<&'static Operation> {
+        if self.route.selected_by.is_some() {
+            return Vec::new();
+        }
+        OPERATIONS
+            .iter()
+            .filter(|o| {
+                o.route.selected_by.is_some()
+                    && o.route.method == self.route.method
+                    && o.route.path == self.route.path
+            })
+            .collect()
+    }
+
     /// A small example request, for messages: `{"agent_id": ..., "task": ...}`.
     pub fn example(&self) -> String {
         let keys: Vec<String> = self

@@ -18,14 +18,7 @@ pub fn document() -> Value {
         .iter()
         .filter(|op| op.route.selected_by.is_none())
     {
-        let sharing: Vec<&Operation> = OPERATIONS
-            .iter()
-            .filter(|o| {
-                o.route.selected_by.is_some()
-                    && o.route.method == op.route.method
-                    && o.route.path == op.route.path
-            })
-            .collect();
+        let sharing = op.sharing();
         add(&mut paths, op.route.path, op, &sharing, op.inputs);
         if let Some(also) = op.route.also {
             // The second path takes none of the first path's segment inputs.

@@ -201,14 +201,7 @@ pub fn router(store: Arc<Store>, ui_actions: bool) -> Router {
             "DELETE" => MethodFilter::DELETE,
             other => unreachable!("the operation table names no method {other}"),
         };
-        let sharing: Vec<&'static Operation> = OPERATIONS
-            .iter()
-            .filter(|o| {
-                o.route.selected_by.is_some()
-                    && o.route.method == op.route.method
-                    && o.route.path == op.route.path
-            })
-            .collect();
+        let sharing = op.sharing();
         // Each route carries its operation (and those sharing it), for `OpRequest`.
         let method: MethodRouter<Arc<Store>> = MethodRouter::new()
             .on(filter, operation)
