@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -62,3 +66,42 @@ def agent_backlog_bin() -> str:
     if not built:
         pytest.fail("no agent-backlog program: build it (cargo build -p agent-backlog-cli) or set AGENT_BACKLOG_BIN")
     return str(max(built, key=lambda p: p.stat().st_mtime))
+
+
+#: How long a server may take to start or to stop.
+SERVER_TIMEOUT = 20.0
+
+
+@contextlib.contextmanager
+def serving(db: Path, *options: str) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """`agent-backlog serve --port 0 OPTIONS...` on db (its log beside it): yields the
+    server's base URL (http://127.0.0.1:PORT) and its process, and stops it (SIGTERM;
+    a server that does not stop fails the test)."""
+    log = db.with_name(db.name + ".serve.log")
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [agent_backlog_bin(), "--db", str(db), "serve", "--host", "127.0.0.1", "--port", "0", *options],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_TIMEOUT
+        while not (found := re.search(r"listening on (http://\S+)", log.read_text())):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start: {log.read_text()}")
+            time.sleep(0.01)
+        yield found.group(1), server
+    finally:
+        stop(server)
+
+
+def stop(server: "subprocess.Popen[bytes]") -> None:
+    """Stops a server with SIGTERM; fails the test if it does not stop in time."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(SERVER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        pytest.fail("the server did not stop on SIGTERM")

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -25,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import agent_backlog
-from conftest import agent_backlog_bin
+from conftest import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -71,27 +68,8 @@ def seed(db: Path) -> None:
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     db = tmp_path / "backlogs.db"
     seed(db)
-    extra: List[str] = list(getattr(request, "param", []))
-    log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [agent_backlog_bin(), "--db", str(db), "serve", "--port", "0", *extra],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (found := re.search(r"listening on (http://\S+)", log.read_text())):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.01)
-        yield found.group(1)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serving(db, *getattr(request, "param", [])) as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="module")

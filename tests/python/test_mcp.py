@@ -38,7 +38,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.types import CallToolResult, TextContent, Tool
 
 from agent_backlog import Store, tools
-from conftest import agent_backlog_bin
+from conftest import agent_backlog_bin, serving
 
 Target = Union[StdioServerParameters, str]
 Call = Callable[[str, Dict[str, Any]], Awaitable[Dict[str, Any]]]
@@ -83,39 +83,6 @@ def processes_naming(text: str) -> List[str]:
 
 
 @contextlib.contextmanager
-def serving(db: Path, *options: str) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
-    """`agent-backlog serve --port 0 --mcp` on db; yields the URL of /mcp and the
-    process; stops it."""
-    log = db.with_name(db.name + ".serve.log")
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            [agent_backlog_bin(), "--db", str(db), "serve", "--host", "127.0.0.1", "--port", "0", "--mcp", *options],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (found := re.search(r"listening on (http://\S+)", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.01)
-        yield found.group(1) + "/mcp", server
-    finally:
-        stop(server)
-
-
-def stop(server: "subprocess.Popen[bytes]") -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(TIMEOUT)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-        pytest.fail("the server did not stop on SIGTERM")
-
-
-@contextlib.contextmanager
 def mcp_server(transport: str, db: Path, tool_set: Optional[str] = None, agent: Optional[str] = None) -> Iterator[Target]:
     """What a client connects to: the stdio server's command line (the client starts and
     stops it), or the URL of a running `serve --mcp`."""
@@ -127,7 +94,8 @@ def mcp_server(transport: str, db: Path, tool_set: Optional[str] = None, agent: 
         return
     options = ["--mcp-tools", tool_set] if tool_set else []
     options += ["--mcp-agent", agent] if agent else []
-    with serving(db, *options) as (url, _):
+    with serving(db, "--mcp", *options) as (base, _):
+        url = base + "/mcp"
         yield url
 
 
@@ -432,7 +400,8 @@ def test_a_stopping_server_ends_a_waiting_call(tmp_path: Path) -> None:
                 stopped.append(time.monotonic() - stopping)
                 group.cancel_scope.cancel()
 
-    with serving(db, "--mcp-tools", "wait_for_task") as (url, server):
+    with serving(db, "--mcp", "--mcp-tools", "wait_for_task") as (base, server):
+        url = base + "/mcp"
         try:
             anyio.run(main, url, server)
         except Exception as e:  # the client may fail to end its session with a stopped server

@@ -16,7 +16,6 @@ test's tmp_path, so its caches (.schemathesis/ with the crash files for `st repl
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -24,11 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import agent_backlog_bin
+from conftest import serving
 
 SEED = 20261203
 MAX_EXAMPLES = 30
-START_TIMEOUT = 20.0
 # A hard stop for a run that hangs; a normal run takes 20 to 35 s on two cores.
 RUN_TIMEOUT = 240.0
 
@@ -100,20 +98,7 @@ def environment() -> dict[str, str]:
 
 
 def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
-    log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            [agent_backlog_bin(), "--db", str(tmp_path / "b.db"), "serve", "--port", "0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (found := re.search(r"listening on http://127\.0\.0\.1:(\d+) ", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.01)
-        base = f"http://127.0.0.1:{found.group(1)}"
-
+    with serving(tmp_path / "b.db") as (base, _):
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG)
         command = schemathesis_command(config, base + "/openapi.json")
@@ -138,10 +123,3 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
                 f"$ {' '.join(command)}\n{report}",
                 pytrace=False,
             )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
