@@ -21,11 +21,11 @@ test: lint test-rust
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet -p agent-backlog
+	$(CARGO) clippy --workspace --all-targets --features agent-backlog/tokio -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet -p agent-backlog --features tokio
 
 test-rust:
-	$(CARGO) test -p agent-backlog -p agent-backlog-capi
+	$(CARGO) test -p agent-backlog -p agent-backlog-capi --features agent-backlog/tokio
 
 clean:
 	$(CARGO) clean

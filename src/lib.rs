@@ -46,6 +46,7 @@ mod error;
 mod history;
 mod lease;
 mod model;
+mod nowait;
 pub mod ops;
 mod options;
 mod plan;
@@ -69,7 +70,9 @@ pub use plan::{Dependencies, DependencyGraph, DependsOn, Idempotent, Page, TaskR
 pub use request::{prefix_from_json, seq_from_value, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES};
 pub use rules::prefix::{derive_prefix, ABBREVIATIONS};
 pub use rules::{lifecycle, validate};
-pub use store::Store;
+#[cfg(feature = "tokio")]
+pub use store::Wait;
+pub use store::{Store, WaitCancel};
 
 /// The schema version this library writes (SQLite's `PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = backend::sqlite::LATEST;

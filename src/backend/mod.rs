@@ -269,6 +269,11 @@ pub(crate) trait Backend: Send + Sync {
         next: Option<Terms>,
     ) -> Result<(Task, Option<(Task, LeaseRow)>)>;
 
+    /// Ends the lease of `token` with `patch` (a release) as [`Backend::finish_lease`]
+    /// does, and takes back the attempt its claim counted: the claim is undone, as
+    /// if it had never been made, but for the fence. One transaction.
+    fn return_lease(&self, token: &Token<'_>, patch: &mut Patcher<'_>) -> Result<Task>;
+
     /// The task's held lease (`Some(None)` when it holds none, `None` when the task
     /// is not in the agent's backlog). A pure read: an expired lease not yet requeued
     /// is still returned.
@@ -307,6 +312,11 @@ pub(crate) trait Backend: Send + Sync {
     /// this process or another process — or until `until`, without spinning. Returns
     /// whether something changed, and moves `mark` past it.
     fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool>;
+
+    /// Makes every [`Backend::wait_change`] of this store return now, as a change
+    /// would (also one whose `mark` was taken before this call and that has not
+    /// begun to wait yet), so that each waiter looks again and asks its stop hook.
+    fn wake_waiters(&self);
 
     /// Closes every connection. Idempotent and safe from several threads at once;
     /// after it returns, every other method fails with a `storage` error.

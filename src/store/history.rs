@@ -100,6 +100,9 @@ impl Store {
                 let next = events.last().map_or(q.after, |e| e.seq);
                 return Ok(EventPage { events, next });
             }
+            if crate::nowait::active() {
+                return Err(crate::nowait::would_wait());
+            }
             let until = match stop {
                 Some(_) => deadline.min(now + super::leases::STOP_POLL),
                 None => deadline,

@@ -2,9 +2,11 @@
 //! with [`crate::rules::lease`], then hands the work to the backend, whose
 //! transactions call the same rules for what they decide inside.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Grant, LeaseRow};
+use crate::backend::{Backend, Grant, LeaseRow};
 use crate::error::Result;
 use crate::lease::{Claim, Finish, Finished, Lease, LeaseTerms, Reaped};
 use crate::model::Task;
@@ -14,6 +16,35 @@ use crate::store::{not_found, Store};
 
 /// How often an interruptible wait asks whether to stop.
 pub(super) const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Ends waits of one store from another thread; see [`Store::wait_cancel`]. Clones
+/// share one flag.
+#[derive(Clone)]
+pub struct WaitCancel {
+    cancelled: Arc<AtomicBool>,
+    backend: Arc<dyn Backend>,
+}
+
+impl WaitCancel {
+    /// Marks the waits that ask this handle as cancelled and wakes them now.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.backend.wake_waiters();
+    }
+
+    /// Whether [`WaitCancel::cancel`] was called: the stop hook of a wait.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for WaitCancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitCancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
 
 fn lease(row: LeaseRow) -> Lease {
     Lease {
@@ -134,6 +165,58 @@ impl Store {
         })
     }
 
+    /// Undoes a leased claim that never reached its worker — the wait that made it
+    /// was cancelled, or the program it was for stopped before seeing it: the task
+    /// goes back to the queue at once, and the attempt the claim counted is taken
+    /// back, so it counts toward `max_attempts` as if it had never been made. The
+    /// token then gets `lease_lost`, as after any release. For work that was begun
+    /// and given up, release with [`Store::finish_lease`] instead.
+    ///
+    /// ```
+    /// use agent_backlog::{LeaseTerms, NewTask, Status, Store};
+    /// let store = Store::open_in_memory()?;
+    /// store.create_task("ops", NewTask::new("Rotate keys"))?;
+    /// let claim = store.claim_lease("ops", "w1", LeaseTerms::new())?.unwrap();
+    /// assert_eq!(store.return_lease(&claim.lease.token)?.status, Status::Queued);
+    /// let again = store.claim_lease("ops", "w2", LeaseTerms::new())?.unwrap();
+    /// assert_eq!((again.lease.attempt, again.lease.fence), (1, 2));
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn return_lease(&self, token: &str) -> Result<Task> {
+        let token = rules::token(token)?;
+        let mut checked = patch::check(rules::finish_patch(Finish::release())?)?;
+        self.backend
+            .return_lease(&token, &mut |task, now| checked.apply(task, now))
+    }
+
+    /// A handle that ends this store's waits from any thread, at once: a
+    /// [`Store::wait_for_task_until`] or [`Store::events_until`] whose stop hook asks
+    /// [`WaitCancel::is_cancelled`] returns (claiming nothing) as soon as
+    /// [`WaitCancel::cancel`] is called, not at the next 50 ms poll. This is how an
+    /// async binding cancels a wait running on a thread of its own.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_backlog::{LeaseTerms, Store};
+    /// let store = std::sync::Arc::new(Store::open_in_memory()?);
+    /// let cancel = store.wait_cancel();
+    /// let waiting = std::sync::Arc::clone(&store);
+    /// let stop = cancel.clone();
+    /// let t = std::thread::spawn(move || {
+    ///     waiting.wait_for_task_until("ops", "w1", Duration::from_secs(60), LeaseTerms::new(),
+    ///         &mut || stop.is_cancelled())
+    /// });
+    /// cancel.cancel();
+    /// assert!(t.join().unwrap()?.is_none());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn wait_cancel(&self) -> WaitCancel {
+        WaitCancel {
+            cancelled: Arc::new(AtomicBool::new(false)),
+            backend: Arc::clone(&self.backend),
+        }
+    }
+
     /// The task's current lease, or `None` when it holds none (`not_found` when the
     /// task is not in the agent's backlog). A pure read: a lease past its expiry
     /// whose task has not been requeued yet is still returned.
@@ -242,6 +325,9 @@ impl Store {
                 }
                 if now >= deadline || stop.as_mut().is_some_and(|stop| stop()) {
                     return Ok(None);
+                }
+                if crate::nowait::active() {
+                    return Err(crate::nowait::would_wait());
                 }
                 let ask = stop.is_some().then(|| now + STOP_POLL);
                 let until = [Some(deadline), expiry, ask]

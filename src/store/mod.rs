@@ -3,9 +3,15 @@
 //! backend (see `backend/mod.rs`), in this order, so that every surface reports the
 //! same error for the same bad call.
 
+#[cfg(feature = "tokio")]
+mod future;
 mod history;
 mod leases;
 mod plans;
+
+#[cfg(feature = "tokio")]
+pub use future::Wait;
+pub use leases::WaitCancel;
 
 use std::path::Path;
 use std::sync::Arc;

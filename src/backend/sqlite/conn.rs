@@ -133,6 +133,7 @@ fn busy_handler(
     move |tries: i32| {
         let left = deadline.remaining();
         if left.is_zero() || closing.load(Ordering::Acquire) {
+            crate::nowait::note_given_up();
             return false;
         }
         let backoff = Duration::from_micros(20 << tries.clamp(0, 6)).min(Duration::from_millis(1));
@@ -231,6 +232,7 @@ impl Gate {
                     None
                 };
                 if let Some(refused) = refused {
+                    crate::nowait::note_given_up();
                     state.waiting -= 1;
                     return Err(refused);
                 }
@@ -316,6 +318,7 @@ impl Readers {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                crate::nowait::note_given_up();
                 return Err(readers_busy(self.cap));
             }
             state = unpoison(
@@ -391,6 +394,8 @@ impl Pool {
 pub(crate) struct Connections {
     pid: u32,
     busy_timeout: Duration,
+    /// Whether every commit waits for an fsync (FULL durability, on a file).
+    synced_commits: bool,
     pool: RwLock<Option<Pool>>,
     /// Set when `close()` begins: new calls and waiting ones give up at once.
     closing: Arc<AtomicBool>,
@@ -449,6 +454,7 @@ impl Connections {
         Ok(Connections {
             pid: std::process::id(),
             busy_timeout: opener.options.busy_timeout,
+            synced_commits: !memory && opener.options.durability == Durability::Full,
             pool: RwLock::new(Some(Pool {
                 writer: Gate {
                     state: Mutex::new(GateState::default()),
@@ -561,6 +567,16 @@ impl Connections {
         self.usable()
     }
 
+    /// When a call that begins now stops waiting for a connection or a lock: after the
+    /// busy timeout, or at once when it must not wait ([`crate::nowait`]).
+    fn deadline(&self) -> Instant {
+        if crate::nowait::active() {
+            Instant::now()
+        } else {
+            Instant::now() + self.busy_timeout
+        }
+    }
+
     /// Runs `f` on the writer connection, waiting for it at most until `deadline`.
     fn with_writer<T>(
         &self,
@@ -577,7 +593,11 @@ impl Connections {
     /// Runs `f` in an IMMEDIATE transaction on the writer and commits it when `f`
     /// succeeds. The call waits at most the busy timeout in all, from now.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> SqlResult<T>) -> Result<T> {
-        let deadline = Instant::now() + self.busy_timeout;
+        if self.synced_commits && crate::nowait::active() {
+            // Its commit waits for the disk.
+            return Err(crate::nowait::would_wait());
+        }
+        let deadline = self.deadline();
         let value = self.with_writer(deadline, |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
@@ -601,6 +621,13 @@ impl Connections {
         self.watch.wait(mark, until)
     }
 
+    /// Wakes every [`Connections::wait_change`] now, as a commit would (one that
+    /// changed nothing: the waiters look, find what they found before, and ask
+    /// their stop hooks). A wake between a waiter's mark and its wait is not lost.
+    pub(crate) fn wake_waiters(&self) {
+        self.watch.bump();
+    }
+
     /// Runs `f` on a reader connection (the writer in memory), outside a transaction:
     /// for a read of one statement.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> SqlResult<T>) -> Result<T> {
@@ -621,7 +648,7 @@ impl Connections {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> SqlResult<T>) -> Result<T> {
-        let deadline = Instant::now() + self.busy_timeout;
+        let deadline = self.deadline();
         self.usable()?;
         let guard = unpoison(self.pool.read());
         let pool = guard.as_ref().ok_or_else(closed)?;

@@ -330,6 +330,20 @@ pub(super) fn finish(
     Ok((task, next))
 }
 
+/// Releases the task of `token` with `patch` and takes back the attempt its claim
+/// counted (see [`crate::backend::Backend::return_lease`]).
+pub(super) fn give_back(
+    tx: &Transaction<'_>,
+    token: &Token<'_>,
+    patch: &mut Patcher<'_>,
+) -> SqlResult<Task> {
+    let seq = current(tx, token)?.seq;
+    let (task, _) = finish(tx, token, patch, None)?;
+    tx.prepare_cached("UPDATE tasks SET attempts = attempts - 1 WHERE seq = ?1 AND attempts > 0")?
+        .execute([seq])?;
+    Ok(task)
+}
+
 /// The held lease of the task (`Some(None)`: none; `None`: no such task).
 pub(super) fn get(
     conn: &Connection,

@@ -245,6 +245,10 @@ impl Backend for Sqlite {
             .write(|tx| leases::finish(tx, token, patch, next))
     }
 
+    fn return_lease(&self, token: &Token<'_>, patch: &mut Patcher<'_>) -> Result<Task> {
+        self.conns.write(|tx| leases::give_back(tx, token, patch))
+    }
+
     fn get_lease(&self, agent_id: &str, task_id: &str) -> Result<Option<Option<LeaseRow>>> {
         self.conns.read(|conn| leases::get(conn, agent_id, task_id))
     }
@@ -285,6 +289,10 @@ impl Backend for Sqlite {
 
     fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool> {
         self.conns.wait_change(mark, until)
+    }
+
+    fn wake_waiters(&self) {
+        self.conns.wake_waiters()
     }
 
     fn close(&self) -> Result<()> {
