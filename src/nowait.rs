@@ -67,7 +67,8 @@ impl Store {
     /// gives up at once, and this returns `None`: **nothing was done**, and the same
     /// call may be made again on a thread where it may wait.
     ///
-    /// Otherwise it returns the call's own result. This is how an async binding runs
+    /// Otherwise it returns the call's own result. (A call that gave up is `None`
+    /// even when `f` turned the error into a value, as a tool call does.) This is how an async binding runs
     /// the calls that cost microseconds right on its event loop and sends only the
     /// others to a thread (the Python `AsyncStore`).
     ///
@@ -85,9 +86,8 @@ impl Store {
         let gave_up = GAVE_UP.with(|g| g.replace(false));
         let result = f(self);
         let now_gave_up = GAVE_UP.with(|g| g.replace(gave_up));
-        match result {
-            Err(_) if now_gave_up => None,
-            result => Some(result),
-        }
+        // A call that gave up did nothing, also when it turned the error into a value
+        // (a tool's error object).
+        (!now_gave_up).then_some(result)
     }
 }

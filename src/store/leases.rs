@@ -303,7 +303,13 @@ impl Store {
             terms: rules::terms(terms)?,
         };
         let deadline = Instant::now() + timeout;
+        let mut first = true;
         loop {
+            // A wait told to stop claims nothing more, also when the commit that woke
+            // it made a task ready.
+            if !std::mem::take(&mut first) && stop.as_mut().is_some_and(|stop| stop()) {
+                return Ok(None);
+            }
             // The mark comes first: a commit after it, even one made while the claim
             // below runs, ends the wait below at once.
             let mut mark = self.backend.change_mark()?;
