@@ -14,14 +14,23 @@ A worker that may die takes a lease instead, and holds it while it works::
             with agent_backlog.hold_lease(store, claim) as held:
                 held.complete(write_posts(held.task))
 
+On an event loop, ``AsyncStore`` has the same methods as coroutines, and
+``hold_lease_async`` renews on the loop::
+
+    async with agent_backlog.AsyncStore("backlogs.db") as store:
+        claim = await store.wait_for_task("marketing-lead", "writer-7", 30)
+        if claim is not None:
+            async with agent_backlog.hold_lease_async(store, claim) as held:
+                await held.complete(await write_posts(held.task))
+
 Results are plain dicts and lists equal to the JSON shapes of the contract (see the
 TypedDicts ``Task``, ``TaskList``, ``QueryResult``, ...). Errors raise subclasses of
 ``BacklogError``, each with a ``code`` attribute holding the stable error code. A
 ``Store`` may be shared by threads; SQLite work runs with the GIL released.
 """
 
-from . import tools
-from ._lease import HeldLease, hold_lease
+from ._async import AsyncStore
+from ._lease import AsyncHeldLease, HeldLease, hold_lease, hold_lease_async
 from ._native import (
     BacklogError,
     ConflictError,
@@ -34,6 +43,7 @@ from ._native import (
     ValidationError,
     __version__,
 )
+from . import tools
 from ._types import (
     AgentList,
     AgentSummary,
@@ -66,6 +76,8 @@ __all__ = [
     "AgentList",
     "AgentSummary",
     "AgentTask",
+    "AsyncHeldLease",
+    "AsyncStore",
     "BacklogError",
     "Claim",
     "ConflictError",
@@ -101,4 +113,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     "hold_lease",
+    "hold_lease_async",
 ]

@@ -23,15 +23,19 @@ another worker took the task). ``hold_lease`` does all four::
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import datetime
 from types import TracebackType
-from typing import Optional, Type
+from typing import TYPE_CHECKING, Optional, Type
 
 from ._native import BacklogError, LeaseLostError, Store
 from ._types import Claim, FinishStatus, Lease, Task
 
-__all__ = ["HeldLease", "hold_lease"]
+if TYPE_CHECKING:
+    from ._async import AsyncStore
+
+__all__ = ["AsyncHeldLease", "HeldLease", "hold_lease", "hold_lease_async"]
 
 
 class HeldLease:
@@ -160,3 +164,138 @@ def hold_lease(store: Store, claim: Claim, *, renew_every: Optional[float] = Non
     every ``renew_every`` seconds (default: a third of the lease), completed when the
     ``with`` block ends normally, released when it raises. See ``HeldLease``."""
     return HeldLease(store, claim, renew_every=renew_every)
+
+
+class AsyncHeldLease:
+    """``HeldLease`` for an ``AsyncStore``: a task on the event loop renews the lease
+    every third of its duration, and the finishing methods are coroutines. Make one
+    with ``hold_lease_async``; use it with ``async with``::
+
+        claim = await store.wait_for_task("writer", "w1", 30, lease_seconds=60)
+        if claim is not None:
+            async with agent_backlog.hold_lease_async(store, claim) as held:
+                held.check()                 # LeaseLostError once another worker has it
+                await held.complete(await write_posts(held.task))
+    """
+
+    def __init__(self, store: "AsyncStore", claim: Claim, *, renew_every: Optional[float] = None) -> None:
+        self.store = store
+        self.task: Task = claim["task"]
+        self.lease: Lease = claim["lease"]
+        self.result: Optional[str] = None
+        """The result a normal exit completes the task with."""
+        self.finished: Optional[Task] = None
+        """The task as the finish left it, once finished."""
+        self.lost_error: Optional[LeaseLostError] = None
+        """Why the lease was lost, once it was."""
+        if renew_every is None:
+            renew_every = _duration(self.lease) / 3
+        if not renew_every > 0:
+            raise ValueError(f"renew_every must be a positive number of seconds, got {renew_every}")
+        self._renew_every = renew_every
+        self._renewer: Optional["asyncio.Task[None]"] = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def token(self) -> str:
+        """The lease's token."""
+        return self.lease["token"]
+
+    @property
+    def lost(self) -> bool:
+        """Whether the lease was lost (seen by a renewal or a finish)."""
+        return self.lost_error is not None
+
+    def check(self) -> None:
+        """Raises ``LeaseLostError`` if the lease was lost."""
+        if self.lost_error is not None:
+            raise self.lost_error
+
+    async def complete(self, result: Optional[str] = None) -> Task:
+        """Completes the task (with ``result``) and ends the lease."""
+        return await self.finish("complete", result=result)
+
+    async def block(self, blocker: str) -> Task:
+        """Blocks the task for this reason and ends the lease."""
+        return await self.finish("blocked", blocker=blocker)
+
+    async def release(self) -> Task:
+        """Gives the task back to the queue for another worker and ends the lease."""
+        return await self.finish("queued")
+
+    async def finish(
+        self,
+        status: FinishStatus,
+        *,
+        result: Optional[str] = None,
+        blocker: Optional[str] = None,
+    ) -> Task:
+        """Ends the lease as ``finish_lease`` does; ``LeaseLostError`` when it was
+        lost."""
+        await self._stop_renewing()
+        async with self._lock:
+            if self.finished is not None:
+                raise ValueError(f"the lease on {self.lease['task_id']} is already finished")
+            self.check()
+            try:
+                task = await self.store.finish_lease(self.token, status, result=result, blocker=blocker)
+            except LeaseLostError as lost:
+                self.lost_error = lost
+                raise
+            self.finished = task
+            return task
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._renew_every)
+            async with self._lock:
+                if self.finished is not None:
+                    return
+                try:
+                    self.lease = await self.store.renew_lease(self.token)
+                except LeaseLostError as lost:
+                    self.lost_error = lost
+                    return
+                except BacklogError:
+                    continue  # busy: the next tick tries again, well before expiry
+
+    async def _stop_renewing(self) -> None:
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None and renewer is not asyncio.current_task():
+            renewer.cancel()
+            # Waits for it to end; raises CancelledError only when this task itself
+            # is being cancelled.
+            await asyncio.wait([renewer])
+
+    async def __aenter__(self) -> "AsyncHeldLease":
+        self._renewer = asyncio.get_running_loop().create_task(
+            self._renew(), name=f"renew {self.lease['task_id']}"
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        await self._stop_renewing()
+        if self.finished is not None:
+            return
+        if exc_type is None:
+            await self.complete(self.result)
+            return
+        if self.lost_error is None:
+            try:
+                await self.release()
+            except BacklogError:
+                pass  # the work's own exception matters more; the lease then expires
+
+
+def hold_lease_async(
+    store: "AsyncStore", claim: Claim, *, renew_every: Optional[float] = None
+) -> AsyncHeldLease:
+    """``hold_lease`` for an ``AsyncStore``: renewed by a task on the loop, completed
+    when the ``async with`` block ends normally, released when it raises. See
+    ``AsyncHeldLease``."""
+    return AsyncHeldLease(store, claim, renew_every=renew_every)

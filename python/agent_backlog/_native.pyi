@@ -5,7 +5,7 @@ Import the ``agent_backlog`` package rather than this module.
 
 import os
 from types import TracebackType
-from typing import Any, ClassVar, Dict, List, Literal, Optional, Sequence, Type, Union, final
+from typing import Any, ClassVar, Dict, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
 from typing_extensions import Self, Unpack
 
@@ -42,6 +42,8 @@ __all__ = [
     "Store",
     "TransitionError",
     "ValidationError",
+    "Waiter",
+    "WouldWait",
     "__version__",
     "tool_definitions",
 ]
@@ -82,6 +84,19 @@ class StorageError(BacklogError):
 
 class InternalError(BacklogError):
     """A bug inside agent-backlog (code ``"internal"``); the store stays usable."""
+
+class WouldWait(Exception):
+    """A call made with ``Store._now`` would have waited, and did nothing."""
+
+@final
+class Waiter:
+    """Ends one wait of a store from another thread, at once."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether cancel() was called."""
+    def cancel(self) -> None:
+        """Ends the wait given this waiter (it claims nothing)."""
 
 @final
 class Store:
@@ -229,9 +244,23 @@ class Store:
     def list_agents(self, *, limit: Optional[int] = None, offset: Optional[int] = None) -> AgentList:
         """The agents by agent_id with their prefix and counts."""
     def _call_tool(
-        self, name: str, arguments: Any, *, agent_id: Optional[str] = None
+        self,
+        name: str,
+        arguments: Any,
+        *,
+        agent_id: Optional[str] = None,
+        _waiter: Optional[Waiter] = None,
     ) -> Dict[str, Any]:
         """A tool call of SPEC §15; see ``agent_backlog.tools.call``."""
+    def _now(
+        self, name: str, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]] = None
+    ) -> Any:
+        """Calls the method ``name`` such that it never waits; ``WouldWait`` when it
+        would have (nothing was done)."""
+    def _waiter(self) -> Waiter:
+        """A new Waiter, to end one wait of this store from another thread."""
+    def _return_lease(self, token: str) -> Task:
+        """Undoes a leased claim that never reached its worker (attempt not counted)."""
     def close(self) -> None:
         """Closes the store; later calls raise StorageError. Closing twice is fine."""
     def __enter__(self) -> Self: ...

@@ -11,6 +11,9 @@ functions and JSON schemas.
     tools.call(store, "get_task", {"agent_id": "ops", "task_id": "OPS-404"})
     # {'error': {'code': 'not_found', 'message': 'task OPS-404 is not in the backlog of ops'}}
 
+On an event loop, ``await tools.acall(async_store, name, arguments)`` does the same
+with an ``AsyncStore``.
+
 The tools are the ones ``agent-backlog mcp`` serves, from the same definition in the
 core: a tool per operation, with the operation's name; flat arguments (the fields of
 a body beside the other inputs); the result is the operation's JSON when that is an
@@ -29,9 +32,10 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
 
+from ._async import AsyncStore, _call_tool
 from ._native import Store, tool_definitions
 
-__all__ = ["CORE", "TOOLS", "Tool", "ToolAnnotations", "call", "select"]
+__all__ = ["CORE", "TOOLS", "Tool", "ToolAnnotations", "acall", "call", "select"]
 
 
 class ToolAnnotations(TypedDict):
@@ -80,18 +84,28 @@ def call(
     interrupts it."""
     if not isinstance(store, Store):
         return _error("store must be an agent_backlog.Store, got " + type(store).__name__)
+    checked = _arguments(name, arguments)
+    if isinstance(checked, str):
+        return _error(checked)
+    return store._call_tool(name, checked, agent_id=agent_id)
+
+
+def _arguments(name: Any, arguments: Union[Mapping[str, Any], str, None]) -> Any:
+    """The arguments as the native call takes them (a dict, or anything else for the
+    core to refuse by name), or the message of why they cannot be (a str)."""
     if not isinstance(name, str):
-        return _error("name must be a tool's name as a string, got " + type(name).__name__)
+        return "name must be a tool's name as a string, got " + type(name).__name__
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            parsed: Any = json.loads(arguments)
         except ValueError as e:
-            return _error(f"the arguments of {name} must be a JSON object: {e}")
+            return f"the arguments of {name} must be a JSON object: {e}"
+        return parsed
     if arguments is None:
-        arguments = {}
-    elif isinstance(arguments, Mapping) and not isinstance(arguments, dict):
-        arguments = dict(arguments)
-    return store._call_tool(name, arguments, agent_id=agent_id)
+        return {}
+    if isinstance(arguments, Mapping) and not isinstance(arguments, dict):
+        return dict(arguments)
+    return arguments
 
 
 def _error(message: str) -> Dict[str, Any]:
@@ -104,3 +118,22 @@ TOOLS: List[Tool] = select("all")
 CORE: tuple[str, ...] = tuple(tool["name"] for tool in select("core"))
 """The names of the default set: list_tasks, get_task, create_task, update_task,
 claim_lease, finish_lease and summary."""
+
+
+async def acall(
+    store: AsyncStore,
+    name: str,
+    arguments: Union[Mapping[str, Any], str, None] = None,
+    *,
+    agent_id: Optional[str] = None,
+) -> Dict[str, Any]:
+    """:func:`call` for an ``AsyncStore``: the same results and error objects, and it
+    never blocks the event loop — a call that would wait (``wait_for_task``, a write
+    while another process holds the lock) runs on a thread, and cancelling the
+    coroutine ends that wait at once (a task it had claimed goes back to the queue)."""
+    if not isinstance(store, AsyncStore):
+        return _error("store must be an agent_backlog.AsyncStore, got " + type(store).__name__)
+    checked = _arguments(name, arguments)
+    if isinstance(checked, str):
+        return _error(checked)
+    return await _call_tool(store, name, checked, agent_id)

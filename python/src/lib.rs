@@ -27,6 +27,7 @@ use agent_backlog::tools::{Outcome, Toolbox};
 use agent_backlog::{
     AgentTask, Claim, Dependencies, Error, ErrorCode, EventQuery, Finish, Lease, LeaseTerms,
     ListQuery, NewTask, Page, Status, Store, StoreOptions, Task, TaskPatch, TaskQuery, TaskRef,
+    WaitCancel,
 };
 
 /// The module the classes and exceptions say they belong to (the public package).
@@ -38,6 +39,15 @@ create_exception!(
     PyException,
     "The base class of every error agent-backlog raises. `code` holds the stable error \
 code of the contract; the library raises only the subclasses."
+);
+
+create_exception!(
+    agent_backlog,
+    WouldWait,
+    PyException,
+    "Raised by Store._now when the call would have waited (for a lock, a free \
+connection, the disk or work to arrive) and gave up having done nothing; AsyncStore \
+then makes the call on a thread of its own."
 );
 
 /// The six exception subclasses, built once at module initialization because two of
@@ -681,6 +691,40 @@ impl PyStore {
     }
 }
 
+/// Ends one wait of a store from the event loop's thread, at once (see
+/// `Store::wait_cancel`): AsyncStore passes one to each wait it runs on a thread,
+/// and cancels it when the awaiting coroutine is cancelled.
+#[pyclass(frozen, module = "agent_backlog._native", name = "Waiter")]
+pub struct PyWaiter {
+    cancel: WaitCancel,
+}
+
+#[pymethods]
+impl PyWaiter {
+    /// Ends the wait that was given this waiter (it returns as if its timeout had
+    /// passed, claiming nothing), now or as soon as it begins.
+    fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether cancel() was called.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// The stop hook of a wait: the waiter's, when one is given, otherwise Ctrl-C's.
+fn stop_hook<'a>(
+    waiter: Option<&'a WaitCancel>,
+    signals: &'a mut dyn FnMut() -> bool,
+) -> impl FnMut() -> bool + 'a {
+    move || match waiter {
+        Some(w) => w.is_cancelled(),
+        None => signals(),
+    }
+}
+
 /// Converts a conversion error (raised before the core is called) to an exception.
 fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
     result.map_err(|e| to_py_err(py, e))
@@ -1159,10 +1203,11 @@ impl PyStore {
     /// claim_lease, waiting up to timeout_seconds (0 to 300) for a task to become
     /// ready; None when the timeout passes. The GIL is released while it waits, and
     /// Ctrl-C interrupts it (KeyboardInterrupt) within about 50 ms.
-    #[pyo3(signature = (agent_id, worker, timeout_seconds, *, lease_seconds = None, max_attempts = None))]
+    #[pyo3(signature = (agent_id, worker, timeout_seconds, *, lease_seconds = None, max_attempts = None, _waiter = None))]
     #[pyo3(
         text_signature = "(self, agent_id, worker, timeout_seconds, *, lease_seconds=600, max_attempts=3)"
     )]
+    #[allow(clippy::too_many_arguments)]
     fn wait_for_task<'py>(
         &self,
         py: Python<'py>,
@@ -1171,6 +1216,7 @@ impl PyStore {
         timeout_seconds: &Bound<'py, PyAny>,
         lease_seconds: Option<&Bound<'py, PyAny>>,
         max_attempts: Option<&Bound<'py, PyAny>>,
+        _waiter: Option<Bound<'py, PyWaiter>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = arg(
             py,
@@ -1182,10 +1228,13 @@ impl PyStore {
                 ("max_attempts", max_attempts),
             ]),
         )?;
-        // Stopped by a signal, the wait claimed nothing (it stops only between looks).
-        let claimed = self.call_interruptible(py, move |s, stop| {
+        // Stopped by a signal or its waiter, the wait claimed nothing (it stops only
+        // between looks).
+        let waiter = _waiter.map(|w| w.get().cancel.clone());
+        let claimed = self.call_interruptible(py, move |s, signals| {
             let w = WaitRequest::from_value(request)?;
-            s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, stop)
+            let mut stop = stop_hook(waiter.as_ref(), signals);
+            s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut stop)
         })?;
         claim_dict(py, claimed.as_ref())
     }
@@ -1211,7 +1260,8 @@ impl PyStore {
     /// seq above `after`, oldest first; pass `next` as `after` to read on. With
     /// `wait_seconds` it waits (GIL released, Ctrl-C works) for the next change when
     /// there is no event yet.
-    #[pyo3(signature = (*, after = None, limit = None, agent_id = None, wait_seconds = None))]
+    #[pyo3(signature = (*, after = None, limit = None, agent_id = None, wait_seconds = None, _waiter = None))]
+    #[pyo3(text_signature = "(self, *, after=None, limit=None, agent_id=None, wait_seconds=None)")]
     fn events<'py>(
         &self,
         py: Python<'py>,
@@ -1219,6 +1269,7 @@ impl PyStore {
         limit: Option<&Bound<'py, PyAny>>,
         agent_id: Option<&Bound<'py, PyAny>>,
         wait_seconds: Option<&Bound<'py, PyAny>>,
+        _waiter: Option<Bound<'py, PyWaiter>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let query = arg(
             py,
@@ -1229,8 +1280,10 @@ impl PyStore {
                 ("wait_seconds", wait_seconds),
             ]),
         )?;
-        let page = self.call_interruptible(py, move |s, stop| {
-            s.events_until(EventQuery::from_value(query)?, stop)
+        let waiter = _waiter.map(|w| w.get().cancel.clone());
+        let page = self.call_interruptible(py, move |s, signals| {
+            let mut stop = stop_hook(waiter.as_ref(), signals);
+            s.events_until(EventQuery::from_value(query)?, &mut stop)
         })?;
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "events"), events_list(py, &page.events)?)?;
@@ -1316,22 +1369,25 @@ impl PyStore {
     /// not an object), or the error object `{"error": {"code", "message"}}`. Never
     /// raises a BacklogError; a wait is interruptible. `agent_backlog.tools.call` is the
     /// public form.
-    #[pyo3(name = "_call_tool", signature = (name, arguments, *, agent_id = None))]
+    #[pyo3(name = "_call_tool", signature = (name, arguments, *, agent_id = None, _waiter = None))]
     fn call_tool<'py>(
         &self,
         py: Python<'py>,
         name: &str,
         arguments: &Bound<'py, PyAny>,
         agent_id: Option<&str>,
+        _waiter: Option<Bound<'py, PyWaiter>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let waiter = _waiter.map(|w| w.get().cancel.clone());
         let prepared = Toolbox::new("all", agent_id).and_then(|toolbox| {
             let arguments = to_json(arguments, Path::Keywords, 0)?;
             Ok((toolbox, arguments))
         });
         let outcome = match prepared {
             Ok((toolbox, arguments)) => self
-                .run_interruptible(py, move |store, stop| {
-                    Ok(toolbox.call_until(store, name, arguments, stop))
+                .run_interruptible(py, move |store, signals| {
+                    let mut stop = stop_hook(waiter.as_ref(), signals);
+                    Ok(toolbox.call_until(store, name, arguments, &mut stop))
                 })?
                 .unwrap_or_else(|err| Outcome {
                     content: err.to_json(),
@@ -1343,6 +1399,54 @@ impl PyStore {
             },
         };
         value_to_py(py, &outcome.content)
+    }
+
+    /// Calls the method `name` with `args` and `kwargs` such that it never waits
+    /// (`Store::try_without_waiting`): where it would wait — for a lock, this
+    /// store's writer, a free read connection, the disk of a FULL-durability commit,
+    /// or work to arrive — it gives up having done nothing and raises WouldWait.
+    /// Otherwise it returns (or raises) what the method does.
+    #[pyo3(name = "_now", signature = (name, args, kwargs = None))]
+    fn now<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut raised: Option<PyErr> = None;
+        let outcome = slf.get().store.try_without_waiting(|_| {
+            slf.call_method(name, args, kwargs).map_err(|err| {
+                raised = Some(err);
+                Error::Internal(String::new())
+            })
+        });
+        match (outcome, raised) {
+            (None, _) => Err(WouldWait::new_err(name.to_string())),
+            (Some(Ok(value)), _) => Ok(value),
+            (Some(Err(_)), Some(err)) => Err(err),
+            (Some(Err(err)), None) => Err(to_py_err(slf.py(), err)),
+        }
+    }
+
+    /// A new Waiter, to end one wait of this store from another thread.
+    #[pyo3(name = "_waiter")]
+    fn waiter(&self) -> PyWaiter {
+        PyWaiter {
+            cancel: self.store.wait_cancel(),
+        }
+    }
+
+    /// Undoes a leased claim that never reached its worker: the task is queued
+    /// again, the claim's attempt not counted (`Store::return_lease`).
+    #[pyo3(name = "_return_lease")]
+    fn return_lease<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let token = arg(py, text_arg(token, "token"))?;
+        let task = self.call(py, move |s| s.return_lease(&token))?;
+        task_dict(py, &task)
     }
 
     /// `<agent_backlog.Store path="backlogs.db">`.
@@ -1384,6 +1488,8 @@ fn tool_definitions<'py>(
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyStore>()?;
+    m.add_class::<PyWaiter>()?;
+    m.add("WouldWait", py.get_type::<WouldWait>())?;
     m.add_function(wrap_pyfunction!(tool_definitions, m)?)?;
     let base = py.get_type::<BacklogError>();
     base.setattr("code", ErrorCode::Internal.as_str())?;

@@ -1,6 +1,7 @@
 """The conformance cases of testdata/conformance/, run through the Python module.
 
-One pytest case per data case (see testdata/conformance/README.md for the format). A
+One pytest case per data case and class (``Store``, and ``AsyncStore`` with each
+call awaited) (see testdata/conformance/README.md for the format). A
 request becomes a call of the Store's method (SPEC §9): agent_id, task_id, prefix and
 the task list positional, everything else by keyword (``create_task(agent, **task)``,
 ``update_task(agent, task, **patch)``). A success must return exactly the expected
@@ -13,14 +14,16 @@ have got without the call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from types import TracebackType
+from typing import Any, Callable, NamedTuple, Optional, Type, Union
 
 import pytest
 
-from agent_backlog import BacklogError, Store
+from agent_backlog import AsyncStore, BacklogError, Store
 
 DATA = Path(__file__).resolve().parents[2] / "testdata" / "conformance"
 SURFACE = "python"
@@ -123,7 +126,36 @@ FIXTURE: list[Any] = load_json(DATA / "fixture.json")
 MINE = [c for c in CASES if SURFACE in c.data.get("surfaces", SURFACES)]
 
 
-def call(store: Store, op: str, request: Any) -> Any:
+class Awaited:
+    """An in-memory AsyncStore whose every method is awaited to the end on a loop of
+    its own: the cases through AsyncStore (SPEC §18: the same results and errors)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.store = AsyncStore(":memory:")
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.store, name)
+        return lambda *args, **kwargs: self.loop.run_until_complete(method(*args, **kwargs))
+
+    def __enter__(self) -> "Awaited":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.loop.run_until_complete(self.store.aclose())
+        self.loop.close()
+
+
+Backlog = Union[Store, Awaited]
+OPENERS: dict[str, Callable[[], Backlog]] = {"Store": lambda: Store(":memory:"), "AsyncStore": Awaited}
+
+
+def call(store: Backlog, op: str, request: Any) -> Any:
     """Runs one operation; raises Inexpressible when the request has no Python call."""
     if op not in POSITIONAL:
         raise Inexpressible(f"there is no Store method {op!r}")
@@ -174,7 +206,7 @@ def setup_steps(setup: Any) -> list[Any]:
     return steps
 
 
-def run_setup(store: Store, setup: Any) -> None:
+def run_setup(store: Backlog, setup: Any) -> None:
     for i, step in enumerate(setup_steps(setup)):
         assert set(step) == {"op", "request"}, step
         try:
@@ -183,13 +215,13 @@ def run_setup(store: Store, setup: Any) -> None:
             pytest.fail(f"setup step {i} ({step['op']}) failed: {e.code}: {e}")
 
 
-def snapshot(store: Store) -> object:
+def snapshot(store: Backlog) -> object:
     everything = store.query_tasks()
     summaries = [store.summary(a) for a in SNAPSHOT_AGENTS]
     return (everything, summaries)
 
 
-def probe(store: Store) -> tuple[str, str]:
+def probe(store: Backlog) -> tuple[str, str]:
     """The IDs the next tasks of marketing-lead and new-agent get."""
     return (store.create_task(ML, "probe")["id"], store.create_task(NEW, "probe")["id"])
 
@@ -250,11 +282,12 @@ def test_the_cases_are_well_formed() -> None:
 
 
 @pytest.mark.parametrize("case", MINE, ids=[c.name for c in MINE])
-def test_conformance(case: Case) -> None:
+@pytest.mark.parametrize("opened", list(OPENERS))
+def test_conformance(case: Case, opened: str) -> None:
     data = case.data
     setup = data.get("setup")
     request = expand(data["request"])
-    with Store(":memory:") as store:
+    with OPENERS[opened]() as store:
         run_setup(store, setup)
         before = snapshot(store)
         try:
