@@ -41,6 +41,8 @@ test-python: python-dev cli-bin chromium
 	REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/python
 	$(VENV_PY) examples/python/plan.py
 	$(VENV_PY) examples/python/agent_tools.py
+	$(VENV_PY) examples/python/pydantic_ai_tools.py
+	$(VENV_PY) examples/python/langchain_tools.py
 
 lint-python:
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) $(CARGO) clippy -p agent-backlog-python -- -D warnings
