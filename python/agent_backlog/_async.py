@@ -32,8 +32,8 @@ from ._native import Store, WouldWait
 __all__ = ["AsyncStore"]
 
 # How long calls that never wait may keep the loop before one of them lets other
-# coroutines run (asyncio.sleep(0)).
-_SLICE = 0.004
+# coroutines run.
+_SLICE = 0.002
 
 # The methods that wait for work and take a Waiter that ends them at once.
 _WAITS = frozenset({"wait_for_task", "events", "_call_tool"})
@@ -108,8 +108,11 @@ class AsyncStore:
     async def _call(self, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         now = monotonic()
         if now - self._slice_start > _SLICE:
-            # Every call so far ran on the loop without waiting: let others run.
-            await asyncio.sleep(0)
+            # The calls since the last pause all ran on the loop without waiting: let
+            # the others run. A coroutine woken by a timer or a socket needs a few turns
+            # of the loop (the wake-up, then its step), so this one steps back three.
+            for _ in range(3):
+                await asyncio.sleep(0)
             self._slice_start = monotonic()
         try:
             return self._store._now(name, args, kwargs)

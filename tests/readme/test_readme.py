@@ -47,7 +47,7 @@ def test_the_readme_has_its_examples() -> None:
     # The tour of the API, then the leased worker loop, in Rust and Python; C once.
     assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 6
+    assert len(blocks("python")) == 7
     assert len(blocks("c")) == 1
 
 
@@ -155,6 +155,13 @@ def test_the_python_tools(tmp_path: Path) -> None:
         "complete Posted",
         "not_found",
     ], out
+
+
+def test_the_python_async_workers(tmp_path: Path) -> None:
+    script = tmp_path / "async_workers.py"
+    script.write_text(blocks("python")[6])
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    assert out == "{'queued': 0, 'in_progress': 0, 'complete': 6, 'blocked': 0, 'total': 6}\n", out
 
 
 def test_the_tool_table_of_docs_mcp_is_the_tools() -> None:
