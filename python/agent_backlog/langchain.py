@@ -15,8 +15,10 @@ Each tool is a ``StructuredTool`` over :func:`agent_backlog.tools.call`: the too
 name and description, its strict JSON schema as ``args_schema``, and a function that
 returns the result as JSON text. An error comes back as the text of the error object
 (``{"error": {"code": "not_found", "message": ...}}``), not as an exception, so that
-the model reads what to change. ``ainvoke`` runs the call in a worker thread, so a
-tool that waits (``wait_for_task``) does not block the event loop.
+the model reads what to change. ``ainvoke`` never blocks the event loop: on an
+``AsyncStore`` it awaits :func:`agent_backlog.tools.acall` (calls that cannot wait
+run on the loop, a cancelled wait ends at once); on a ``Store`` it runs the call in a
+worker thread. ``invoke`` is the blocking call on either.
 
 Needs langchain-core: ``pip install 'agent-backlog[langchain]'``.
 """
@@ -30,13 +32,14 @@ from typing import Any, List, Optional, Sequence, Union
 from langchain_core.tools import StructuredTool
 
 from . import tools as _tools
+from ._async import AsyncStore
 from ._native import Store
 
 __all__ = ["backlog_tools"]
 
 
 def backlog_tools(
-    store: Store,
+    store: Union[Store, AsyncStore],
     tools: Union[str, Sequence[str]] = "core",
     *,
     agent_id: Optional[str] = None,
@@ -50,13 +53,16 @@ def backlog_tools(
     return [_tool(store, tool, agent_id) for tool in _tools.select(tools, agent_id=agent_id)]
 
 
-def _tool(store: Store, tool: _tools.Tool, agent_id: Optional[str]) -> StructuredTool:
+def _tool(store: Union[Store, AsyncStore], tool: _tools.Tool, agent_id: Optional[str]) -> StructuredTool:
     name = tool["name"]
+    blocking = store.store if isinstance(store, AsyncStore) else store
 
     def run(**arguments: Any) -> str:
-        return _text(_tools.call(store, name, arguments, agent_id=agent_id))
+        return _text(_tools.call(blocking, name, arguments, agent_id=agent_id))
 
     async def arun(**arguments: Any) -> str:
+        if isinstance(store, AsyncStore):
+            return _text(await _tools.acall(store, name, arguments, agent_id=agent_id))
         return await asyncio.to_thread(run, **arguments)
 
     return StructuredTool.from_function(

@@ -16,8 +16,10 @@ Each tool is a ``FunctionTool`` over :func:`agent_backlog.tools.call`: the tool'
 and description, its strict JSON schema (``strict_json_schema=True``), and a call that
 returns the result as JSON text. An error comes back as the text of the error object
 (``{"error": {"code": "not_found", "message": ...}}``), not as an exception, so that
-the model reads what to change. The call runs in a worker thread, so a tool that waits
-(``wait_for_task``, at most its ``timeout_seconds``) does not block the event loop.
+the model reads what to change. The event loop is never blocked: on an ``AsyncStore``
+the call awaits :func:`agent_backlog.tools.acall` (calls that cannot wait run on the
+loop; a cancelled wait ends at once), on a ``Store`` it runs in a worker thread (a
+tool that waits, ``wait_for_task``, holds that thread at most its ``timeout_seconds``).
 
 Needs the SDK: ``pip install 'agent-backlog[openai-agents]'``.
 """
@@ -33,13 +35,14 @@ from agents import FunctionTool
 from agents.tool_context import ToolContext
 
 from . import tools as _tools
+from ._async import AsyncStore
 from ._native import Store
 
 __all__ = ["backlog_tools"]
 
 
 def backlog_tools(
-    store: Store,
+    store: Union[Store, AsyncStore],
     tools: Union[str, Sequence[str]] = "core",
     *,
     agent_id: Optional[str] = None,
@@ -53,13 +56,16 @@ def backlog_tools(
     return [_tool(store, tool, agent_id) for tool in _tools.select(tools, agent_id=agent_id)]
 
 
-def _tool(store: Store, tool: _tools.Tool, agent_id: Optional[str]) -> FunctionTool:
+def _tool(store: Union[Store, AsyncStore], tool: _tools.Tool, agent_id: Optional[str]) -> FunctionTool:
     name = tool["name"]
 
     async def invoke(context: ToolContext[Any], arguments: str) -> str:
         # A model may send "" for a call without arguments.
         given: Optional[str] = arguments if arguments.strip() else None
-        result = await asyncio.to_thread(_tools.call, store, name, given, agent_id=agent_id)
+        if isinstance(store, AsyncStore):
+            result = await _tools.acall(store, name, given, agent_id=agent_id)
+        else:
+            result = await asyncio.to_thread(_tools.call, store, name, given, agent_id=agent_id)
         return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
 
     return FunctionTool(

@@ -27,7 +27,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agent_backlog import Store, ValidationError, tools
+from agent_backlog import AsyncStore, Store, ValidationError, tools
 from agent_backlog import langchain as lc
 from agent_backlog import openai_agents as oa
 
@@ -160,6 +160,30 @@ def test_langchain_bound_and_async(store: Store) -> None:
     assert summary == store.summary("ops")
 
 
+def test_langchain_tools_on_an_asyncstore(store: Store, db_path: Any) -> None:
+    async def main() -> None:
+        async with AsyncStore(db_path) as on_loop:
+            backlog = {t.name: t for t in lc.backlog_tools(on_loop, "all", agent_id="ops")}
+            created = json.loads(await backlog["create_task"].ainvoke(
+                {"title": "Async", "description": None, "priority": 2, "depends_on": None, "idempotency_key": None}))
+            assert created == store.get_task("ops", "OPS-001")
+            # The blocking form works on the same tools.
+            assert json.loads(backlog["summary"].invoke({}))["queued"] == 1
+            # A wait on the loop's store is cancellable and leaves the task queued.
+            wait = asyncio.create_task(backlog["wait_for_task"].ainvoke(
+                {"worker": "lc", "timeout_seconds": 60, "lease_seconds": None, "max_attempts": None}))
+            claimed = json.loads(await wait)
+            assert claimed["result"]["task"]["id"] == "OPS-001"
+            idle = asyncio.create_task(backlog["wait_for_task"].ainvoke(
+                {"worker": "lc", "timeout_seconds": 60, "lease_seconds": None, "max_attempts": None}))
+            await asyncio.sleep(0.1)
+            idle.cancel()
+            await asyncio.wait([idle])
+            assert idle.cancelled()
+
+    asyncio.run(main())
+
+
 # --- OpenAI Agents SDK --------------------------------------------------------------------
 
 
@@ -250,6 +274,27 @@ def test_a_waiting_tool_does_not_block_the_loop(store: Store) -> None:
     assert outputs["c1"]["id"] == "OPS-001"
     assert outputs["w1"]["result"]["task"]["id"] == "OPS-001"
     assert store.get_task("ops", "OPS-001")["status"] == "in_progress"
+
+
+def test_openai_agents_tools_on_an_asyncstore(store: Store, db_path: Any) -> None:
+    """The same waiting turn on an AsyncStore: create_task runs on the loop, the wait
+    on a thread of its own."""
+    model = ScriptedModel([
+        [function_call("wait_for_task", {"worker": "oa-1", "timeout_seconds": 10, "lease_seconds": None,
+                                         "max_attempts": None}, call_id="w1"),
+         function_call("create_task", {"title": "Arrives later", "description": None, "priority": None,
+                                       "depends_on": None, "idempotency_key": None}, call_id="c1")],
+        [assistant_message("ok")],
+    ])
+    on_loop = AsyncStore(db_path)
+    agent = Agent(name="worker", model=model,
+                  tools=list(oa.backlog_tools(on_loop, ["wait_for_task", "create_task"], agent_id="ops")))
+    run_agent(agent, "Wait for work.")
+    outputs = {item["call_id"]: json.loads(item["output"]) for item in model.calls[1].input
+               if isinstance(item, dict) and item.get("type") == "function_call_output"}
+    assert outputs["w1"]["result"]["task"]["id"] == outputs["c1"]["id"] == "OPS-001"
+    assert store.get_task("ops", "OPS-001")["status"] == "in_progress"
+    on_loop.store.close()
 
 
 def test_openai_agents_odd_arguments(store: Store) -> None:
