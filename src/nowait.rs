@@ -15,7 +15,9 @@
 //! transaction begins, and a FULL-durability write is refused before it starts — so
 //! "would wait" always means "nothing was done".
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -25,6 +27,46 @@ thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
     /// Whether the call gave up where it would have waited.
     static GAVE_UP: Cell<bool> = const { Cell::new(false) };
+    /// The cancel flag of the wait this thread runs for, if any
+    /// ([`crate::WaitCancel::scope`]): the places that wait for a lock give up once
+    /// it is set.
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Whether the wait this thread runs for was cancelled: a wait for a lock then gives
+/// up at once (nothing written).
+pub(crate) fn cancelled() -> bool {
+    CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Acquire))
+    })
+}
+
+/// Runs `f` with `flag` as this thread's cancel flag (see [`cancelled`]).
+pub(crate) fn with_cancel<T>(flag: &Arc<AtomicBool>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Arc<AtomicBool>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            CANCEL.with(|c| *c.borrow_mut() = outer);
+        }
+    }
+    let _restore = Restore(CANCEL.with(|c| c.borrow_mut().replace(Arc::clone(flag))));
+    f()
+}
+
+/// Runs `f` — a caller's hook, which may run code of the caller's (a Python signal
+/// handler) — outside the no-wait mode, so that the caller's own calls wait as usual
+/// and do not count as this call giving up.
+pub(crate) fn suspended<T>(f: impl FnOnce() -> T) -> T {
+    let _mode = Mode {
+        outer: ACTIVE.with(|a| a.replace(false)),
+    };
+    let gave_up = GAVE_UP.with(Cell::get);
+    let value = f();
+    GAVE_UP.with(|g| g.set(gave_up));
+    value
 }
 
 /// Whether the call on this thread must not wait.

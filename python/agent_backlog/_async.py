@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from time import monotonic
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -31,9 +31,11 @@ from ._native import Store, WouldWait
 
 __all__ = ["AsyncStore"]
 
-# How long calls that never wait may keep the loop before one of them lets other
-# coroutines run.
+# How long calls that never wait may hold the loop, one after another, before one of
+# them lets other coroutines run; and the pause between two calls after which the
+# loop is taken to have been free in between.
 _SLICE = 0.002
+_GAP = 0.0005
 
 # The methods that wait for work and take a Waiter that ends them at once.
 _WAITS = frozenset({"wait_for_task", "events", "_call_tool"})
@@ -78,6 +80,15 @@ def _settle(future: "asyncio.Future[Any]", result: Any, error: Optional[BaseExce
         future.set_result(result)
 
 
+def _give_back(store: Store, token: str) -> None:
+    """Undoes a claim that never reached its caller (its attempt not counted)."""
+    try:
+        store._return_lease(token)
+    except Exception:
+        # Closed meanwhile, or finished by someone: the lease then expires as any.
+        pass
+
+
 class AsyncStore:
     """A backlog store for asyncio programs: ``Store``'s methods as coroutines, with
     the same arguments, results and errors (see the module docs for what runs where).
@@ -98,7 +109,11 @@ class AsyncStore:
         self._store = Store(path, busy_timeout=busy_timeout, durability=durability, actor=actor)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._executor_lock = threading.Lock()
-        self._slice_start = monotonic()
+        self._closed = False
+        # How long the calls since the loop last had a turn for others held it, and
+        # when the last of them ended.
+        self._held = 0.0
+        self._last_end = 0.0
 
     @property
     def store(self) -> Store:
@@ -106,18 +121,25 @@ class AsyncStore:
         return self._store
 
     async def _call(self, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-        now = monotonic()
-        if now - self._slice_start > _SLICE:
+        start = monotonic()
+        if start - self._last_end > _GAP:
+            # Time passed since the last call: the loop was free to run others.
+            self._held = 0.0
+        elif self._held > _SLICE:
             # The calls since the last pause all ran on the loop without waiting: let
             # the others run. A coroutine woken by a timer or a socket needs a few turns
             # of the loop (the wake-up, then its step), so this one steps back three.
             for _ in range(3):
                 await asyncio.sleep(0)
-            self._slice_start = monotonic()
+            self._held = 0.0
+            start = monotonic()
         try:
             return self._store._now(name, args, kwargs)
         except WouldWait:
             pass
+        finally:
+            self._last_end = monotonic()
+            self._held += self._last_end - start
         return await self._on_thread(name, args, kwargs)
 
     async def _on_thread(self, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -134,6 +156,10 @@ class AsyncStore:
         def run() -> None:
             result: Any = None
             error: Optional[BaseException] = None
+            token: Optional[str] = None
+            with handover.lock:
+                if handover.dropped:
+                    return  # cancelled before it began: do nothing at all
             try:
                 result = method(*args, **kwargs)
                 token = _claimed_token(result)
@@ -141,6 +167,7 @@ class AsyncStore:
                     with handover.lock:
                         if handover.dropped:
                             store._return_lease(token)
+                            token = None
                         else:
                             handover.token = token
             except BaseException as e:  # handed to the awaiting coroutine
@@ -148,42 +175,48 @@ class AsyncStore:
             try:
                 loop.call_soon_threadsafe(_settle, future, result, error)
             except RuntimeError:
-                pass  # the loop is closed: nobody awaits the answer any more
+                # The loop is closed: nobody will receive the answer. A claim in it
+                # goes back to the queue.
+                if token is not None:
+                    _give_back(store, token)
 
+        queued = None
         if waiter is not None:
             threading.Thread(target=run, name=f"agent-backlog {name}", daemon=True).start()
         else:
-            self._threads().submit(run)
+            queued = self._submit(run)
         try:
             return await future
         except asyncio.CancelledError:
             with handover.lock:
                 handover.dropped = True
                 token, handover.token = handover.token, None
+            if queued is not None:
+                queued.cancel()
             if waiter is not None:
                 waiter.cancel()
             if token is not None:
-                self._threads().submit(self._give_back, token)
+                self._submit(_give_back, store, token)
             raise
 
-    def _give_back(self, token: str) -> None:
-        try:
-            self._store._return_lease(token)
-        except Exception:
-            # Closed meanwhile, or finished by someone: the lease then expires as any.
-            pass
-
-    def _threads(self) -> ThreadPoolExecutor:
+    def _submit(self, fn: Callable[..., None], *args: Any) -> "Optional[Future[None]]":
+        """Runs fn on one of the store's threads (on a thread of its own once the
+        store is closed, when the pool is gone)."""
         with self._executor_lock:
+            if self._closed:
+                threading.Thread(target=fn, args=args, name="agent-backlog", daemon=True).start()
+                return None
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=_WRITE_THREADS, thread_name_prefix="agent-backlog"
                 )
-            return self._executor
+            return self._executor.submit(fn, *args)
 
     async def aclose(self) -> None:
         """Closes the store: waits under way end (with ``StorageError``), later calls
         raise ``StorageError``. Closing twice is fine."""
+        with self._executor_lock:
+            self._closed = True
         loop = asyncio.get_running_loop()
         future: "asyncio.Future[Any]" = loop.create_future()
 
@@ -198,12 +231,14 @@ class AsyncStore:
             except RuntimeError:
                 pass
 
-        threading.Thread(target=run, name="agent-backlog close", daemon=True).start()
-        await future
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False)
+        try:
+            threading.Thread(target=run, name="agent-backlog close", daemon=True).start()
+            await future
+        finally:
+            with self._executor_lock:
+                executor, self._executor = self._executor, None
+            if executor is not None:
+                executor.shutdown(wait=False)
 
     async def __aenter__(self) -> "AsyncStore":
         return self

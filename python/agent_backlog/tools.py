@@ -85,22 +85,28 @@ def call(
     if not isinstance(store, Store):
         return _error("store must be an agent_backlog.Store, got " + type(store).__name__)
     checked = _arguments(name, arguments)
-    if isinstance(checked, str):
-        return _error(checked)
+    if isinstance(checked, _Refused):
+        return _error(checked.message)
     return store._call_tool(name, checked, agent_id=agent_id)
+
+
+class _Refused:
+    """Arguments that cannot be sent: ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def _arguments(name: Any, arguments: Union[Mapping[str, Any], str, None]) -> Any:
     """The arguments as the native call takes them (a dict, or anything else for the
-    core to refuse by name), or the message of why they cannot be (a str)."""
+    core to refuse by name), or ``_Refused`` with why they cannot be."""
     if not isinstance(name, str):
-        return "name must be a tool's name as a string, got " + type(name).__name__
+        return _Refused("name must be a tool's name as a string, got " + type(name).__name__)
     if isinstance(arguments, str):
         try:
-            parsed: Any = json.loads(arguments)
+            return json.loads(arguments)
         except ValueError as e:
-            return f"the arguments of {name} must be a JSON object: {e}"
-        return parsed
+            return _Refused(f"the arguments of {name} must be a JSON object: {e}")
     if arguments is None:
         return {}
     if isinstance(arguments, Mapping) and not isinstance(arguments, dict):
@@ -134,6 +140,6 @@ async def acall(
     if not isinstance(store, AsyncStore):
         return _error("store must be an agent_backlog.AsyncStore, got " + type(store).__name__)
     checked = _arguments(name, arguments)
-    if isinstance(checked, str):
-        return _error(checked)
+    if isinstance(checked, _Refused):
+        return _error(checked.message)
     return await _call_tool(store, name, checked, agent_id)

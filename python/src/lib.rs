@@ -703,8 +703,9 @@ pub struct PyWaiter {
 impl PyWaiter {
     /// Ends the wait that was given this waiter (it returns as if its timeout had
     /// passed, claiming nothing), now or as soon as it begins.
-    fn cancel(&self) {
-        self.cancel.cancel();
+    fn cancel(&self, py: Python<'_>) {
+        // It takes the store's locks to wake the waiters: not while holding the GIL.
+        py.detach(|| self.cancel.cancel());
     }
 
     /// Whether cancel() was called.
@@ -722,6 +723,15 @@ fn stop_hook<'a>(
     move || match waiter {
         Some(w) => w.is_cancelled(),
         None => signals(),
+    }
+}
+
+/// Runs `f` in the waiter's scope, when there is one (`WaitCancel::scope`: once
+/// cancelled, a wait for a lock inside it gives up at once too).
+fn in_scope<T>(waiter: Option<&WaitCancel>, f: impl FnOnce() -> T) -> T {
+    match waiter {
+        Some(w) => w.scope(f),
+        None => f(),
     }
 }
 
@@ -1233,8 +1243,10 @@ impl PyStore {
         let waiter = _waiter.map(|w| w.get().cancel.clone());
         let claimed = self.call_interruptible(py, move |s, signals| {
             let w = WaitRequest::from_value(request)?;
-            let mut stop = stop_hook(waiter.as_ref(), signals);
-            s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut stop)
+            in_scope(waiter.as_ref(), || {
+                let mut stop = stop_hook(waiter.as_ref(), signals);
+                s.wait_for_task_until(&w.agent_id, &w.worker, w.timeout, w.terms, &mut stop)
+            })
         })?;
         claim_dict(py, claimed.as_ref())
     }
@@ -1282,8 +1294,11 @@ impl PyStore {
         )?;
         let waiter = _waiter.map(|w| w.get().cancel.clone());
         let page = self.call_interruptible(py, move |s, signals| {
-            let mut stop = stop_hook(waiter.as_ref(), signals);
-            s.events_until(EventQuery::from_value(query)?, &mut stop)
+            let query = EventQuery::from_value(query)?;
+            in_scope(waiter.as_ref(), || {
+                let mut stop = stop_hook(waiter.as_ref(), signals);
+                s.events_until(query, &mut stop)
+            })
         })?;
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "events"), events_list(py, &page.events)?)?;
@@ -1386,8 +1401,10 @@ impl PyStore {
         let outcome = match prepared {
             Ok((toolbox, arguments)) => self
                 .run_interruptible(py, move |store, signals| {
-                    let mut stop = stop_hook(waiter.as_ref(), signals);
-                    Ok(toolbox.call_until(store, name, arguments, &mut stop))
+                    Ok(in_scope(waiter.as_ref(), || {
+                        let mut stop = stop_hook(waiter.as_ref(), signals);
+                        toolbox.call_until(store, name, arguments, &mut stop)
+                    }))
                 })?
                 .unwrap_or_else(|err| Outcome {
                     content: err.to_json(),

@@ -1,10 +1,12 @@
 //! Waits as futures, for async Rust programs (the `tokio` feature, SPEC §18).
 //!
-//! [`Store::wait_for_task_async`] and [`Store::events_async`] run the wait on tokio's
-//! blocking pool, so no runtime worker thread is held while they wait. Dropping the
-//! future (a `select!` that took another branch, a timeout, an aborted task) cancels
-//! the wait at once through a [`WaitCancel`]; a task that the wait had already claimed
-//! but not yet handed over goes straight back to the queue with
+//! [`Store::wait_for_task_async`] and [`Store::events_async`] run the wait on a thread
+//! of its own (a wait may last minutes, which tokio's blocking pool is not for), so no
+//! runtime worker thread is held while they wait; the answer comes back through a
+//! oneshot channel. Dropping the future (a `select!` that took another branch, a
+//! timeout, an aborted task) cancels the wait at once through a [`WaitCancel`] — also
+//! a wait for a lock inside it ([`WaitCancel::scope`]); a task that the wait had
+//! already claimed but not yet handed over goes straight back to the queue with
 //! [`Store::return_lease`], its attempt not counted.
 
 use std::future::Future;
@@ -13,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::history::{EventPage, EventQuery};
@@ -28,11 +30,11 @@ struct Handover {
     undelivered: Option<String>,
 }
 
-/// A wait running on tokio's blocking pool; see the module docs. Resolves to what
+/// A wait running on a thread of its own; see the module docs. Resolves to what
 /// the blocking call returns; dropping it cancels the wait.
 #[must_use = "a wait does nothing useful unless awaited; dropping it cancels it"]
 pub struct Wait<T> {
-    handle: JoinHandle<Result<T>>,
+    answer: oneshot::Receiver<Result<T>>,
     cancel: WaitCancel,
     handover: Arc<Mutex<Handover>>,
     store: Arc<Store>,
@@ -56,13 +58,31 @@ impl<T: Send + 'static> Wait<T> {
     ) -> Wait<T> {
         let cancel = store.wait_cancel();
         let handover = Arc::new(Mutex::new(Handover::default()));
-        let handle = {
+        let (send, answer) = oneshot::channel();
+        let spawned = {
             let (store, cancel, handover) =
                 (Arc::clone(store), cancel.clone(), Arc::clone(&handover));
-            tokio::task::spawn_blocking(move || run(&store, &cancel, &handover))
+            std::thread::Builder::new()
+                .name("agent-backlog wait".into())
+                .spawn(move || {
+                    let result = cancel.scope(|| run(&store, &cancel, &handover));
+                    // Nobody to take it when the future is gone; a claim in it was
+                    // given back when the handover saw the drop.
+                    let _ = send.send(result);
+                })
+        };
+        let answer = match spawned {
+            Ok(_) => answer,
+            Err(e) => {
+                let (send, answer) = oneshot::channel();
+                let _ = send.send(Err(Error::storage(format!(
+                    "cannot start a thread for the wait: {e}"
+                ))));
+                answer
+            }
         };
         Wait {
-            handle,
+            answer,
             cancel,
             handover,
             store: Arc::clone(store),
@@ -75,12 +95,12 @@ impl<T> Future for Wait<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let outcome = match Pin::new(&mut self.handle).poll(cx) {
+        let outcome = match Pin::new(&mut self.answer).poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(result)) => result,
-            Poll::Ready(Err(failed)) => Err(Error::Internal(format!(
-                "the waiting thread ended without an answer ({failed}); this is a bug"
-            ))),
+            Poll::Ready(Err(_)) => Err(Error::Internal(
+                "the waiting thread ended without an answer (it panicked); this is a bug".into(),
+            )),
         };
         self.done = true;
         lock(&self.handover).undelivered = None;
@@ -99,17 +119,20 @@ impl<T> Drop for Wait<T> {
         if let Some(token) = handover.undelivered.take() {
             drop(handover);
             // A write, which may wait for a lock: not on the thread that dropped us.
+            // (Should no thread start, the lease expires as any other would.)
             let store = Arc::clone(&self.store);
-            std::thread::spawn(move || store.return_lease(&token));
+            let _ = std::thread::Builder::new()
+                .name("agent-backlog give back".into())
+                .spawn(move || store.return_lease(&token));
         }
     }
 }
 
 impl Store {
-    /// [`Store::wait_for_task`] as a future (feature `tokio`): it waits on tokio's
-    /// blocking pool, never on a runtime worker thread, and dropping it stops the
-    /// wait at once; a task it had claimed but not handed over yet goes straight
-    /// back to the queue, its attempt not counted. Call it inside a tokio runtime.
+    /// [`Store::wait_for_task`] as a future (feature `tokio`): it waits on a thread of
+    /// its own, never on a runtime worker thread, and dropping it stops the wait at
+    /// once; a task it had claimed but not handed over yet goes straight back to the
+    /// queue, its attempt not counted. Any executor may poll it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -154,8 +177,7 @@ impl Store {
     }
 
     /// [`Store::events`] as a future (feature `tokio`): a query with `wait_seconds`
-    /// waits on tokio's blocking pool, and dropping the future stops the wait at once.
-    /// Call it inside a tokio runtime.
+    /// waits on a thread of its own, and dropping the future stops the wait at once.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

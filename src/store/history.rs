@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::leases::{stopped, unless_stopped};
 use super::{not_found, page, Store};
 use crate::error::Result;
 use crate::history::{AgentList, EventPage, EventQuery, History, Pruned};
@@ -91,12 +92,20 @@ impl Store {
     ) -> Result<EventPage> {
         let q = rules::query(query)?;
         let deadline = Instant::now() + q.wait;
+        let nothing = EventPage {
+            events: Vec::new(),
+            next: q.after,
+        };
         loop {
             // The mark comes first: a commit after it ends the wait below at once.
-            let mut mark = self.backend.change_mark()?;
-            let events = self.backend.events(&q)?;
+            let Some(mut mark) = unless_stopped(self.backend.change_mark(), &mut stop)? else {
+                return Ok(nothing);
+            };
+            let Some(events) = unless_stopped(self.backend.events(&q), &mut stop)? else {
+                return Ok(nothing);
+            };
             let now = Instant::now();
-            if !events.is_empty() || now >= deadline || stop.as_mut().is_some_and(|stop| stop()) {
+            if !events.is_empty() || now >= deadline || stopped(&mut stop) {
                 let next = events.last().map_or(q.after, |e| e.seq);
                 return Ok(EventPage { events, next });
             }

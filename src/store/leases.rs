@@ -17,6 +17,26 @@ use crate::store::{not_found, Store};
 /// How often an interruptible wait asks whether to stop.
 pub(super) const STOP_POLL: Duration = Duration::from_millis(50);
 
+/// Whether a wait's stop hook says stop. The hook runs outside the no-wait mode: it
+/// may run code of the caller's (a Python signal handler), whose own calls may wait.
+pub(super) fn stopped(stop: &mut Option<&mut dyn FnMut() -> bool>) -> bool {
+    stop.as_mut().is_some_and(crate::nowait::suspended)
+}
+
+/// A step of a wait: its value, or `None` when it failed because the wait was
+/// cancelled meanwhile (a wait for a lock gives up at once then; see
+/// [`WaitCancel::scope`]); any other failure is the wait's.
+pub(super) fn unless_stopped<T>(
+    step: Result<T>,
+    stop: &mut Option<&mut dyn FnMut() -> bool>,
+) -> Result<Option<T>> {
+    match step {
+        Ok(value) => Ok(Some(value)),
+        Err(_) if stopped(stop) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Ends waits of one store from another thread; see [`Store::wait_cancel`]. Clones
 /// share one flag.
 #[derive(Clone)]
@@ -35,6 +55,29 @@ impl WaitCancel {
     /// Whether [`WaitCancel::cancel`] was called: the stop hook of a wait.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` — a wait whose stop hook asks [`WaitCancel::is_cancelled`] — such
+    /// that, once cancelled, also a wait for a lock inside it (another connection's
+    /// write lock, this store's writer, a free read connection) gives up at once
+    /// instead of waiting out the busy timeout; the wait then returns as stopped,
+    /// having written nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use agent_backlog::{LeaseTerms, Store};
+    /// let store = Store::open_in_memory()?;
+    /// let cancel = store.wait_cancel();
+    /// cancel.cancel();
+    /// let claim = cancel.scope(|| {
+    ///     store.wait_for_task_until("ops", "w1", Duration::from_secs(60), LeaseTerms::new(),
+    ///         &mut || cancel.is_cancelled())
+    /// })?;
+    /// assert!(claim.is_none());
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
+    pub fn scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        crate::nowait::with_cancel(&self.cancelled, f)
     }
 }
 
@@ -303,20 +346,29 @@ impl Store {
             terms: rules::terms(terms)?,
         };
         let deadline = Instant::now() + timeout;
-        let mut first = true;
         loop {
-            // A wait told to stop claims nothing more, also when the commit that woke
-            // it made a task ready.
-            if !std::mem::take(&mut first) && stop.as_mut().is_some_and(|stop| stop()) {
+            // A wait told to stop claims nothing more: not before its first look, and
+            // not when the commit that woke it made a task ready.
+            if stopped(&mut stop) {
                 return Ok(None);
             }
             // The mark comes first: a commit after it, even one made while the claim
             // below runs, ends the wait below at once.
-            let mut mark = self.backend.change_mark()?;
-            if let Some(found) = self.backend.claim_lease(agent_id, &grant)? {
+            let Some(mut mark) = unless_stopped(self.backend.change_mark(), &mut stop)? else {
+                return Ok(None);
+            };
+            let Some(found) =
+                unless_stopped(self.backend.claim_lease(agent_id, &grant), &mut stop)?
+            else {
+                return Ok(None);
+            };
+            if let Some(found) = found {
                 return Ok(Some(claim(found)));
             }
-            let mut look = self.backend.claimable(agent_id)?;
+            let Some(mut look) = unless_stopped(self.backend.claimable(agent_id), &mut stop)?
+            else {
+                return Ok(None);
+            };
             loop {
                 if look.ready {
                     break;
@@ -329,7 +381,7 @@ impl Store {
                 if expiry.is_some_and(|at| at <= now) {
                     break;
                 }
-                if now >= deadline || stop.as_mut().is_some_and(|stop| stop()) {
+                if now >= deadline || stopped(&mut stop) {
                     return Ok(None);
                 }
                 if crate::nowait::active() {
@@ -342,7 +394,12 @@ impl Store {
                     .min()
                     .unwrap_or(deadline);
                 if self.backend.wait_change(&mut mark, until)? {
-                    look = self.backend.claimable(agent_id)?;
+                    let Some(now_look) =
+                        unless_stopped(self.backend.claimable(agent_id), &mut stop)?
+                    else {
+                        return Ok(None);
+                    };
+                    look = now_look;
                 }
             }
         }

@@ -180,6 +180,10 @@ def test_langchain_tools_on_an_asyncstore(store: Store, db_path: Any) -> None:
             idle.cancel()
             await asyncio.wait([idle])
             assert idle.cancelled()
+            # It claimed nothing, also once a task comes.
+            await on_loop.create_task("ops", "after the cancel")
+            await asyncio.sleep(0.2)
+            assert (await on_loop.summary("ops"))["queued"] == 1
 
     asyncio.run(main())
 

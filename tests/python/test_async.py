@@ -33,6 +33,20 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())  # type: ignore[arg-type]
 
 
+class Hops:
+    """Counts the calls an AsyncStore sends to a thread, by name."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.names: List[str] = []
+        original = AsyncStore._on_thread  # type: ignore[attr-defined]
+
+        async def counted(store: AsyncStore, name: str, args: Any, kwargs: Any) -> Any:
+            self.names.append(name)
+            return await original(store, name, args, kwargs)
+
+        monkeypatch.setattr(AsyncStore, "_on_thread", counted)
+
+
 class Ticker:
     """A coroutine that sleeps 2 ms in a loop and counts its wake-ups: it runs only
     while the loop is free."""
@@ -150,16 +164,35 @@ def test_writers_waiting_for_another_process_lock_leave_the_loop_running(tmp_pat
     assert sorted(created) == ["OPS-001", "OPS-002", "OPS-003", "OPS-004"]
 
 
-def test_full_durability_writes_leave_the_loop(tmp_path: Path) -> None:
+def test_full_durability_writes_leave_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hops = Hops(monkeypatch)
+
     async def main() -> None:
         async with AsyncStore(tmp_path / "f.db", durability="full") as store:
             ids = [(await store.create_task(AGENT, f"t{i}"))["id"] for i in range(3)]
             assert ids == ["OPS-001", "OPS-002", "OPS-003"]
-            # They ran on the store's threads, not on the loop's.
-            assert any(t.name.startswith("agent-backlog") for t in threading.enumerate())
             assert (await store.summary(AGENT))["queued"] == 3
 
     run(main)
+    # The writes ran on the store's threads (their commits wait for the disk); the
+    # read ran on the loop.
+    assert hops.names == ["create_task"] * 3
+
+
+def test_calls_that_cannot_wait_stay_on_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hops = Hops(monkeypatch)
+
+    async def main() -> None:
+        async with AsyncStore(tmp_path / "n.db") as store:
+            await store.create_task(AGENT, "a")
+            claim = await store.claim_lease(AGENT, "w1")
+            assert claim is not None
+            await store.finish_lease(claim["lease"]["token"], "complete")
+            await store.list_tasks(AGENT)
+            await store.events(after=0, wait_seconds=5)   # there are events: no wait
+
+    run(main)
+    assert hops.names == []
 
 
 def test_a_run_of_calls_that_never_wait_still_lets_other_coroutines_in() -> None:
@@ -199,16 +232,21 @@ def test_a_wait_is_woken_by_another_process_while_the_loop_runs(tmp_path: Path) 
     run(main)
 
 
-def test_a_task_already_ready_is_claimed_without_leaving_the_loop() -> None:
+def test_a_task_already_ready_is_claimed_without_leaving_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    hops = Hops(monkeypatch)
+
     async def main() -> None:
         async with AsyncStore(":memory:") as store:
             await store.create_task(AGENT, "a")
             claim = await store.wait_for_task(AGENT, "w1", 60)
             assert claim is not None and claim["lease"]["attempt"] == 1
             assert await store.wait_for_task(AGENT, "w1", 0) is None
+            assert hops.names == []
+            # Nothing ready and a timeout: that one waits, on a thread.
+            assert await store.wait_for_task(AGENT, "w1", 0.05) is None
+            assert hops.names == ["wait_for_task"]
 
     run(main)
-    assert not [t for t in threading.enumerate() if t.name == "agent-backlog wait_for_task"]
 
 
 def test_cancelling_a_wait_returns_at_once_and_leaves_no_thread_or_claim(tmp_path: Path) -> None:
@@ -217,6 +255,7 @@ def test_cancelling_a_wait_returns_at_once_and_leaves_no_thread_or_claim(tmp_pat
             waits = [asyncio.create_task(store.wait_for_task(AGENT, f"w{i}", 120)) for i in range(4)]
             follow = asyncio.create_task(store.events(after=0, wait_seconds=60))
             await asyncio.sleep(0.2)
+            assert wait_threads_gone("agent-backlog wait_for_task", timeout=0) != []
             started = time.monotonic()
             for w in [*waits, follow]:
                 w.cancel()
@@ -268,6 +307,45 @@ def test_a_task_granted_to_a_cancelled_wait_goes_back_with_its_attempt_not_count
     run(main)
 
 
+def test_a_claim_cancelled_before_it_was_handed_over_goes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The give-back path, made certain: the wait's thread is held between its claim
+    and handing it over while the coroutine is cancelled."""
+    import importlib
+
+    impl: Any = importlib.import_module("agent_backlog._async")
+    claimed = threading.Event()
+    original = impl._claimed_token
+
+    def slow_handover(result: Any) -> Optional[str]:
+        token: Optional[str] = original(result)
+        if token is not None:
+            claimed.set()
+            time.sleep(0.3)
+        return token
+
+    monkeypatch.setattr(impl, "_claimed_token", slow_handover)
+
+    async def main() -> None:
+        async with AsyncStore(":memory:") as store:
+            wait = asyncio.create_task(store.wait_for_task(AGENT, "w1", 30))
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(store.store.create_task, AGENT, "a")
+            assert await asyncio.to_thread(claimed.wait, 10)
+            wait.cancel()
+            await asyncio.wait([wait])
+            assert wait.cancelled()
+            deadline = time.monotonic() + 10
+            while (await store.get_task(AGENT, "OPS-001"))["status"] != "queued":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            again = await store.claim_lease(AGENT, "w2")
+            assert again is not None and again["lease"]["attempt"] == 1 and again["lease"]["fence"] == 2
+            history = await store.task_history(AGENT, "OPS-001")
+            assert [e["type"] for e in history["events"]] == ["created", "claimed", "finished", "claimed"]
+
+    run(main)
+
+
 def test_closing_ends_a_wait_with_storage_error() -> None:
     async def main() -> None:
         store = AsyncStore(":memory:")
@@ -281,6 +359,53 @@ def test_closing_ends_a_wait_with_storage_error() -> None:
         await store.aclose()
 
     run(main)
+
+
+def test_a_write_cancelled_before_its_thread_began_does_nothing(tmp_path: Path) -> None:
+    """Eight writers wait for another process's lock on the store's 8 threads; a
+    ninth is queued behind them and cancelled: it never runs."""
+    db = tmp_path / "q.db"
+    Store(db).close()
+
+    async def main() -> None:
+        async with AsyncStore(db, busy_timeout=20) as store:
+            writers = [asyncio.create_task(store.create_task(AGENT, f"w{i}")) for i in range(8)]
+            await asyncio.sleep(0.2)
+            ninth = asyncio.create_task(store.create_task(AGENT, "cancelled"))
+            await asyncio.sleep(0.2)
+            ninth.cancel()
+            await asyncio.wait([ninth])
+            assert len(await asyncio.gather(*writers)) == 8
+            await asyncio.sleep(0.2)
+            titles = [t["title"] for t in (await store.list_tasks(AGENT))["tasks"]]
+            assert "cancelled" not in titles and len(titles) == 8
+
+    with subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "1.0"], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        run(main)
+        assert holder.wait(timeout=30) == 0
+
+
+def test_cancelling_a_wait_stuck_on_another_process_lock_ends_it(tmp_path: Path) -> None:
+    """A wait whose claim waits for a lock another process holds (busy_timeout 20 s)
+    ends at once when cancelled: its thread does not wait the lock out."""
+    db = tmp_path / "l.db"
+    Store(db).close()
+
+    async def main() -> None:
+        async with AsyncStore(db, busy_timeout=20) as store:
+            wait = asyncio.create_task(store.wait_for_task(AGENT, "w1", 60))
+            await asyncio.sleep(0.3)
+            started = time.monotonic()
+            wait.cancel()
+            await asyncio.wait([wait])
+            gone = await asyncio.to_thread(wait_threads_gone, "agent-backlog wait_for_task", 10.0)
+            assert gone == [] and time.monotonic() - started < 5  # not the holder's 8 s
+
+    with subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "8.0"], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        run(main)
+        holder.kill()
 
 
 def test_many_coroutines_on_one_store_claim_each_task_once(tmp_path: Path) -> None:

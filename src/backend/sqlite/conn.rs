@@ -132,7 +132,7 @@ fn busy_handler(
 ) -> impl FnMut(i32) -> bool + Send + 'static {
     move |tries: i32| {
         let left = deadline.remaining();
-        if left.is_zero() || closing.load(Ordering::Acquire) {
+        if left.is_zero() || closing.load(Ordering::Acquire) || crate::nowait::cancelled() {
             crate::nowait::note_given_up();
             return false;
         }
@@ -226,7 +226,7 @@ impl Gate {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let refused = if self.closing.load(Ordering::Acquire) {
                     Some(Refused::Closed)
-                } else if left.is_zero() {
+                } else if left.is_zero() || crate::nowait::cancelled() {
                     Some(Refused::Busy)
                 } else {
                     None
@@ -264,7 +264,7 @@ impl Gate {
         Ok(guard)
     }
 
-    /// Wakes every waiter, to see that the store is closing.
+    /// Wakes every waiter, to see that the store is closing or their wait cancelled.
     fn wake_all(&self) {
         let _state = unpoison(self.state.lock());
         self.freed.notify_all();
@@ -317,7 +317,7 @@ impl Readers {
                 return Err(closed());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || crate::nowait::cancelled() {
                 crate::nowait::note_given_up();
                 return Err(readers_busy(self.cap));
             }
@@ -624,8 +624,17 @@ impl Connections {
     /// Wakes every [`Connections::wait_change`] now, as a commit would (one that
     /// changed nothing: the waiters look, find what they found before, and ask
     /// their stop hooks). A wake between a waiter's mark and its wait is not lost.
+    /// Those waiting for the writer or a reader are woken too, to see whether the
+    /// wait they run for was cancelled ([`crate::nowait::cancelled`]).
     pub(crate) fn wake_waiters(&self) {
         self.watch.bump();
+        if let Some(pool) = unpoison(self.pool.read()).as_ref() {
+            pool.writer.wake_all();
+            if let Some(readers) = &pool.readers {
+                let _state = unpoison(readers.state.lock());
+                readers.freed.notify_all();
+            }
+        }
     }
 
     /// Runs `f` on a reader connection (the writer in memory), outside a transaction:
