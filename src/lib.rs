@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 mod backend;
 mod error;
 mod history;
@@ -56,6 +57,7 @@ pub mod schema;
 mod store;
 pub mod tools;
 
+pub use auth::{Access, IssuedToken, Token, TokenRequest};
 pub use error::{Error, ErrorCode, Result};
 pub use history::{
     AgentList, AgentSummary, Event, EventKind, EventPage, EventQuery, History, Pruned,

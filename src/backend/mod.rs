@@ -58,6 +58,7 @@ pub(crate) mod sqlite;
 
 use std::time::Instant;
 
+use crate::auth::{NewToken, TokenRow};
 use crate::error::Result;
 use crate::history::{AgentSummary, Event};
 use crate::lease::Reaped;
@@ -312,6 +313,23 @@ pub(crate) trait Backend: Send + Sync {
     /// this process or another process — or until `until`, without spinning. Returns
     /// whether something changed, and moves `mark` past it.
     fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool>;
+
+    /// Inserts a token (see [`crate::auth`]) with the hash `hash_of` makes from its
+    /// id; `None` when its name is taken. One transaction.
+    fn create_token(
+        &self,
+        new: &NewToken<'_>,
+        hash_of: &dyn Fn(i64) -> [u8; 32],
+    ) -> Result<Option<TokenRow>>;
+
+    /// Every token, oldest first. A pure read.
+    fn list_tokens(&self) -> Result<Vec<TokenRow>>;
+
+    /// The token `id`, if there is one. A pure read.
+    fn token(&self, id: i64) -> Result<Option<TokenRow>>;
+
+    /// Marks the token revoked, once; `None` when there is no such token.
+    fn revoke_token(&self, id: i64) -> Result<Option<TokenRow>>;
 
     /// Makes every [`Backend::wait_change`] of this store return now, as a change
     /// would (also one whose `mark` was taken before this call and that has not

@@ -8,6 +8,7 @@ mod future;
 mod history;
 mod leases;
 mod plans;
+mod tokens;
 
 #[cfg(feature = "tokio")]
 pub use future::Wait;

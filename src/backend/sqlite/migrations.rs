@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_priority_first.sql"),
     include_str!("migrations/0006_dependencies.sql"),
     include_str!("migrations/0007_events.sql"),
+    include_str!("migrations/0008_tokens.sql"),
 ];
 
 /// The schema version this library writes.

@@ -16,12 +16,14 @@ mod listing;
 mod migrations;
 mod plans;
 mod tasks;
+mod tokens;
 mod watch;
 
 use std::path::Path;
 
 use std::time::Instant;
 
+use crate::auth::{NewToken, TokenRow};
 use crate::backend::{
     Actor, Backend, Claimable, Created, EdgeOutcome, Filter, Grant, Key, LeaseRow, NewRow, Patcher,
     PrefixOutcome,
@@ -289,6 +291,26 @@ impl Backend for Sqlite {
 
     fn wait_change(&self, mark: &mut u64, until: Instant) -> Result<bool> {
         self.conns.wait_change(mark, until)
+    }
+
+    fn create_token(
+        &self,
+        new: &NewToken<'_>,
+        hash_of: &dyn Fn(i64) -> [u8; 32],
+    ) -> Result<Option<TokenRow>> {
+        self.conns.write(|tx| tokens::create(tx, new, hash_of))
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenRow>> {
+        self.conns.read(tokens::list)
+    }
+
+    fn token(&self, id: i64) -> Result<Option<TokenRow>> {
+        self.conns.read(|conn| tokens::token(conn, id))
+    }
+
+    fn revoke_token(&self, id: i64) -> Result<Option<TokenRow>> {
+        self.conns.write(|tx| tokens::revoke(tx, id))
     }
 
     fn wake_waiters(&self) {
