@@ -81,10 +81,18 @@ pub struct Globals {
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Only a loopback address keeps the API private: it has no
-    /// authentication.
+    /// Address to listen on. An address other than loopback needs --auth (or
+    /// --insecure-no-auth).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Require a token on every request (`Authorization: Bearer <secret>`; `token
+    /// create` makes them): an agent's token may use that agent's backlog only.
+    #[arg(long)]
+    pub auth: bool,
+    /// Serve an address other than loopback without --auth: anyone who can reach it
+    /// may read and change every backlog.
+    #[arg(long, conflicts_with = "auth")]
+    pub insecure_no_auth: bool,
     /// TCP port to listen on; 0 picks a free port (printed at startup).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
@@ -118,6 +126,48 @@ pub struct McpArgs {
     /// Bind the server to one agent's backlog: its tools take no agent_id.
     #[arg(long, value_name = "ID")]
     pub agent: Option<String>,
+}
+
+/// `token`: the access tokens of `serve --auth`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Creates a token and prints it with its secret, shown this once (the store keeps
+    /// only a hash of it).
+    Create {
+        /// The agent whose backlog the token may use (and nothing else).
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "admin",
+            required_unless_present = "admin"
+        )]
+        agent: Option<String>,
+        /// A token for every route: every backlog, the cross-agent query, the agents,
+        /// the whole event feed, the dashboard.
+        #[arg(long)]
+        admin: bool,
+        /// Its name (1 to 64 characters of A-Z a-z 0-9 - _ .), the actor of the writes
+        /// made with it [default: the agent or "admin", and the token's number].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Days until it expires (1 to 3650) [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+    },
+    /// Lists the tokens (never their secrets).
+    List,
+    /// Revokes a token: every server on the database refuses it from now on.
+    Revoke {
+        /// The token's number (`token list` shows it).
+        id: i64,
+    },
+}
+
+/// Options of `token`.
+#[derive(Debug, clap::Parser)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
 }
 
 /// How a result is printed.
@@ -168,8 +218,12 @@ pub fn command() -> Command {
                 .conflicts_with_all(["operation", "request"])
                 .help("List the operations with their inputs and routes, and exit."),
         );
+    let token = TokenArgs::augment_args(Command::new("token"))
+        .about("Creates, lists and revokes the access tokens of `serve --auth`")
+        .subcommand_required(true);
     root.subcommand(serve)
         .subcommand(mcp)
+        .subcommand(token)
         .subcommands(OPERATIONS.iter().map(operation_command))
         .subcommand(call)
         .mut_subcommand("events", |events| {

@@ -8,6 +8,7 @@
 //! errors, 69 `serve` cannot listen (or an MCP session cannot start), 74 stdout cannot be written.
 
 mod args;
+mod auth;
 mod commands;
 mod convert;
 mod dashboard;
@@ -22,10 +23,10 @@ use std::sync::Arc;
 
 use agent_backlog::ops::{Access, Kind, OPERATIONS};
 use agent_backlog::tools::Toolbox;
-use agent_backlog::{Error, EventQuery, Store, StoreOptions};
+use agent_backlog::{Error, EventQuery, Store, StoreOptions, TokenRequest};
 use clap::FromArgMatches;
 
-use args::{Format, Globals, McpArgs, ServeArgs};
+use args::{Format, Globals, McpArgs, ServeArgs, TokenArgs, TokenCommand};
 
 /// Exit status for a command line that cannot be parsed (sysexits EX_USAGE). clap's
 /// own 2 would be mistaken for `not_found`.
@@ -85,6 +86,8 @@ fn main() -> ExitCode {
             options,
             mcp,
             ui_actions: serve.ui_actions,
+            auth: serve.auth,
+            insecure_no_auth: serve.insecure_no_auth,
         };
         return match server::serve(config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -93,11 +96,27 @@ fn main() -> ExitCode {
                 eprintln!("error: {message}");
                 ExitCode::from(server::EXIT_CANNOT_LISTEN)
             }
+            Err(server::ServeError::Refused(message)) => {
+                eprintln!("error: {message}");
+                ExitCode::from(EXIT_USAGE)
+            }
         };
     }
     if name == "mcp" {
         return match McpArgs::from_arg_matches(sub) {
             Ok(args) => serve_mcp(&globals, options, &args),
+            Err(err) => {
+                let _ = err.print();
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
+    if name == "token" {
+        return match TokenArgs::from_arg_matches(sub) {
+            Ok(args) => match Store::open_with(&globals.db, options) {
+                Ok(store) => token(&store, args.command, format),
+                Err(err) => fail(&err, format),
+            },
             Err(err) => {
                 let _ = err.print();
                 ExitCode::from(EXIT_USAGE)
@@ -156,6 +175,51 @@ fn serve_mcp(globals: &Globals, options: StoreOptions, args: &McpArgs) -> ExitCo
             eprintln!("error: {message}");
             ExitCode::from(server::EXIT_CANNOT_LISTEN)
         }
+    }
+}
+
+/// `token create|list|revoke`: one line of JSON (a token, `{"token", "secret"}` for a
+/// new one, `{"tokens": [...]}`), or readable lines with `--format table`.
+fn token(store: &Store, command: TokenCommand, format: Format) -> ExitCode {
+    let printed = match command {
+        TokenCommand::Create {
+            agent,
+            admin,
+            name,
+            expires,
+        } => {
+            let request = TokenRequest {
+                agent_id: agent,
+                admin,
+                name,
+                expires_days: expires,
+            };
+            store.create_token(request).map(|issued| match format {
+                Format::Json => serde_json::json!({"token": issued.token, "secret": issued.secret})
+                    .to_string(),
+                Format::Table => format!(
+                    "{}\n{}\nthe secret is shown this once; send it as `Authorization: Bearer <secret>`",
+                    output::token_line(&issued.token),
+                    issued.secret
+                ),
+            })
+        }
+        TokenCommand::List => store.list_tokens().map(|tokens| match format {
+            Format::Json => serde_json::json!({ "tokens": tokens }).to_string(),
+            Format::Table => tokens
+                .iter()
+                .map(output::token_line)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+        TokenCommand::Revoke { id } => store.revoke_token(id).map(|revoked| match format {
+            Format::Json => serde_json::to_string(&revoked).unwrap_or_default(),
+            Format::Table => output::token_line(&revoked),
+        }),
+    };
+    match printed {
+        Ok(text) => print(&text, true, &text),
+        Err(err) => fail(&err, format),
     }
 }
 

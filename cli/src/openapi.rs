@@ -92,7 +92,17 @@ pub fn document() -> Value {
             "description": "A prioritized task backlog for every AI agent. `serve --mcp` also serves the Model Context Protocol at /mcp (not described here). Every body and result is JSON; every failure has the body {\"error\": {\"code\", \"message\"}} and the status of its code (400 invalid_argument, 404 not_found, 409 invalid_transition, conflict and lease_lost, 503 storage, 500 internal).",
         },
         "paths": paths,
-        "components": {"schemas": {"Error": error_schema()}},
+        // Under `serve --auth` every route but the dashboard's page takes a token;
+        // without it, none does.
+        "security": [{}, {"token": []}],
+        "components": {
+            "schemas": {"Error": error_schema()},
+            "securitySchemes": {"token": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token of `agent-backlog token create`, under `serve --auth`: an agent's token may use that agent's backlog only; an admin token every route.",
+            }},
+        },
     })
 }
 
@@ -262,8 +272,12 @@ fn responses(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
         error_response("A bad parameter, body, field, type or range (invalid_argument)."),
     );
     responses.insert(
+        "401".into(),
+        error_response("Under `serve --auth`: no token, or one that is unknown, revoked or expired (unauthenticated)."),
+    );
+    responses.insert(
         "403".into(),
-        error_response("A host name that is not this loopback server's, or a write from a web page of another site (invalid_argument)."),
+        error_response("Under `serve --auth`, a token of another agent, or an agent's token on a route of every agent (forbidden); a host name that is not this loopback server's, or a write from a web page of another site (invalid_argument)."),
     );
     responses.insert(
         "404".into(),
@@ -340,7 +354,7 @@ fn error_schema() -> Value {
             "properties": {
                 "code": {"type": "string", "enum": [
                     "invalid_argument", "not_found", "invalid_transition", "conflict",
-                    "storage", "internal", "lease_lost"
+                    "storage", "internal", "lease_lost", "unauthenticated", "forbidden"
                 ]},
                 "message": {"type": "string"},
             },

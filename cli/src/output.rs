@@ -385,6 +385,23 @@ fn fields(pairs: &[(&str, Option<&str>)]) -> String {
         .join("\n")
 }
 
+/// One token as a line for people: number, name, whom it is for, and its state.
+pub fn token_line(token: &agent_backlog::Token) -> String {
+    let whom = match &token.agent_id {
+        Some(agent) => format!("agent {agent}"),
+        None => "admin".to_owned(),
+    };
+    let state = match (&token.revoked, &token.expires) {
+        (Some(at), _) => format!("revoked {at}"),
+        (None, Some(at)) => format!("expires {at}"),
+        (None, None) => "never expires".to_owned(),
+    };
+    format!(
+        "{:>4}  {:<24}  {:<28}  created {}  {state}",
+        token.id, token.name, whom, token.created
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
 use agent_backlog::tools::Toolbox;
-use agent_backlog::{Error, Event, EventQuery, Store, StoreOptions};
+use agent_backlog::{Error, Event, EventQuery, Store, StoreOptions, Token};
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -52,6 +52,7 @@ use axum::Extension;
 use axum::Router;
 use serde_json::{Map, Value};
 
+use crate::auth::{self, Caller};
 use crate::{convert, dashboard, mcp, openapi};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
@@ -72,6 +73,11 @@ pub struct ServeConfig {
     pub mcp: Option<Toolbox>,
     /// Whether the dashboard offers its actions (`serve --ui-actions`).
     pub ui_actions: bool,
+    /// Whether every request must show a token (`serve --auth`).
+    pub auth: bool,
+    /// Whether an address other than loopback may be served without `--auth`
+    /// (`serve --insecure-no-auth`).
+    pub insecure_no_auth: bool,
 }
 
 /// Why `serve` stopped with a failure.
@@ -81,6 +87,9 @@ pub enum ServeError {
     Store(Error),
     /// The address could not be bound, or the runtime could not start.
     Listen(String),
+    /// The configuration is refused (an address other than loopback without
+    /// `--auth`).
+    Refused(String),
 }
 
 /// Opens the store, listens, and serves until SIGINT or SIGTERM; requests in flight
@@ -123,20 +132,44 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
         agent_backlog::VERSION,
         config.db.display()
     );
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !config.auth {
+        if !config.insecure_no_auth {
+            return Err(ServeError::Refused(format!(
+                "{addr} is not a loopback address: serve it with --auth (and give each agent a \
+                 token: `agent-backlog token create --agent ID`), or say --insecure-no-auth to \
+                 let anyone who can reach it read and change every backlog"
+            )));
+        }
         eprintln!(
-            "warning: {addr} is not a loopback address and the API has no authentication: \
+            "warning: {addr} is not a loopback address and --insecure-no-auth is given: \
              anyone who can reach it can read and change every backlog"
         );
     }
+    if config.auth {
+        eprintln!(
+            "every request needs a token (Authorization: Bearer); the dashboard's page is public"
+        );
+    }
+    let mcp_agent = config
+        .mcp
+        .as_ref()
+        .and_then(|toolbox| toolbox.agent().map(str::to_owned));
     let mut app = router(Arc::clone(&store), config.ui_actions);
     let mut end_sessions: Box<dyn FnOnce() + Send> = Box::new(|| {});
     if let Some(toolbox) = config.mcp {
-        let (service, end) =
-            mcp::http_service(mcp::Backlog::new(store, toolbox), !addr.ip().is_loopback());
+        let (service, end) = mcp::http_service(
+            mcp::Backlog::new(Arc::clone(&store), toolbox),
+            !addr.ip().is_loopback(),
+        );
         app = app.nest_service("/mcp", service);
         end_sessions = Box::new(end);
         eprintln!("MCP (Streamable HTTP) at http://{addr}/mcp");
+    }
+    if config.auth {
+        let store = Arc::clone(&store);
+        app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
+            auth::require_token(Arc::clone(&store), mcp_agent.clone(), request, next)
+        }));
     }
     let loopback = addr.ip().is_loopback();
     let app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -466,6 +499,8 @@ struct OpRequest {
     request: Value,
     /// The `Agent-Backlog-Actor` header: who the request's writes are recorded as.
     actor: Option<String>,
+    /// The token the request showed (`serve --auth`).
+    caller: Option<Token>,
 }
 
 /// The name of the header that says who a request acts as (SPEC §14).
@@ -595,10 +630,12 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
                 fields.insert(input.name.to_owned(), Value::String(text.to_owned()));
             }
         }
+        let caller = parts.extensions.get::<Caller>().map(|c| c.0.clone());
         Ok(OpRequest {
             op,
             request: Value::Object(fields),
             actor: actor_header(&parts.headers)?,
+            caller,
         })
     }
 }
@@ -606,10 +643,26 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
 /// Serves one operation: the core's operation table runs the gathered request on the
 /// blocking pool; the route's status goes with the result (its `null` status, e.g. 204,
 /// when there is nothing; 200 with `Idempotent-Replayed: true` for a replayed create).
-async fn operation(State(store): AppState, OpRequest { op, request, actor }: OpRequest) -> Reply {
+async fn operation(
+    State(store): AppState,
+    OpRequest {
+        op,
+        request,
+        actor,
+        caller,
+    }: OpRequest,
+) -> Reply {
     let location = op.route.location.map(|template| fill(template, &request));
+    // A request with a token acts as the token's name unless it names an actor.
+    let actor = actor.or_else(|| caller.as_ref().map(|t| t.name.clone()));
+    let checked = caller.clone();
     // A long poll stops waiting (204) when the server starts stopping.
     let reply = blocking(&store, move |s| {
+        if let Some(token) = &checked {
+            if !s.permits(token, op, &request)? {
+                return Ok(None);
+            }
+        }
         let acting;
         let s = match actor {
             Some(actor) => {
@@ -619,8 +672,14 @@ async fn operation(State(store): AppState, OpRequest { op, request, actor }: OpR
             None => s,
         };
         op.respond(s, request, &mut || STOPPING.load(Ordering::Acquire))
+            .map(Some)
     })
     .await?;
+    let Some(reply) = reply else {
+        return Ok(auth::forbidden(
+            caller.as_ref().expect("refused only with a token"),
+        ));
+    };
     match op.route.status_if_null {
         Some(status) if reply.json == "null" => Ok(StatusCode::from_u16(status)
             .unwrap_or(StatusCode::NO_CONTENT)
@@ -685,6 +744,7 @@ const STREAM_WAIT_SECONDS: f64 = 15.0;
 /// that seq. The stream ends when the server stops.
 async fn event_stream(
     State(store): AppState,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -693,6 +753,16 @@ async fn event_stream(
     let Value::Object(mut query) = query_object(op, &uri)? else {
         unreachable!("query_object gives an object");
     };
+    if let Some(Extension(Caller(token))) = caller {
+        let asked = Value::Object(query.clone());
+        let allowed = {
+            let token = token.clone();
+            blocking(&store, move |s| s.permits(&token, op, &asked)).await?
+        };
+        if !allowed {
+            return Ok(auth::forbidden(&token));
+        }
+    }
     if let Some(name) = query
         .keys()
         .find(|k| !matches!(k.as_str(), "after" | "agent_id"))

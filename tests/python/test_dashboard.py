@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -22,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import agent_backlog
-from conftest import serving
+from conftest import agent_backlog_bin, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -217,3 +218,35 @@ def test_it_fits_a_phone(browser: Browser, server: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width} px wide on a 390 px screen"
     expect(page.locator("#tasks tbody tr").first).to_be_visible()
+
+
+def test_under_auth_the_admin_token_in_the_fragment_opens_it(browser: Browser, tmp_path: Path) -> None:
+    """`serve --auth`: the page itself is public, everything it shows needs the
+    token, given once as /#token=... (kept for the tab, taken out of the address) —
+    the live stream too."""
+    db = tmp_path / "secured.db"
+    seed(db)
+    made = subprocess.run([agent_backlog_bin(), "--db", str(db), "token", "create", "--admin"],
+                          capture_output=True, text=True, check=True)
+    secret = json.loads(made.stdout)["secret"]
+    with serving(db, "--auth") as (base, _):
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT * 1000)
+        page.goto(base + "/#token=" + secret)
+        expect(page.locator("#live")).to_have_text("live")
+        expect(page.locator("#agents tbody tr")).to_have_count(3)
+        assert secret not in page.url
+        request = urllib.request.Request(base + "/api/backlogs/eng", method="POST",
+                                         data=b'{"title": "Seen live"}',
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {secret}"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            created = json.load(response)
+        expect(page.locator(f"#tasks tbody tr[data-id='{created['id']}']")).to_be_visible()
+        # Without the token (a new tab of another session), the API refuses it.
+        other = browser.new_page()
+        other.on("dialog", lambda dialog: dialog.dismiss())
+        other.goto(base + "/")
+        expect(other.locator("#agents tbody tr")).to_have_count(0)
+        page.close()
+        other.close()

@@ -11,9 +11,43 @@ const AGENTS = 20; // agents per page of the agents table
 const state = { offset: 0, agentsOffset: 0, selected: null, refresh: { timer: null, running: false, again: false }, loads: { tasks: 0, detail: 0 } };
 const $ = (id) => document.getElementById(id);
 
+// Under `serve --auth`, the admin token: given once as /#token=<secret> (a fragment
+// never reaches the server or its log), or typed when the server asks for one; kept
+// for this tab only.
+const TOKEN_KEY = "agent-backlog-token";
+(function takeTokenFromUrl() {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+})();
+
+function withToken(options) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return options || {};
+  const given = options || {};
+  return { ...given, headers: { ...(given.headers || {}), Authorization: `Bearer ${token}` } };
+}
+
+let asking = false;
+function askForToken(message) {
+  if (asking) return;
+  asking = true;
+  const token = prompt(`${message}\n\nPaste an admin token (agent-backlog token create --admin):`);
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token.trim());
+    location.reload();
+  }
+}
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await fetch(path, withToken(options));
   if (response.status === 204) return null;
+  if (response.status === 401) {
+    const body = await response.json().catch(() => ({}));
+    askForToken(body.error ? body.error.message : "This server needs a token.");
+  }
   const body = await response.json();
   if (!response.ok) {
     const error = new Error(body.error ? body.error.message : response.statusText);
@@ -216,19 +250,41 @@ function showError(error) {
   $("action-error").textContent = error.message;
 }
 
-function follow() {
+// The event stream, read with fetch (EventSource cannot send a token): every event
+// asks for a refresh; a dropped stream is opened again after two seconds.
+async function follow() {
   const live = $("live");
-  const source = new EventSource("/api/events/stream?after=now");
-  source.onopen = () => {
-    live.textContent = "live";
-    live.classList.add("on");
-    refresh(); // whatever changed between the first load and the stream's start
-  };
-  source.onmessage = refresh;
-  source.onerror = () => {
+  const lost = () => {
     live.textContent = "reconnecting…";
     live.classList.remove("on");
+    setTimeout(follow, 2000);
   };
+  let response;
+  try {
+    response = await fetch("/api/events/stream?after=now", withToken({ headers: { Accept: "text/event-stream" } }));
+  } catch (error) {
+    return lost();
+  }
+  if (!response.ok || !response.body) return lost();
+  live.textContent = "live";
+  live.classList.add("on");
+  refresh(); // whatever changed between the first load and the stream's start
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      return lost();
+    }
+    if (chunk.done) return lost();
+    pending += decoder.decode(chunk.value, { stream: true });
+    const messages = pending.split("\n\n");
+    pending = messages.pop();
+    if (messages.some((m) => m.split("\n").some((line) => line.startsWith("data:")))) refresh();
+  }
 }
 
 async function act(action) {
