@@ -34,6 +34,9 @@ Every data command prints its result as one line of compact JSON (the shapes of 
 REST API) unless --format table is given. Errors go to stderr: the error JSON with
 --format json, a readable line with --format table.";
 
+/// The help heading of the limits of `serve`.
+const LIMITS: &str = "Limits per client";
+
 /// The help heading of the options every command takes.
 const DATABASE: &str = "Database options";
 
@@ -93,6 +96,32 @@ pub struct ServeArgs {
     /// may read and change every backlog.
     #[arg(long, conflicts_with = "auth")]
     pub insecure_no_auth: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Connections served at once; more are closed as they come.
+    #[arg(long, default_value_t = 1024, value_name = "N", help_heading = LIMITS)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (and a TLS handshake).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", help_heading = LIMITS)]
+    pub head_timeout: u64,
+    /// Seconds a client has to send a request's body (408 past it).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", help_heading = LIMITS)]
+    pub body_timeout: u64,
+    /// Requests per second per token under --auth (429 with Retry-After past it and
+    /// the burst); 0: no limit.
+    #[arg(long, default_value_t = 200, value_name = "N", help_heading = LIMITS)]
+    pub rate: u32,
+    /// Requests a token may send at once before --rate applies.
+    #[arg(long, default_value_t = 400, value_name = "N", help_heading = LIMITS)]
+    pub burst: u32,
+    /// Long polls and event streams open at once per client (its token, or its
+    /// address without --auth); 429 past it.
+    #[arg(long, default_value_t = 32, value_name = "N", help_heading = LIMITS)]
+    pub max_waits: usize,
     /// TCP port to listen on; 0 picks a free port (printed at startup).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,

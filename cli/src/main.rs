@@ -12,6 +12,8 @@ mod auth;
 mod commands;
 mod convert;
 mod dashboard;
+mod limits;
+mod listen;
 mod mcp;
 mod openapi;
 mod output;
@@ -88,6 +90,15 @@ fn main() -> ExitCode {
             ui_actions: serve.ui_actions,
             auth: serve.auth,
             insecure_no_auth: serve.insecure_no_auth,
+            tls: serve.tls_cert.zip(serve.tls_key),
+            limits: server::LimitsConfig {
+                max_connections: serve.max_connections.max(1),
+                head_timeout: std::time::Duration::from_secs(serve.head_timeout.max(1)),
+                body_timeout: std::time::Duration::from_secs(serve.body_timeout.max(1)),
+                rate: std::num::NonZeroU32::new(serve.rate)
+                    .map(|rate| (rate, std::num::NonZeroU32::new(serve.burst).unwrap_or(rate))),
+                max_waits: serve.max_waits.max(1),
+            },
         };
         return match server::serve(config) {
             Ok(()) => ExitCode::SUCCESS,

@@ -283,6 +283,10 @@ fn responses(op: &Operation, sharing: &[&Operation], inputs: &[Input]) -> Value 
         "404".into(),
         error_response("The task (or lease) does not exist (not_found)."),
     );
+    responses.insert(
+        "429".into(),
+        error_response("Past a limit of `serve`: the request rate of the token (`--rate`), or the long polls and streams open at once (`--max-waits`); see Retry-After (rate_limited)."),
+    );
     if op.access != Access::Read {
         responses.insert(
             "409".into(),
@@ -354,7 +358,7 @@ fn error_schema() -> Value {
             "properties": {
                 "code": {"type": "string", "enum": [
                     "invalid_argument", "not_found", "invalid_transition", "conflict",
-                    "storage", "internal", "lease_lost", "unauthenticated", "forbidden"
+                    "storage", "internal", "lease_lost", "unauthenticated", "forbidden", "rate_limited"
                 ]},
                 "message": {"type": "string"},
             },

@@ -31,11 +31,12 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use agent_backlog::ops::{Kind, Operation, Place, OPERATIONS};
 use agent_backlog::tools::Toolbox;
@@ -53,7 +54,8 @@ use axum::Router;
 use serde_json::{Map, Value};
 
 use crate::auth::{self, Caller};
-use crate::{convert, dashboard, mcp, openapi};
+use crate::limits::{self, Client, Limits};
+use crate::{convert, dashboard, listen, mcp, openapi};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
 pub const EXIT_CANNOT_LISTEN: u8 = 69;
@@ -78,6 +80,25 @@ pub struct ServeConfig {
     /// Whether an address other than loopback may be served without `--auth`
     /// (`serve --insecure-no-auth`).
     pub insecure_no_auth: bool,
+    /// The certificate chain and private key (PEM files) to serve HTTPS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The limits that keep one client from hurting the others.
+    pub limits: LimitsConfig,
+}
+
+/// The limits of `serve`; see `agent-backlog serve --help` for their defaults.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (and a TLS handshake).
+    pub head_timeout: Duration,
+    /// Seconds a client has to send a request's body.
+    pub body_timeout: Duration,
+    /// Requests per second per token under `--auth` (`None`: no limit), and the burst.
+    pub rate: Option<(NonZeroU32, NonZeroU32)>,
+    /// Long polls and event streams open at once per client.
+    pub max_waits: usize,
 }
 
 /// Why `serve` stopped with a failure.
@@ -116,6 +137,10 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
     // Install the signal handlers before announcing the address, so that a signal
     // sent as soon as the server is up is never taken by the default action.
     let shutdown = shutdown_signal().map_err(ServeError::Listen)?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(listen::tls_acceptor(cert, key).map_err(ServeError::Refused)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| {
@@ -127,8 +152,9 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
     let addr: SocketAddr = listener
         .local_addr()
         .map_err(|e| ServeError::Listen(format!("cannot read the bound address: {e}")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "agent-backlog {} listening on http://{addr} (database {}); Ctrl-C to stop",
+        "agent-backlog {} listening on {scheme}://{addr} (database {}); Ctrl-C to stop",
         agent_backlog::VERSION,
         config.db.display()
     );
@@ -165,23 +191,36 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
         end_sessions = Box::new(end);
         eprintln!("MCP (Streamable HTTP) at http://{addr}/mcp");
     }
+    let limits = config.limits;
+    let per_client = Limits::new(
+        limits.rate.unwrap_or((NonZeroU32::MAX, NonZeroU32::MAX)),
+        limits.max_waits,
+    );
+    app = app.layer(Extension(Arc::clone(&per_client)));
     if config.auth {
+        if limits.rate.is_some() {
+            app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
+                crate::limits::rate(Arc::clone(&per_client), request, next)
+            }));
+        }
         let store = Arc::clone(&store);
         app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
             auth::require_token(Arc::clone(&store), mcp_agent.clone(), request, next)
         }));
     }
+    app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_timeout,
+    ));
     let loopback = addr.ip().is_loopback();
     let app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
         browser_guard(loopback, request, next)
     }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            end_sessions();
-        })
-        .await
-        .map_err(|e| ServeError::Listen(format!("the server failed: {e}")))
+    let accepting = listen::Accepting {
+        max_connections: limits.max_connections,
+        head_timeout: limits.head_timeout,
+    };
+    listen::serve(listener, app, tls, accepting, shutdown, end_sessions).await;
+    Ok(())
 }
 
 /// Set when the server starts stopping: long polls (`wait_seconds`) then end at once
@@ -447,6 +486,17 @@ async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
     let mut bytes: Vec<u8> = Vec::new();
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(error) = cause {
+                if error.is::<tower_http::timeout::TimeoutError>() {
+                    return ApiError::invalid(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body did not arrive in time (--body-timeout); send it at once"
+                            .into(),
+                    );
+                }
+                cause = error.source();
+            }
             ApiError::invalid(
                 StatusCode::BAD_REQUEST,
                 format!("the request body could not be read: {e}"),
@@ -501,6 +551,9 @@ struct OpRequest {
     actor: Option<String>,
     /// The token the request showed (`serve --auth`).
     caller: Option<Token>,
+    /// Who the request counts for in the limits, and the limits.
+    client: Option<Client>,
+    limits: Option<Arc<Limits>>,
 }
 
 /// The name of the header that says who a request acts as (SPEC §14).
@@ -631,11 +684,15 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             }
         }
         let caller = parts.extensions.get::<Caller>().map(|c| c.0.clone());
+        let client = Client::of_parts(&parts.extensions);
+        let limits = parts.extensions.get::<Arc<Limits>>().cloned();
         Ok(OpRequest {
             op,
             request: Value::Object(fields),
             actor: actor_header(&parts.headers)?,
             caller,
+            client,
+            limits,
         })
     }
 }
@@ -650,9 +707,24 @@ async fn operation(
         request,
         actor,
         caller,
+        client,
+        limits,
     }: OpRequest,
 ) -> Reply {
     let location = op.route.location.map(|template| fill(template, &request));
+    // A long poll holds one of the client's places while it waits.
+    let waits = op.name == "wait_for_task"
+        || request
+            .get("wait_seconds")
+            .and_then(Value::as_f64)
+            .is_some_and(|w| w > 0.0);
+    let _place = match (&limits, waits) {
+        (Some(limits), true) => match limits.begin_wait(client) {
+            Ok(place) => Some(place),
+            Err(held) => return Ok(limits::too_many_waits(held)),
+        },
+        _ => None,
+    };
     // A request with a token acts as the token's name unless it names an actor.
     let actor = actor.or_else(|| caller.as_ref().map(|t| t.name.clone()));
     let checked = caller.clone();
@@ -745,6 +817,8 @@ const STREAM_WAIT_SECONDS: f64 = 15.0;
 async fn event_stream(
     State(store): AppState,
     caller: Option<Extension<Caller>>,
+    peer: Option<Extension<listen::Peer>>,
+    per_client: Option<Extension<Arc<Limits>>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -753,7 +827,8 @@ async fn event_stream(
     let Value::Object(mut query) = query_object(op, &uri)? else {
         unreachable!("query_object gives an object");
     };
-    if let Some(Extension(Caller(token))) = caller {
+    let caller_token = caller.map(|Extension(Caller(token))| token);
+    if let Some(token) = caller_token.clone() {
         let asked = Value::Object(query.clone());
         let allowed = {
             let token = token.clone();
@@ -798,16 +873,31 @@ async fn event_stream(
         let query = query.clone();
         blocking(&store, move |s| s.events(query)).await?
     };
+    // The stream holds one of the client's places while it is open.
+    let place = match per_client {
+        Some(Extension(limits)) => {
+            let client = match (&caller_token, peer) {
+                (Some(token), _) => Some(Client::Token(token.id)),
+                (None, Some(Extension(listen::Peer(addr)))) => Some(Client::Address(addr.ip())),
+                (None, None) => None,
+            };
+            match limits.begin_wait(client) {
+                Ok(place) => Some(place),
+                Err(held) => return Ok(limits::too_many_waits(held)),
+            }
+        }
+        None => None,
+    };
     let pending: VecDeque<Event> = first.events.into();
-    let state = (store, query.after(first.next), pending);
+    let state = (store, query.after(first.next), pending, place);
     let stream =
-        futures_util::stream::unfold(state, |(store, mut query, mut pending)| async move {
+        futures_util::stream::unfold(state, |(store, mut query, mut pending, place)| async move {
             loop {
                 if let Some(event) = pending.pop_front() {
                     let sse = axum::response::sse::Event::default()
                         .id(event.seq.to_string())
                         .data(serde_json::to_string(&event).unwrap_or_default());
-                    return Some((Ok::<_, Infallible>(sse), (store, query, pending)));
+                    return Some((Ok::<_, Infallible>(sse), (store, query, pending, place)));
                 }
                 if STOPPING.load(Ordering::Acquire) {
                     return None;
