@@ -280,3 +280,167 @@ def test_token_commands_refuse_bad_input(tmp_path: Path) -> None:
     assert taken.returncode == 4 and "ops" in taken.stderr
     assert run("revoke", "99").returncode == 2
     assert [t["name"] for t in json.loads(run("list").stdout)["tokens"]] == ["ops"]
+
+
+# --- TLS and limits ------------------------------------------------------------------
+
+
+def self_signed(directory: Path) -> Tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1, made here, and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_with_a_certificate_made_in_the_test(secured: Any, tmp_path: Path) -> None:
+    import ssl
+
+    db, tokens = secured
+    cert, key = self_signed(tmp_path)
+    log = tmp_path / "tls.log"
+    with log.open("w") as stderr:
+        server = subprocess.Popen([agent_backlog_bin(), "--db", str(db), "serve", "--port", "0", "--auth",
+                                   "--tls-cert", str(cert), "--tls-key", str(key)],
+                                  stdin=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 20
+        while not (found := re.search(r"listening on https://127\.0\.0\.1:(\d+)", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        port = found.group(1)
+        context = ssl.create_default_context(cafile=str(cert))
+        req = urllib.request.Request(f"https://localhost:{port}/api/backlogs/{AGENT}/summary")
+        req.add_header("Authorization", f"Bearer {tokens['own']}")
+        with urllib.request.urlopen(req, timeout=30, context=context) as response:
+            assert json.loads(response.read())["total"] == 6
+        # Plain HTTP on the TLS port is no request.
+        with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents", timeout=10)
+        # A client that does not trust the certificate is refused by its own TLS.
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"https://localhost:{port}/", timeout=10,
+                                   context=ssl.create_default_context())
+    finally:
+        stop(server)
+
+
+def http_client_errors() -> type:
+    import http.client
+
+    return http.client.HTTPException
+
+
+def test_a_client_sending_one_byte_a_second_is_cut_off_while_others_are_served(secured: Any) -> None:
+    import socket
+
+    db, tokens = secured
+    with serving(db, "--auth", "--head-timeout", "2") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)), timeout=10)
+        started = time.monotonic()
+        closed_at: Optional[float] = None
+        served_meanwhile = 0
+        head = f"GET /api/agents HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {tokens['admin']}\r\n\r\n".encode()
+        try:
+            for byte in head:
+                try:
+                    slow.sendall(bytes([byte]))
+                except OSError:
+                    closed_at = time.monotonic()
+                    break
+                # Meanwhile another client is served at once.
+                status, _ = request(base, "GET", f"/api/backlogs/{AGENT}/summary", secret=tokens["own"])
+                served_meanwhile += status == 200
+                slow.settimeout(1.0)
+                try:
+                    # Closed (b"") or answered (408) before its head was complete.
+                    slow.recv(1024)
+                    closed_at = time.monotonic()
+                    break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed_at = time.monotonic()
+                    break
+                if time.monotonic() - started > 30:
+                    break
+        finally:
+            slow.close()
+        assert closed_at is not None, "the slow client was never cut off"
+        assert closed_at - started < 20
+        assert served_meanwhile >= 1
+
+
+def test_the_rate_limit_answers_429_and_recovers(secured: Any) -> None:
+    db, tokens = secured
+    with serving(db, "--auth", "--rate", "5", "--burst", "5") as (base, _):
+        statuses = []
+        retry_after = None
+        for _ in range(20):
+            req = urllib.request.Request(base + f"/api/backlogs/{AGENT}/summary")
+            req.add_header("Authorization", f"Bearer {tokens['own']}")
+            try:
+                with urllib.request.urlopen(req, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as e:
+                statuses.append(e.code)
+                if e.code == 429:
+                    retry_after = e.headers.get("Retry-After")
+                    assert json.loads(e.read())["error"]["code"] == "rate_limited"
+        assert statuses.count(200) >= 5 and 429 in statuses, statuses
+        assert retry_after is not None and int(retry_after) >= 1
+        # Another token has its own quota.
+        assert request(base, "GET", "/api/agents", secret=tokens["admin"])[0] == 200
+        time.sleep(int(retry_after) + 0.2)
+        assert request(base, "GET", f"/api/backlogs/{AGENT}/summary", secret=tokens["own"])[0] == 200
+
+
+def test_long_polls_per_client_are_capped(secured: Any) -> None:
+    import threading
+
+    db, tokens = secured
+    with serving(db, "--auth", "--max-waits", "2") as (base, _):
+        results: List[int] = []
+
+        def long_poll() -> None:
+            results.append(request(base, "GET", "/api/events?agent_id=support-bot&after=1000&wait_seconds=3",
+                                   secret=tokens["own"])[0])
+
+        waiting = [threading.Thread(target=long_poll) for _ in range(2)]
+        for t in waiting:
+            t.start()
+        time.sleep(1.0)
+        status, answer = request(base, "GET", "/api/events?agent_id=support-bot&after=1000&wait_seconds=3",
+                                 secret=tokens["own"])
+        assert status == 429 and answer["error"]["code"] == "rate_limited", (status, answer)
+        # Another client (the admin's token) is not held back.
+        assert request(base, "GET", "/api/events?after=1000&wait_seconds=0.1", secret=tokens["admin"])[0] == 200
+        for t in waiting:
+            t.join()
+        assert results == [200, 200]
+        assert request(base, "GET", "/api/events?agent_id=support-bot&after=1000&wait_seconds=0.1",
+                       secret=tokens["own"])[0] == 200
