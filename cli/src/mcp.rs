@@ -125,9 +125,22 @@ impl ServerHandler for Backlog {
         let (store, toolbox) = (Arc::clone(&self.store), Arc::clone(&self.toolbox));
         let cancelled = context.ct.clone();
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        // Over HTTP under `serve --auth`, the writes are recorded as the token's name.
+        let actor = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<crate::auth::Caller>())
+            .map(|caller| caller.0.name.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             let mut stop = || cancelled.is_cancelled() || STOPPING.load(Ordering::Acquire);
-            toolbox.call_until(&store, &name, arguments, &mut stop)
+            match actor.map(|who| store.with_actor(Some(&who))) {
+                Some(Ok(acting)) => toolbox.call_until(&acting, &name, arguments, &mut stop),
+                Some(Err(err)) => Outcome {
+                    content: err.to_json(),
+                    is_error: true,
+                },
+                None => toolbox.call_until(&store, &name, arguments, &mut stop),
+            }
         })
         .await
         .unwrap_or_else(|panic| Outcome {

@@ -444,3 +444,75 @@ def test_long_polls_per_client_are_capped(secured: Any) -> None:
         assert results == [200, 200]
         assert request(base, "GET", "/api/events?agent_id=support-bot&after=1000&wait_seconds=0.1",
                        secret=tokens["own"])[0] == 200
+
+
+def test_mcp_writes_over_http_are_recorded_as_the_tokens_name(secured: Any) -> None:
+    """The official MCP client, with the agent's token in its HTTP client: its tools
+    reach the bound backlog, and what they write is the token's doing."""
+    import anyio
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    db, tokens = secured
+
+    async def main(url: str) -> Dict[str, Any]:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {tokens['own']}"})
+        async with http:
+            with anyio.fail_after(30):
+                async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=30) as client:
+                    reply = await client.call_tool("create_task", {"title": "Over MCP"})
+                    assert reply.structured_content is not None
+                    return dict(reply.structured_content)
+
+    with serving(db, "--auth", "--mcp", "--mcp-agent", AGENT) as (base, _):
+        created = anyio.run(main, base + "/mcp")
+    with Store(db) as store:
+        history = store.task_history(AGENT, created["id"])
+    assert history["events"][0]["actor"] == "support-bot-1"
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(secured: Any) -> None:
+    import socket
+
+    db, tokens = secured
+    with serving(db, "--auth", "--body-timeout", "1") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as slow:
+            slow.sendall((f"POST /api/backlogs/{AGENT} HTTP/1.1\r\nHost: {host}\r\n"
+                          f"Authorization: Bearer {tokens['own']}\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 40\r\n\r\n{\"title\": ").encode())
+            answer = slow.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "did not arrive in time" in answer
+    with Store(db) as store:
+        assert store.summary(AGENT)["total"] == 6
+
+
+def test_connections_past_the_cap_are_closed_and_the_others_served(secured: Any) -> None:
+    import socket
+
+    db, tokens = secured
+    with serving(db, "--auth", "--max-connections", "2") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+        try:
+            time.sleep(0.3)
+            extra = socket.create_connection((host, int(port)), timeout=10)
+            extra.sendall(f"GET /api/agents HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            try:
+                assert extra.recv(1024) == b""
+            except ConnectionResetError:
+                pass
+            extra.close()
+            # One of the held connections is served as usual.
+            held[0].sendall((f"GET /api/agents HTTP/1.1\r\nHost: {host}\r\n"
+                             f"Authorization: Bearer {tokens['admin']}\r\n\r\n").encode())
+            assert held[0].recv(4096).startswith(b"HTTP/1.1 200")
+        finally:
+            for connection in held:
+                connection.close()
+        time.sleep(0.3)
+        assert request(base, "GET", "/api/agents", secret=tokens["admin"])[0] == 200
+        log = (db.parent / (db.name + ".serve.log")).read_text()
+    assert "--max-connections" in log
