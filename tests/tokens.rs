@@ -68,7 +68,9 @@ fn a_secret_proves_its_token_until_revoked_or_expired() {
         ErrorCode::NotFound
     );
 
-    // The store keeps no secret: only hashes.
+    // The store keeps no secret: only the SHA-256 of each, and the file holds neither
+    // secret's random part.
+    use sha2::Digest;
     let kept: Vec<Vec<u8>> = conn
         .prepare("SELECT hash FROM tokens ORDER BY id")
         .unwrap()
@@ -76,20 +78,27 @@ fn a_secret_proves_its_token_until_revoked_or_expired() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(kept.len(), 2);
-    for (hash, secret) in kept.iter().zip([&issued.secret, &admin.secret]) {
-        assert_eq!(hash.len(), 32);
-        let bits = &secret[secret.rfind('_').unwrap() + 1..];
-        assert!(!String::from_utf8_lossy(hash).contains(bits));
+    let expected: Vec<Vec<u8>> = [&issued.secret, &admin.secret]
+        .iter()
+        .map(|secret| sha2::Sha256::digest(secret.as_bytes()).to_vec())
+        .collect();
+    assert_eq!(kept, expected);
+    drop(conn);
+    store.close().unwrap();
+    let mut file = std::fs::read(dir.file("t.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.file("t.db-wal")) {
+        file.extend(wal);
     }
+    let text = String::from_utf8_lossy(&file);
+    for secret in [&issued.secret, &admin.secret] {
+        assert!(!text.contains(&secret[secret.rfind('_').unwrap() + 1..]));
+    }
+    let store = Store::open(dir.file("t.db")).unwrap();
     let listed = store.list_tokens().unwrap();
     assert_eq!(
         listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
         ["support-bot-1", "ops-admin"]
     );
-    assert!(!serde_json::to_string(&listed)
-        .unwrap()
-        .contains(&issued.secret[6..]));
 }
 
 #[test]
@@ -185,6 +194,36 @@ fn an_agents_token_may_call_only_on_its_backlog() {
             "finish_lease",
             json!({"token": other_lease, "finish": {"status": "complete"}}),
             false,
+        ),
+        (
+            "add_dependency",
+            json!({"agent_id": "support-bot", "task_id": mine.id, "depends_on": "SUP-001"}),
+            true,
+        ),
+        (
+            "add_dependency",
+            json!({"agent_id": "support-bot", "task_id": mine.id, "depends_on": "MKT-001"}),
+            false,
+        ),
+        (
+            "create_task",
+            json!({"agent_id": "support-bot", "task": {"title": "x", "depends_on": ["MKT-001"]}}),
+            false,
+        ),
+        (
+            "create_task",
+            json!({"agent_id": "support-bot", "task": {"title": "x", "depends_on": ["SUP-001"]}}),
+            true,
+        ),
+        (
+            "create_tasks",
+            json!({"agent_id": "support-bot", "tasks": [{"title": "x", "depends_on": [0, "MKT-001"]}]}),
+            false,
+        ),
+        (
+            "create_tasks",
+            json!({"agent_id": "support-bot", "tasks": [{"title": "x"}, {"title": "y", "depends_on": [0]}]}),
+            true,
         ),
     ];
     for (name, request, allowed) in cases {

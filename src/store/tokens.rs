@@ -120,10 +120,22 @@ impl Store {
 }
 
 impl Store {
+    /// Whether `token` is still in force: neither revoked nor expired since it was
+    /// shown (a server checks again on a stream that stays open). A pure read.
+    pub fn token_in_force(&self, token: &Token) -> Result<bool> {
+        Ok(self.backend.token(token.id)?.is_some_and(|row| {
+            row.revoked_ms.is_none()
+                && row
+                    .expires_ms
+                    .is_none_or(|at| at > crate::backend::now_ms())
+        }))
+    }
+
     /// Whether `token` may make the call `op` with `request` (its inputs as the
     /// operation table takes them): an admin token may make every call; an agent's
     /// token only the calls on that agent's backlog — those that name it as their
-    /// `agent_id`, and those on a lease of one of its tasks. A call on every agent at
+    /// `agent_id` (and name only its tasks as dependencies), and those on a lease of
+    /// one of its tasks. A call on every agent at
     /// once (no `agent_id` where one may be given) is an admin's. A pure read.
     ///
     /// ```
@@ -152,7 +164,17 @@ impl Store {
             return Ok(false);
         };
         if let Some(agent) = request.get("agent_id").and_then(|v| v.as_str()) {
-            return Ok(agent == own);
+            if agent != own {
+                return Ok(false);
+            }
+            // A dependency names a task by ID, of any agent: an agent's token may name
+            // only its own, or the answers would tell it about another's backlog.
+            for task_id in dependencies_named(request) {
+                if validate::task_id(task_id).is_ok() && !self.owns(own, task_id)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
         }
         if op.inputs.iter().any(|i| i.name == "token") {
             // A lease's token begins with its task's ID; the task must be the agent's.
@@ -161,14 +183,41 @@ impl Store {
             if validate::task_id(task_id).is_err() {
                 return Ok(true); // malformed: the operation refuses it, naming the token
             }
-            return match self.get_task(own, task_id) {
-                Ok(_) => Ok(true),
-                Err(Error::NotFound(_)) => Ok(false),
-                Err(err) => Err(err),
-            };
+            return self.owns(own, task_id);
         }
         // No agent named: every agent's (the cross-agent query, the whole feed, the
         // agents, pruning, reaping every agent).
         Ok(false)
     }
+
+    /// Whether `task_id` is a task of `agent_id`'s backlog.
+    fn owns(&self, agent_id: &str, task_id: &str) -> Result<bool> {
+        match self.get_task(agent_id, task_id) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The task IDs a request names as dependencies: an edge's `depends_on`, and those of
+/// a new task or of each task of a batch (their integer indices name tasks of the
+/// batch itself).
+fn dependencies_named(request: &serde_json::Value) -> Vec<&str> {
+    fn ids(list: Option<&serde_json::Value>) -> impl Iterator<Item = &str> {
+        list.and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+    }
+    let mut named: Vec<&str> = ids(request.get("task").and_then(|t| t.get("depends_on"))).collect();
+    if let Some(tasks) = request.get("tasks").and_then(|t| t.as_array()) {
+        for task in tasks {
+            named.extend(ids(task.get("depends_on")));
+        }
+    }
+    if let Some(edge) = request.get("depends_on").and_then(|v| v.as_str()) {
+        named.push(edge);
+    }
+    named
 }
