@@ -103,7 +103,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Connections served at once; more are closed as they come.
-    #[arg(long, default_value_t = 1024, value_name = "N", help_heading = LIMITS)]
+    #[arg(long, default_value_t = 512, value_name = "N", help_heading = LIMITS)]
     pub max_connections: usize,
     /// Seconds a client has to send a request's head (and a TLS handshake).
     #[arg(long, default_value_t = 10, value_name = "SECONDS", help_heading = LIMITS)]
@@ -118,8 +118,7 @@ pub struct ServeArgs {
     /// Requests a token may send at once before --rate applies.
     #[arg(long, default_value_t = 400, value_name = "N", help_heading = LIMITS)]
     pub burst: u32,
-    /// Long polls and event streams open at once per client (its token, or its
-    /// address without --auth); 429 past it.
+    /// Long polls and event streams open at once per token under --auth; 429 past it.
     #[arg(long, default_value_t = 32, value_name = "N", help_heading = LIMITS)]
     pub max_waits: usize,
     /// TCP port to listen on; 0 picks a free port (printed at startup).

@@ -1,7 +1,7 @@
 //! Limits per client, so that one misbehaving client cannot starve the rest: a rate of
 //! requests (governor's keyed GCRA limiter: 429 with `Retry-After` once the burst is
 //! spent) and a number of long polls and event streams held open at once (429 past
-//! it). A client is its token under `serve --auth`, otherwise its IP address.
+//! it). Both are counted per token, under `serve --auth`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -113,7 +113,8 @@ pub fn too_many_waits(held: usize) -> Response {
 
 /// The middleware of the request rate: 429 with `Retry-After` past the client's quota.
 pub async fn rate(limits: Arc<Limits>, request: Request, next: Next) -> Response {
-    if let Some(client) = Client::of(&request) {
+    // Tokens only: their number is bounded by the store, so is the limiter's memory.
+    if let Some(client @ Client::Token(_)) = Client::of(&request) {
         if let Err(not_until) = limits.rate.check_key(&client) {
             let wait = not_until.wait_time_from(limits.clock.now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -125,13 +125,41 @@ impl ServerHandler for Backlog {
         let (store, toolbox) = (Arc::clone(&self.store), Arc::clone(&self.toolbox));
         let cancelled = context.ct.clone();
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        // Over HTTP under `serve --auth`, the writes are recorded as the token's name.
-        let actor = context
-            .extensions
-            .get::<axum::http::request::Parts>()
+        // Over HTTP under `serve --auth`, the writes are recorded as the token's name,
+        // and a waiting tool holds one of the token's places while it waits.
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let actor = parts
             .and_then(|parts| parts.extensions.get::<crate::auth::Caller>())
             .map(|caller| caller.0.name.clone());
+        let waits = name == "wait_for_task"
+            || arguments
+                .get("wait_seconds")
+                .and_then(Value::as_f64)
+                .is_some_and(|w| w > 0.0);
+        let limits = parts.and_then(|parts| {
+            let limits = parts.extensions.get::<Arc<crate::limits::Limits>>()?;
+            Some((
+                Arc::clone(limits),
+                crate::limits::Client::of_parts(&parts.extensions),
+            ))
+        });
+        let place = match limits {
+            Some((limits, client)) if waits => match limits.begin_wait(client) {
+                Ok(place) => Some(place),
+                Err(held) => {
+                    return Ok(sdk_result(Outcome {
+                        content: serde_json::json!({"error": {"code": "rate_limited", "message": format!(
+                            "this client holds {held} long polls or streams already (--max-waits); end one first"
+                        )}}),
+                        is_error: true,
+                    })
+                    .into())
+                }
+            },
+            _ => None,
+        };
         let outcome = tokio::task::spawn_blocking(move || {
+            let _place = place;
             let mut stop = || cancelled.is_cancelled() || STOPPING.load(Ordering::Acquire);
             match actor.map(|who| store.with_actor(Some(&who))) {
                 Some(Ok(acting)) => toolbox.call_until(&acting, &name, arguments, &mut stop),

@@ -152,12 +152,6 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
     let addr: SocketAddr = listener
         .local_addr()
         .map_err(|e| ServeError::Listen(format!("cannot read the bound address: {e}")))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    eprintln!(
-        "agent-backlog {} listening on {scheme}://{addr} (database {}); Ctrl-C to stop",
-        agent_backlog::VERSION,
-        config.db.display()
-    );
     if !addr.ip().is_loopback() && !config.auth {
         if !config.insecure_no_auth {
             return Err(ServeError::Refused(format!(
@@ -171,10 +165,21 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
              anyone who can reach it can read and change every backlog"
         );
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!(
+        "agent-backlog {} listening on {scheme}://{addr} (database {}); Ctrl-C to stop",
+        agent_backlog::VERSION,
+        config.db.display()
+    );
     if config.auth {
         eprintln!(
             "every request needs a token (Authorization: Bearer); the dashboard's page is public"
         );
+        if tls.is_none() && !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: tokens cross the network in clear text: serve HTTPS (--tls-cert, --tls-key) or put a TLS proxy in front"
+            );
+        }
     }
     let mcp_agent = config
         .mcp
@@ -189,15 +194,18 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
         );
         app = app.nest_service("/mcp", service);
         end_sessions = Box::new(end);
-        eprintln!("MCP (Streamable HTTP) at http://{addr}/mcp");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("MCP (Streamable HTTP) at {scheme}://{addr}/mcp");
     }
     let limits = config.limits;
     let per_client = Limits::new(
         limits.rate.unwrap_or((NonZeroU32::MAX, NonZeroU32::MAX)),
         limits.max_waits,
     );
-    app = app.layer(Extension(Arc::clone(&per_client)));
     if config.auth {
+        // Under --auth, the long polls and streams of each token are counted. (On a
+        // server without tokens every local client is one address.)
+        app = app.layer(Extension(Arc::clone(&per_client)));
         if limits.rate.is_some() {
             app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
                 crate::limits::rate(Arc::clone(&per_client), request, next)
@@ -208,9 +216,7 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
             auth::require_token(Arc::clone(&store), mcp_agent.clone(), request, next)
         }));
     }
-    app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        limits.body_timeout,
-    ));
+    app = app.layer(Extension(BodyDeadline(limits.body_timeout)));
     let loopback = addr.ip().is_loopback();
     let app = app.layer(middleware::from_fn(move |request: Request, next: Next| {
         browser_guard(loopback, request, next)
@@ -448,6 +454,33 @@ fn no_query(uri: &Uri) -> Result<(), ApiError> {
 ///
 /// A Content-Type other than JSON is 415; a body over the limit is 413 (refused from
 /// its Content-Length before reading when it declares one); invalid UTF-8 is 400.
+/// How long a request's body may take to arrive in all (`--body-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Duration);
+
+/// [`json_body`] within the request's [`BodyDeadline`], if it has one: 408 past it.
+async fn json_body_in_time(
+    parts: &axum::http::request::Parts,
+    body: Body,
+    limit: usize,
+) -> Result<String, ApiError> {
+    let read = json_body(&parts.headers, body, limit);
+    match parts.extensions.get::<BodyDeadline>() {
+        Some(BodyDeadline(deadline)) => tokio::time::timeout(*deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::invalid(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} s (--body-timeout); send it at once",
+                        deadline.as_secs()
+                    ),
+                ))
+            }),
+        None => read.await,
+    }
+}
+
 async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<String, ApiError> {
     if let Some(content_type) = headers.get(CONTENT_TYPE) {
         let essence = content_type
@@ -486,17 +519,6 @@ async fn json_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
     let mut bytes: Vec<u8> = Vec::new();
     while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            while let Some(error) = cause {
-                if error.is::<tower_http::timeout::TimeoutError>() {
-                    return ApiError::invalid(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "the request body did not arrive in time (--body-timeout); send it at once"
-                            .into(),
-                    );
-                }
-                cause = error.source();
-            }
             ApiError::invalid(
                 StatusCode::BAD_REQUEST,
                 format!("the request body could not be read: {e}"),
@@ -619,7 +641,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             }
         }
         if let Some(whole) = op.inputs.iter().find(|i| i.place == Place::Body) {
-            let text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+            let text = json_body_in_time(&parts, body, op.max_request_bytes()).await?;
             let what = format!("the body ({})", whole.name);
             let value = agent_backlog::ops::parse_json(&text, &what, whole.example)?;
             fields.insert(whole.name.to_owned(), value);
@@ -627,7 +649,7 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             let has_body_fields =
                 |op: &Operation| op.inputs.iter().any(|i| i.place == Place::BodyField);
             if has_body_fields(op) {
-                let mut text = json_body(&parts.headers, body, op.max_request_bytes()).await?;
+                let mut text = json_body_in_time(&parts, body, op.max_request_bytes()).await?;
                 // A route whose body fields are all optional may be sent without a body.
                 let optional = op
                     .inputs
@@ -718,7 +740,7 @@ async fn operation(
             .get("wait_seconds")
             .and_then(Value::as_f64)
             .is_some_and(|w| w > 0.0);
-    let _place = match (&limits, waits) {
+    let place = match (&limits, waits) {
         (Some(limits), true) => match limits.begin_wait(client) {
             Ok(place) => Some(place),
             Err(held) => return Ok(limits::too_many_waits(held)),
@@ -728,8 +750,13 @@ async fn operation(
     // A request with a token acts as the token's name unless it names an actor.
     let actor = actor.or_else(|| caller.as_ref().map(|t| t.name.clone()));
     let checked = caller.clone();
+    // The wait runs on the blocking pool: when the client goes away (this handler is
+    // dropped), it stops at its next look, and only then gives its place back.
+    let gone = Arc::new(AtomicBool::new(false));
+    let _left = SetOnDrop(Arc::clone(&gone));
     // A long poll stops waiting (204) when the server starts stopping.
     let reply = blocking(&store, move |s| {
+        let _place = place;
         if let Some(token) = &checked {
             if !s.permits(token, op, &request)? {
                 return Ok(None);
@@ -743,8 +770,10 @@ async fn operation(
             }
             None => s,
         };
-        op.respond(s, request, &mut || STOPPING.load(Ordering::Acquire))
-            .map(Some)
+        op.respond(s, request, &mut || {
+            STOPPING.load(Ordering::Acquire) || gone.load(Ordering::Acquire)
+        })
+        .map(Some)
     })
     .await?;
     let Some(reply) = reply else {
@@ -775,6 +804,15 @@ async fn operation(
             }
             Ok(response)
         }
+    }
+}
+
+/// Sets its flag when dropped: a request whose client went away.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -891,25 +929,43 @@ async fn event_stream(
     let pending: VecDeque<Event> = first.events.into();
     let state = (store, query.after(first.next), pending, place);
     let stream =
-        futures_util::stream::unfold(state, |(store, mut query, mut pending, place)| async move {
-            loop {
-                if let Some(event) = pending.pop_front() {
-                    let sse = axum::response::sse::Event::default()
-                        .id(event.seq.to_string())
-                        .data(serde_json::to_string(&event).unwrap_or_default());
-                    return Some((Ok::<_, Infallible>(sse), (store, query, pending, place)));
+        futures_util::stream::unfold(state, move |(store, mut query, mut pending, place)| {
+            let caller_token = caller_token.clone();
+            async move {
+                loop {
+                    if let Some(event) = pending.pop_front() {
+                        let sse = axum::response::sse::Event::default()
+                            .id(event.seq.to_string())
+                            .data(serde_json::to_string(&event).unwrap_or_default());
+                        return Some((Ok::<_, Infallible>(sse), (store, query, pending, place)));
+                    }
+                    if STOPPING.load(Ordering::Acquire) {
+                        return None;
+                    }
+                    // A token revoked or expired while the stream is open ends it.
+                    if let Some(token) = caller_token.clone() {
+                        let in_force = blocking(&store, move |s| s.token_in_force(&token)).await;
+                        if !matches!(in_force, Ok(true)) {
+                            return None;
+                        }
+                    }
+                    let waiting = query.clone().wait_seconds(STREAM_WAIT_SECONDS);
+                    let page = blocking(&store, move |s| {
+                        s.events_until(waiting, &mut || STOPPING.load(Ordering::Acquire))
+                    })
+                    .await
+                    .ok()?;
+                    // Checked again after the wait: what arrived meanwhile is not sent
+                    // on a token revoked meanwhile.
+                    if let Some(token) = caller_token.clone() {
+                        let in_force = blocking(&store, move |s| s.token_in_force(&token)).await;
+                        if !matches!(in_force, Ok(true)) {
+                            return None;
+                        }
+                    }
+                    query = query.after(page.next);
+                    pending.extend(page.events);
                 }
-                if STOPPING.load(Ordering::Acquire) {
-                    return None;
-                }
-                let waiting = query.clone().wait_seconds(STREAM_WAIT_SECONDS);
-                let page = blocking(&store, move |s| {
-                    s.events_until(waiting, &mut || STOPPING.load(Ordering::Acquire))
-                })
-                .await
-                .ok()?;
-                query = query.after(page.next);
-                pending.extend(page.events);
             }
         });
     Ok(axum::response::sse::Sse::new(stream)

@@ -337,9 +337,10 @@ def test_https_with_a_certificate_made_in_the_test(secured: Any, tmp_path: Path)
         req.add_header("Authorization", f"Bearer {tokens['own']}")
         with urllib.request.urlopen(req, timeout=30, context=context) as response:
             assert json.loads(response.read())["total"] == 6
-        # Plain HTTP on the TLS port is no request.
-        with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())):
+        # Plain HTTP on the TLS port gets no HTTP answer at all.
+        with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())) as plain:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents", timeout=10)
+        assert not isinstance(plain.value, urllib.error.HTTPError)
         # A client that does not trust the certificate is refused by its own TLS.
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(f"https://localhost:{port}/", timeout=10,
@@ -484,7 +485,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408(secured: Any) -> None:
                           "Content-Length: 40\r\n\r\n{\"title\": ").encode())
             answer = slow.recv(4096).decode()
         assert answer.startswith("HTTP/1.1 408"), answer
-        assert "did not arrive in time" in answer
+        assert "did not arrive within 1 s" in answer
     with Store(db) as store:
         assert store.summary(AGENT)["total"] == 6
 
@@ -516,3 +517,91 @@ def test_connections_past_the_cap_are_closed_and_the_others_served(secured: Any)
         assert request(base, "GET", "/api/agents", secret=tokens["admin"])[0] == 200
         log = (db.parent / (db.name + ".serve.log")).read_text()
     assert "--max-connections" in log
+
+
+def test_an_agents_token_may_not_name_another_agents_task_as_a_dependency(secured: Any) -> None:
+    db, tokens = secured
+    with serving(db, "--auth") as (base, _):
+        before = snapshot(db)
+        for method, path, body in [
+            ("PUT", "/api/backlogs/support-bot/SUP-001/dependencies/MKT-001", None),
+            ("POST", "/api/backlogs/support-bot", {"title": "x", "depends_on": ["MKT-001"]}),
+            ("POST", "/api/backlogs/support-bot/batch", [{"title": "x", "depends_on": ["MKT-001"]}]),
+        ]:
+            status, answer = request(base, method, path, body, tokens["own"])
+            assert status == 403 and answer["error"]["code"] == "forbidden", (path, status, answer)
+        assert snapshot(db) == before
+        status, _ = request(base, "PUT", "/api/backlogs/support-bot/SUP-001/dependencies/SUP-002", None, tokens["own"])
+        assert status == 200
+
+
+def test_a_stream_ends_when_its_token_is_revoked(secured: Any) -> None:
+    import http.client
+
+    db, tokens = secured
+    with serving(db, "--auth") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("GET", f"/api/events/stream?agent_id={AGENT}&after=now",
+                           headers={"Authorization": f"Bearer {tokens['own']}"})
+        response = connection.getresponse()
+        assert response.status == 200
+        own_id = tokens["own"].split("_")[1]
+        cli(db, "token", "revoke", own_id)
+        # A change wakes the stream: it ends instead of sending it.
+        assert request(base, "POST", f"/api/backlogs/{AGENT}", {"title": "after"}, tokens["admin"])[0] == 201
+        started = time.monotonic()
+        rest = response.read()  # returns when the server ends the stream
+        assert time.monotonic() - started < 20
+        assert b"after" not in rest
+        connection.close()
+
+
+def test_a_body_trickled_past_its_deadline_is_408(secured: Any) -> None:
+    """The deadline is for the whole body, not for the pause between two bytes."""
+    import socket
+
+    db, tokens = secured
+    body = b'{"title": "trickled in one byte at a time"}'
+    with serving(db, "--auth", "--body-timeout", "1") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as slow:
+            slow.sendall((f"POST /api/backlogs/{AGENT} HTTP/1.1\r\nHost: {host}\r\n"
+                          f"Authorization: Bearer {tokens['own']}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n").encode())
+            slow.settimeout(0.3)
+            answer = b""
+            for byte in body:
+                try:
+                    slow.sendall(bytes([byte]))
+                    answer = slow.recv(4096)
+                    if answer:
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            if not answer:
+                slow.settimeout(10)
+                answer = slow.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+    with Store(db) as store:
+        assert store.summary(AGENT)["total"] == 6
+
+
+def test_a_long_poll_given_up_by_its_client_frees_its_place(secured: Any) -> None:
+    import socket
+
+    db, tokens = secured
+    with serving(db, "--auth", "--max-waits", "1") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        path = f"/api/events?agent_id={AGENT}&after=100000&wait_seconds=30"
+        gone = socket.create_connection((host, int(port)), timeout=10)
+        gone.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {tokens['own']}\r\n\r\n".encode())
+        time.sleep(0.5)
+        assert request(base, "GET", path.replace("30", "0.1"), secret=tokens["own"])[0] == 429
+        gone.close()
+        deadline = time.monotonic() + 10
+        while request(base, "GET", path.replace("30", "0.1"), secret=tokens["own"])[0] == 429:
+            assert time.monotonic() < deadline, "the abandoned long poll kept its place"
+            time.sleep(0.1)

@@ -18,7 +18,13 @@ const TOKEN_KEY = "agent-backlog-token";
 (function takeTokenFromUrl() {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    let token = match[1];
+    try {
+      token = decodeURIComponent(token);
+    } catch (error) {
+      // not percent-encoded: taken as it is
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
 })();
@@ -44,9 +50,14 @@ function askForToken(message) {
 async function api(path, options) {
   const response = await fetch(path, withToken(options));
   if (response.status === 204) return null;
-  if (response.status === 401) {
+  if (response.status === 401 || response.status === 403) {
     const body = await response.json().catch(() => ({}));
-    askForToken(body.error ? body.error.message : "This server needs a token.");
+    const message = body.error ? body.error.message : "This server needs an admin token.";
+    // 403 on the dashboard's reads: a token that is not an admin's.
+    if (response.status === 401 || body.error?.code === "forbidden") askForToken(message);
+    const error = new Error(message);
+    error.code = body.error ? body.error.code : String(response.status);
+    throw error;
   }
   const body = await response.json();
   if (!response.ok) {
@@ -264,6 +275,13 @@ async function follow() {
     response = await fetch("/api/events/stream?after=now", withToken({ headers: { Accept: "text/event-stream" } }));
   } catch (error) {
     return lost();
+  }
+  if (response.status === 401 || response.status === 403) {
+    // A token refused: ask for one rather than retry for ever.
+    live.textContent = "needs a token";
+    live.classList.remove("on");
+    askForToken("The live stream needs an admin token.");
+    return;
   }
   if (!response.ok || !response.body) return lost();
   live.textContent = "live";
