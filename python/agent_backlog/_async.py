@@ -129,9 +129,11 @@ class AsyncStore:
             # The calls since the last pause all ran on the loop without waiting: let
             # the others run. A coroutine woken by a timer or a socket needs a few turns
             # of the loop (the wake-up, then its step), so this one steps back three.
+            # The count starts again first: the coroutines of this store that run
+            # meanwhile are the others, and need not step back in turn.
+            self._held = 0.0
             for _ in range(3):
                 await asyncio.sleep(0)
-            self._held = 0.0
             start = monotonic()
         try:
             return self._store._now(name, args, kwargs)
