@@ -65,7 +65,7 @@ impl<T: Send + 'static> Wait<T> {
             std::thread::Builder::new()
                 .name("agent-backlog wait".into())
                 .spawn(move || {
-                    let result = cancel.scope(|| run(&store, &cancel, &handover));
+                    let result = run(&store, &cancel, &handover);
                     // Nobody to take it when the future is gone; a claim in it was
                     // given back when the handover saw the drop.
                     let _ = send.send(result);
@@ -158,10 +158,13 @@ impl Store {
     ) -> Wait<Option<Claim>> {
         let (agent_id, worker) = (agent_id.to_owned(), worker.to_owned());
         Wait::spawn(self, move |store, cancel, handover| {
-            let claimed =
+            // Only the wait runs in the cancel's scope: giving a claim back below waits
+            // for the writer as any write does, cancelled or not.
+            let claimed = cancel.scope(|| {
                 store.wait_for_task_until(&agent_id, &worker, timeout, terms, &mut || {
                     cancel.is_cancelled()
-                })?;
+                })
+            })?;
             let Some(claim) = claimed else {
                 return Ok(None);
             };
@@ -195,7 +198,7 @@ impl Store {
     /// ```
     pub fn events_async(self: &Arc<Self>, query: EventQuery) -> Wait<EventPage> {
         Wait::spawn(self, move |store, cancel, _| {
-            store.events_until(query, &mut || cancel.is_cancelled())
+            cancel.scope(|| store.events_until(query, &mut || cancel.is_cancelled()))
         })
     }
 }
