@@ -263,6 +263,28 @@ impl Operation {
         self.call_value(store, value)
     }
 
+    /// Whether a call of this operation with `request` may wait for work — a
+    /// `wait_for_task`, or an `events` with `wait_seconds` above 0 — and so holds a
+    /// connection or a thread for up to its timeout (what a server counts and limits).
+    ///
+    /// ```
+    /// use agent_backlog::ops::operation;
+    /// let events = operation("events").unwrap();
+    /// assert!(events.waits(&serde_json::json!({"wait_seconds": 5})));
+    /// assert!(!events.waits(&serde_json::json!({"after": 3})));
+    /// assert!(operation("wait_for_task").unwrap().waits(&serde_json::json!({})));
+    /// ```
+    pub fn waits(&self, request: &Value) -> bool {
+        match self.name {
+            "wait_for_task" => true,
+            "events" => request
+                .get("wait_seconds")
+                .and_then(Value::as_f64)
+                .is_some_and(|w| w > 0.0),
+            _ => false,
+        }
+    }
+
     /// The operations served by this one's REST route beside it: those that share its
     /// method and path and are chosen by a body field (`wait_for_task` on the route of
     /// `claim_lease`). Empty for most, and for an operation that is itself chosen so.

@@ -1,10 +1,10 @@
-//! Limits per client, so that one misbehaving client cannot starve the rest: a rate of
-//! requests (governor's keyed GCRA limiter: 429 with `Retry-After` once the burst is
-//! spent) and a number of long polls and event streams held open at once (429 past
-//! it). Both are counted per token, under `serve --auth`.
+//! Limits per token under `serve --auth`, so that one misbehaving client cannot starve
+//! the rest: a rate of requests (governor's keyed GCRA limiter: 429 with `Retry-After`
+//! once the burst is spent) and a number of long polls, event streams and waiting MCP
+//! tools held open at once (429 past it). Without tokens every local client is one
+//! address, so nothing is counted.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,41 +15,17 @@ use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 
+use agent_backlog::Token;
+
 use crate::auth::{refused, Caller};
-use crate::listen::Peer;
-
-/// Who a limit is counted for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Client {
-    /// A token, by its number.
-    Token(i64),
-    /// A connection without a token, by its address.
-    Address(IpAddr),
-}
-
-impl Client {
-    /// The client of a request: its token, else its peer's address.
-    pub fn of(request: &Request) -> Option<Client> {
-        Client::of_parts(request.extensions())
-    }
-
-    /// [`Client::of`], from a request's extensions.
-    pub fn of_parts(extensions: &axum::http::Extensions) -> Option<Client> {
-        if let Some(Caller(token)) = extensions.get::<Caller>() {
-            return Some(Client::Token(token.id));
-        }
-        extensions
-            .get::<Peer>()
-            .map(|Peer(addr)| Client::Address(addr.ip()))
-    }
-}
 
 /// The limits of one server.
 pub struct Limits {
-    rate: RateLimiter<Client, governor::state::keyed::DefaultKeyedStateStore<Client>, DefaultClock>,
+    /// Keyed by token number: as many keys as the store has tokens.
+    rate: RateLimiter<i64, governor::state::keyed::DefaultKeyedStateStore<i64>, DefaultClock>,
     clock: DefaultClock,
     max_waits: usize,
-    waits: Mutex<HashMap<Client, usize>>,
+    waits: Mutex<HashMap<i64, usize>>,
 }
 
 impl Limits {
@@ -64,58 +40,67 @@ impl Limits {
         })
     }
 
-    /// Takes one of the client's long-poll places, or says how many it holds already.
-    pub fn begin_wait(self: &Arc<Self>, client: Option<Client>) -> Result<WaitPlace, usize> {
-        let Some(client) = client else {
-            return Ok(WaitPlace(None));
-        };
+    /// Takes one of `token`'s places for a call that waits (see
+    /// `Operation::waits`); refused when it holds them all.
+    pub fn begin_wait(self: &Arc<Self>, token: &Token) -> Result<WaitPlace, TooManyWaits> {
         let mut waits = self.waits.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = waits.entry(client.clone()).or_insert(0);
+        let held = waits.entry(token.id).or_insert(0);
         if *held >= self.max_waits {
-            return Err(*held);
+            return Err(TooManyWaits(*held));
         }
         *held += 1;
-        Ok(WaitPlace(Some((Arc::clone(self), client))))
+        Ok(WaitPlace(Arc::clone(self), token.id))
     }
 }
 
 /// A long poll or a stream in progress; its place is given back when dropped.
-pub struct WaitPlace(Option<(Arc<Limits>, Client)>);
+pub struct WaitPlace(Arc<Limits>, i64);
 
 impl Drop for WaitPlace {
     fn drop(&mut self) {
-        if let Some((limits, client)) = self.0.take() {
-            let mut waits = limits.waits.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(held) = waits.get_mut(&client) {
-                *held -= 1;
-                if *held == 0 {
-                    waits.remove(&client);
-                }
+        let mut waits = self.0.waits.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = waits.get_mut(&self.1) {
+            *held -= 1;
+            if *held == 0 {
+                waits.remove(&self.1);
             }
         }
     }
 }
 
-/// A 429 for a client that holds too many waits.
-pub fn too_many_waits(held: usize) -> Response {
-    let mut response = refused(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        &format!(
-            "this client holds {held} long polls or streams already (--max-waits); end one first"
-        ),
-    );
-    response
-        .headers_mut()
-        .insert("retry-after", HeaderValue::from_static("1"));
-    response
+/// A token that holds all its places for waits (`--max-waits`): 429 over HTTP, an
+/// error result over MCP, with one message.
+#[derive(Debug)]
+pub struct TooManyWaits(usize);
+
+impl TooManyWaits {
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        format!(
+            "this token holds {} long polls or streams already (--max-waits); end one first",
+            self.0
+        )
+    }
 }
 
-/// The middleware of the request rate: 429 with `Retry-After` past the client's quota.
+impl axum::response::IntoResponse for TooManyWaits {
+    fn into_response(self) -> Response {
+        let mut response = refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &self.message(),
+        );
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        response
+    }
+}
+
+/// The middleware of the request rate: 429 with `Retry-After` past the token's quota.
 pub async fn rate(limits: Arc<Limits>, request: Request, next: Next) -> Response {
-    // Tokens only: their number is bounded by the store, so is the limiter's memory.
-    if let Some(client @ Client::Token(_)) = Client::of(&request) {
-        if let Err(not_until) = limits.rate.check_key(&client) {
+    if let Some(Caller(token)) = request.extensions().get::<Caller>() {
+        if let Err(not_until) = limits.rate.check_key(&token.id) {
             let wait = not_until.wait_time_from(limits.clock.now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut response = refused(

@@ -7,16 +7,15 @@
 //! connected keep being served, and the newcomer may retry.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -26,10 +25,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long the requests in flight may take to finish once the server stops.
 const DRAIN: Duration = Duration::from_secs(30);
-
-/// The peer of a connection, for the limits kept per client when there is no token.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
 
 /// What the accept loop enforces.
 #[derive(Debug, Clone)]
@@ -99,13 +94,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        // Each request of the connection goes to the router with its peer.
-        let router = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(Peer(peer));
-            let mut router = router.clone();
-            async move { tower::Service::call(&mut router, request).await }
-        });
+        let service = TowerToHyperService::new(app.clone());
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(accepting.head_timeout);

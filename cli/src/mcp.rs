@@ -128,36 +128,27 @@ impl ServerHandler for Backlog {
         // Over HTTP under `serve --auth`, the writes are recorded as the token's name,
         // and a waiting tool holds one of the token's places while it waits.
         let parts = context.extensions.get::<axum::http::request::Parts>();
-        let actor = parts
+        let waits = agent_backlog::ops::operation(&name).is_some_and(|op| op.waits(&arguments));
+        let limits = parts.and_then(|parts| parts.extensions.get::<Arc<crate::limits::Limits>>());
+        let token = parts
             .and_then(|parts| parts.extensions.get::<crate::auth::Caller>())
-            .map(|caller| caller.0.name.clone());
-        let waits = name == "wait_for_task"
-            || arguments
-                .get("wait_seconds")
-                .and_then(Value::as_f64)
-                .is_some_and(|w| w > 0.0);
-        let limits = parts.and_then(|parts| {
-            let limits = parts.extensions.get::<Arc<crate::limits::Limits>>()?;
-            Some((
-                Arc::clone(limits),
-                crate::limits::Client::of_parts(&parts.extensions),
-            ))
-        });
-        let place = match limits {
-            Some((limits, client)) if waits => match limits.begin_wait(client) {
+            .map(|caller| &caller.0);
+        let place = match (limits, token) {
+            (Some(limits), Some(token)) if waits => match limits.begin_wait(token) {
                 Ok(place) => Some(place),
-                Err(held) => {
+                Err(full) => {
+                    let content = serde_json::json!({"error": {"code": "rate_limited", "message": full.message()}});
                     return Ok(sdk_result(Outcome {
-                        content: serde_json::json!({"error": {"code": "rate_limited", "message": format!(
-                            "this client holds {held} long polls or streams already (--max-waits); end one first"
-                        )}}),
+                        content,
                         is_error: true,
                     })
-                    .into())
+                    .into());
                 }
             },
             _ => None,
         };
+        // Over HTTP under `serve --auth`, the writes are recorded as the token's name.
+        let actor = token.map(|token| token.name.clone());
         let outcome = tokio::task::spawn_blocking(move || {
             let _place = place;
             let mut stop = || cancelled.is_cancelled() || STOPPING.load(Ordering::Acquire);

@@ -54,7 +54,7 @@ use axum::Router;
 use serde_json::{Map, Value};
 
 use crate::auth::{self, Caller};
-use crate::limits::{self, Client, Limits};
+use crate::limits::Limits;
 use crate::{convert, dashboard, listen, mcp, openapi};
 
 /// Exit status of `serve` when it cannot listen on the address (EX_UNAVAILABLE).
@@ -573,8 +573,7 @@ struct OpRequest {
     actor: Option<String>,
     /// The token the request showed (`serve --auth`).
     caller: Option<Token>,
-    /// Who the request counts for in the limits, and the limits.
-    client: Option<Client>,
+    /// The limits of each token (under `--auth`).
     limits: Option<Arc<Limits>>,
 }
 
@@ -706,14 +705,12 @@ impl<S: Send + Sync> FromRequest<S> for OpRequest {
             }
         }
         let caller = parts.extensions.get::<Caller>().map(|c| c.0.clone());
-        let client = Client::of_parts(&parts.extensions);
         let limits = parts.extensions.get::<Arc<Limits>>().cloned();
         Ok(OpRequest {
             op,
             request: Value::Object(fields),
             actor: actor_header(&parts.headers)?,
             caller,
-            client,
             limits,
         })
     }
@@ -729,21 +726,15 @@ async fn operation(
         request,
         actor,
         caller,
-        client,
         limits,
     }: OpRequest,
 ) -> Reply {
     let location = op.route.location.map(|template| fill(template, &request));
-    // A long poll holds one of the client's places while it waits.
-    let waits = op.name == "wait_for_task"
-        || request
-            .get("wait_seconds")
-            .and_then(Value::as_f64)
-            .is_some_and(|w| w > 0.0);
-    let place = match (&limits, waits) {
-        (Some(limits), true) => match limits.begin_wait(client) {
+    // A call that waits holds one of its token's places while it waits.
+    let place = match (&limits, &caller) {
+        (Some(limits), Some(token)) if op.waits(&request) => match limits.begin_wait(token) {
             Ok(place) => Some(place),
-            Err(held) => return Ok(limits::too_many_waits(held)),
+            Err(full) => return Ok(full.into_response()),
         },
         _ => None,
     };
@@ -855,7 +846,6 @@ const STREAM_WAIT_SECONDS: f64 = 15.0;
 async fn event_stream(
     State(store): AppState,
     caller: Option<Extension<Caller>>,
-    peer: Option<Extension<listen::Peer>>,
     per_client: Option<Extension<Arc<Limits>>>,
     headers: HeaderMap,
     uri: Uri,
@@ -911,20 +901,13 @@ async fn event_stream(
         let query = query.clone();
         blocking(&store, move |s| s.events(query)).await?
     };
-    // The stream holds one of the client's places while it is open.
-    let place = match per_client {
-        Some(Extension(limits)) => {
-            let client = match (&caller_token, peer) {
-                (Some(token), _) => Some(Client::Token(token.id)),
-                (None, Some(Extension(listen::Peer(addr)))) => Some(Client::Address(addr.ip())),
-                (None, None) => None,
-            };
-            match limits.begin_wait(client) {
-                Ok(place) => Some(place),
-                Err(held) => return Ok(limits::too_many_waits(held)),
-            }
-        }
-        None => None,
+    // The stream holds one of its token's places while it is open.
+    let place = match (per_client, &caller_token) {
+        (Some(Extension(limits)), Some(token)) => match limits.begin_wait(token) {
+            Ok(place) => Some(place),
+            Err(full) => return Ok(full.into_response()),
+        },
+        _ => None,
     };
     let pending: VecDeque<Event> = first.events.into();
     let state = (store, query.after(first.next), pending, place);
