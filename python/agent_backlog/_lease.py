@@ -38,12 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["AsyncHeldLease", "HeldLease", "hold_lease", "hold_lease_async"]
 
 
-class HeldLease:
-    """A lease held while the work runs; see the module docs. Make one with
-    ``hold_lease``; use it as a context manager."""
+class _Held:
+    """What both forms of a held lease keep and show: the task, the lease, the result,
+    how it was finished or lost, and how often it is renewed."""
 
-    def __init__(self, store: Store, claim: Claim, *, renew_every: Optional[float] = None) -> None:
-        self.store = store
+    def __init__(self, claim: Claim, renew_every: Optional[float]) -> None:
         self.task: Task = claim["task"]
         self.lease: Lease = claim["lease"]
         self.result: Optional[str] = None
@@ -57,11 +56,6 @@ class HeldLease:
         if not renew_every > 0:
             raise ValueError(f"renew_every must be a positive number of seconds, got {renew_every}")
         self._renew_every = renew_every
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._renewer = threading.Thread(
-            target=self._renew, name=f"renew {self.lease['task_id']}", daemon=True
-        )
 
     @property
     def token(self) -> str:
@@ -78,6 +72,20 @@ class HeldLease:
         long work, so that a worker that stalled stops early."""
         if self.lost_error is not None:
             raise self.lost_error
+
+
+class HeldLease(_Held):
+    """A lease held while the work runs; see the module docs. Make one with
+    ``hold_lease``; use it as a context manager."""
+
+    def __init__(self, store: Store, claim: Claim, *, renew_every: Optional[float] = None) -> None:
+        super().__init__(claim, renew_every)
+        self.store = store
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._renewer = threading.Thread(
+            target=self._renew, name=f"renew {self.lease['task_id']}", daemon=True
+        )
 
     def complete(self, result: Optional[str] = None) -> Task:
         """Completes the task (with ``result``) and ends the lease."""
@@ -166,7 +174,7 @@ def hold_lease(store: Store, claim: Claim, *, renew_every: Optional[float] = Non
     return HeldLease(store, claim, renew_every=renew_every)
 
 
-class AsyncHeldLease:
+class AsyncHeldLease(_Held):
     """``HeldLease`` for an ``AsyncStore``: a task on the event loop renews the lease
     every third of its duration, and the finishing methods are coroutines. Make one
     with ``hold_lease_async``; use it with ``async with``::
@@ -179,37 +187,10 @@ class AsyncHeldLease:
     """
 
     def __init__(self, store: "AsyncStore", claim: Claim, *, renew_every: Optional[float] = None) -> None:
+        super().__init__(claim, renew_every)
         self.store = store
-        self.task: Task = claim["task"]
-        self.lease: Lease = claim["lease"]
-        self.result: Optional[str] = None
-        """The result a normal exit completes the task with."""
-        self.finished: Optional[Task] = None
-        """The task as the finish left it, once finished."""
-        self.lost_error: Optional[LeaseLostError] = None
-        """Why the lease was lost, once it was."""
-        if renew_every is None:
-            renew_every = _duration(self.lease) / 3
-        if not renew_every > 0:
-            raise ValueError(f"renew_every must be a positive number of seconds, got {renew_every}")
-        self._renew_every = renew_every
         self._renewer: Optional["asyncio.Task[None]"] = None
         self._lock = asyncio.Lock()
-
-    @property
-    def token(self) -> str:
-        """The lease's token."""
-        return self.lease["token"]
-
-    @property
-    def lost(self) -> bool:
-        """Whether the lease was lost (seen by a renewal or a finish)."""
-        return self.lost_error is not None
-
-    def check(self) -> None:
-        """Raises ``LeaseLostError`` if the lease was lost."""
-        if self.lost_error is not None:
-            raise self.lost_error
 
     async def complete(self, result: Optional[str] = None) -> Task:
         """Completes the task (with ``result``) and ends the lease."""
