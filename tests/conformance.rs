@@ -9,6 +9,8 @@
 
 #[path = "common/conformance.rs"]
 mod conformance;
+#[path = "common/pg.rs"]
+mod pg;
 
 use agent_backlog::Store;
 use conformance::{Failure, Outcome, Surface};
@@ -36,4 +38,32 @@ impl Surface for RustApi {
 fn conformance_through_store_call() {
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
     conformance::run(&RustApi, &dir, 2);
+}
+
+/// The Rust API on PostgreSQL: every case on a schema of its own (SPEC §16).
+struct RustOnPostgres {
+    schemas: pg::Schemas,
+}
+
+impl Surface for RustOnPostgres {
+    type Store = Store;
+    const NAME: &'static str = "rust";
+
+    fn open(&self) -> Store {
+        Store::open(self.schemas.fresh()).expect("a store on PostgreSQL opens")
+    }
+
+    fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
+        RustApi.call(store, operation, request)
+    }
+}
+
+#[test]
+fn conformance_on_postgres() {
+    let Some(url) = pg::url() else { return };
+    let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
+    let surface = RustOnPostgres {
+        schemas: pg::Schemas::new(&url, "conformance"),
+    };
+    conformance::run(&surface, &dir, 4);
 }

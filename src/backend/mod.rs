@@ -54,6 +54,7 @@
 //!
 //! [`prefix::candidate`]: crate::rules::prefix::candidate
 
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use std::time::Instant;
@@ -72,7 +73,7 @@ pub(crate) type Actor<'a> = Option<&'a str>;
 use crate::rules::lease::{Terms, Token};
 
 /// A task about to be inserted: values already validated by the core.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct NewRow {
     pub title: String,
     pub description: Option<String>,

@@ -115,10 +115,12 @@ impl Store {
             validate::actor(actor)?;
         }
         let actor = options.actor.as_deref().map(Arc::from);
-        Ok(Store {
-            backend: Arc::new(Sqlite::open(path, options)?),
-            actor,
-        })
+        let backend: Arc<dyn Backend> = if crate::backend::postgres::is_url(&text) {
+            Arc::new(crate::backend::postgres::Postgres::open(&text, options)?)
+        } else {
+            Arc::new(Sqlite::open(path, options)?)
+        };
+        Ok(Store { backend, actor })
     }
 
     /// Another handle on the same store whose writes are recorded as `actor` in the

@@ -1,0 +1,25 @@
+# A private, throwaway PostgreSQL cluster for the tests and benchmarks that need one
+# (scripts/pg.sh). It lives in target/pg/ (AGENT_BACKLOG_PG_DIR elsewhere), listens on
+# 127.0.0.1 only, on a free port chosen at the first start and kept in target/pg/port.
+#
+#   make pg-start   create the cluster on first use (initdb; as root, it runs as user
+#                   nobody, since PostgreSQL refuses root), start it, wait until it
+#                   answers, create database agent_backlog, and print its URL:
+#                   postgresql://agent_backlog@127.0.0.1:PORT/agent_backlog
+#                   (does nothing but print the URL when it is already running)
+#   make pg-stop    stop it (fast shutdown); nothing to do when it is not running
+#
+# scripts/pg.sh has more: `url` prints the URL of the running cluster (for
+# `psql "$(scripts/pg.sh url)"`), `restart` and `status`. PostgreSQL is taken from PATH
+# or /usr/lib/postgresql/*/bin, and installed as Debian's package when missing (root).
+# `make pg-stop && rm -rf target/pg` throws the cluster away.
+
+PG_SH := scripts/pg.sh
+
+.PHONY: pg-start pg-stop
+
+pg-start:
+	bash $(PG_SH) start
+
+pg-stop:
+	bash $(PG_SH) stop

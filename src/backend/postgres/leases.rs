@@ -1,0 +1,354 @@
+//! Leases on PostgreSQL (SPEC §10), in the task's own row as on SQLite. Expiry is by
+//! the database's clock: the time each write read as it began. Whether a token still
+//! holds its lease and what an expiry does are the core's rules
+//! ([`crate::rules::lease`]); this module loads what they need, locked, and stores
+//! what they decide.
+
+use postgres::Row;
+
+use super::pool::Tx;
+use super::tasks::{task_from_row, TASK_COLUMN_COUNT};
+use super::{Fail, PgResult};
+use crate::backend::{seconds, Actor, Claimable, Grant, LeaseRow, Patcher};
+use crate::history::EventKind;
+use crate::lease::Reaped;
+use crate::model::{Status, Task};
+use crate::rules::history;
+use crate::rules::lease::{self, Holder, Terms, Token};
+use crate::rules::lifecycle::{self, State};
+
+/// The lease columns, in the order [`lease_from_row`] reads them.
+const LEASE_COLUMNS: &str = "lease_token, agent_id, id, lease_worker, fence, attempts, \
+     lease_max_attempts, lease_granted, lease_expires";
+
+fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
+    Ok(LeaseRow {
+        token: row.try_get(at)?,
+        agent_id: row.try_get(at + 1)?,
+        task_id: row.try_get(at + 2)?,
+        worker: row.try_get(at + 3)?,
+        fence: row.try_get(at + 4)?,
+        attempt: row.try_get(at + 5)?,
+        max_attempts: row.try_get(at + 6)?,
+        granted_ms: row.try_get(at + 7)?,
+        expires_ms: row.try_get(at + 8)?,
+    })
+}
+
+/// Ends the expired leases of the agent (of every agent with `None`) as of the write's
+/// time. Leases whose task another writer holds are left to it.
+pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
+    let now_ms = tx.now_ms;
+    const COLUMNS: &str = "seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id";
+    let rows = match agent_id {
+        Some(agent_id) => tx.query(
+            &format!(
+                "SELECT {COLUMNS} FROM tasks WHERE agent_id = $1 AND lease_expires <= $2
+                 ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
+            ),
+            &[&agent_id, &now_ms],
+        )?,
+        None => tx.query(
+            &format!(
+                "SELECT {COLUMNS} FROM tasks WHERE lease_expires IS NOT NULL AND lease_expires <= $1
+                 ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
+            ),
+            &[&now_ms],
+        )?,
+    };
+    let mut reaped = Reaped::default();
+    let now = seconds(now_ms);
+    for row in rows {
+        let seq: i64 = row.try_get(0)?;
+        let id: String = row.try_get(1)?;
+        let attempt: i64 = row.try_get(2)?;
+        let max_attempts: i64 = row.try_get(3)?;
+        let worker: String = row.try_get(4)?;
+        let started: Option<String> = row.try_get(5)?;
+        let agent: String = row.try_get(6)?;
+        let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
+        let mut state = State {
+            status: Status::InProgress,
+            started,
+            completed: None,
+            result: None,
+            blocker: None,
+        };
+        lifecycle::apply(&mut state, to, &now);
+        state.blocker = blocker;
+        tx.execute(
+            "UPDATE tasks SET status = $2, started = $3, blocker = $4, fence = fence + 1,
+             lease_expires = NULL WHERE seq = $1",
+            &[&seq, &to.as_str(), &state.started, &state.blocker],
+        )?;
+        tx.event(
+            &agent,
+            Some(&id),
+            EventKind::LeaseExpired,
+            actor,
+            &history::lease_expired(&worker, attempt, to),
+        );
+        match to {
+            Status::Blocked => reaped.blocked.push(id),
+            _ => reaped.requeued.push(id),
+        }
+    }
+    Ok(reaped)
+}
+
+/// Requeues the agent's expired leases, then takes its first ready task with a lease.
+pub(super) fn claim(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    grant: &Grant<'_>,
+) -> PgResult<Option<(Task, LeaseRow)>> {
+    reap(tx, Some(agent_id), Some(grant.worker))?;
+    let Some(row) = tx.query_opt(
+        "SELECT id, title, description, priority, status, created, started, completed, result,
+         blocker, seq, fence, attempts FROM tasks
+         WHERE agent_id = $1 AND status = 'queued' AND unmet = 0
+         ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+        &[&agent_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut task = task_from_row(&row)?;
+    let seq: i64 = row.try_get(TASK_COLUMN_COUNT)?;
+    let fence: i64 = row.try_get::<_, i64>(TASK_COLUMN_COUNT + 1)? + 1;
+    let attempts: i64 = row.try_get(TASK_COLUMN_COUNT + 2)?;
+    let token = lease::new_token(&task.id, fence)?;
+    let now_ms = tx.now_ms;
+    let expires_ms = now_ms + grant.terms.lease_ms;
+    let started = seconds(now_ms);
+    tx.execute(
+        "UPDATE tasks SET status = 'in_progress', started = $2, fence = $3,
+         attempts = attempts + 1, lease_token = $4, lease_worker = $5,
+         lease_max_attempts = $6, lease_ms = $7, lease_granted = $8, lease_expires = $9
+         WHERE seq = $1",
+        &[
+            &seq,
+            &started,
+            &fence,
+            &token,
+            &grant.worker,
+            &grant.terms.max_attempts,
+            &grant.terms.lease_ms,
+            &now_ms,
+            &expires_ms,
+        ],
+    )?;
+    tx.event(
+        agent_id,
+        Some(&task.id),
+        EventKind::Claimed,
+        Some(grant.worker),
+        &history::claimed(Some((grant.worker, fence))),
+    );
+    task.status = Status::InProgress;
+    task.started = Some(started);
+    let lease = LeaseRow {
+        token,
+        agent_id: agent_id.to_owned(),
+        task_id: task.id.clone(),
+        worker: grant.worker.to_owned(),
+        fence,
+        attempt: attempts + 1,
+        max_attempts: grant.terms.max_attempts,
+        granted_ms: now_ms,
+        expires_ms,
+    };
+    Ok(Some((task, lease)))
+}
+
+/// The task of a current lease: its row, agent, lease duration and worker.
+struct Current {
+    seq: i64,
+    agent_id: String,
+    lease_ms: i64,
+    worker: String,
+}
+
+/// The row and agent of the task whose current lease `token` is (locked); the lease
+/// rules' error otherwise.
+fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
+    let found = tx.query_opt(
+        "SELECT seq, agent_id, status, fence, lease_token, lease_expires IS NOT NULL,
+         lease_worker, lease_ms FROM tasks WHERE id = $1 FOR UPDATE",
+        &[&token.task_id],
+    )?;
+    let (holder, row) = match found {
+        Some(r) => {
+            let status: String = r.try_get(2)?;
+            let worker: Option<String> = r.try_get(6)?;
+            let lease_ms: Option<i64> = r.try_get(7)?;
+            let current = Current {
+                seq: r.try_get(0)?,
+                agent_id: r.try_get(1)?,
+                lease_ms: lease_ms.unwrap_or(0),
+                worker: worker.clone().unwrap_or_default(),
+            };
+            let holder = Holder::Task {
+                status: status.parse::<Status>()?,
+                fence: r.try_get(3)?,
+                token: r.try_get(4)?,
+                held: r.try_get(5)?,
+                worker,
+            };
+            (holder, Some(current))
+        }
+        None => {
+            let gone = tx.query_opt(
+                "SELECT fence, worker FROM lease_tombstones WHERE task_id = $1",
+                &[&token.task_id],
+            )?;
+            let holder = match gone {
+                Some(r) => Holder::Deleted {
+                    fence: r.try_get(0)?,
+                    worker: r.try_get(1)?,
+                },
+                None => Holder::Never,
+            };
+            (holder, None)
+        }
+    };
+    lease::check(token, &holder)?;
+    row.ok_or_else(|| {
+        Fail::Rule(crate::error::Error::Internal(
+            "a held lease without its task; this is a bug".into(),
+        ))
+    })
+}
+
+fn load_lease(tx: &mut Tx<'_>, seq: i64) -> PgResult<LeaseRow> {
+    let row = tx.query_one(
+        &format!("SELECT {LEASE_COLUMNS} FROM tasks WHERE seq = $1"),
+        &[&seq],
+    )?;
+    lease_from_row(&row, 0)
+}
+
+/// Extends the lease of `token` to now + `lease_ms` (default: its own duration).
+pub(super) fn renew(
+    tx: &mut Tx<'_>,
+    token: &Token<'_>,
+    lease_ms: Option<i64>,
+) -> PgResult<LeaseRow> {
+    let Current {
+        seq, lease_ms: own, ..
+    } = current(tx, token)?;
+    let lease_ms = lease_ms.unwrap_or(own);
+    let expires = tx.now_ms + lease_ms;
+    tx.execute(
+        "UPDATE tasks SET lease_ms = $2, lease_expires = greatest($3, lease_granted) WHERE seq = $1",
+        &[&seq, &lease_ms, &expires],
+    )?;
+    load_lease(tx, seq)
+}
+
+/// Applies `patch` to the task of `token` and ends its lease; then, with `next`,
+/// claims the agent's next task with a lease.
+pub(super) fn finish(
+    tx: &mut Tx<'_>,
+    token: &Token<'_>,
+    patch: &mut Patcher<'_>,
+    next: Option<Terms>,
+) -> PgResult<(Task, Option<(Task, LeaseRow)>)> {
+    let Current {
+        seq,
+        agent_id,
+        worker,
+        ..
+    } = current(tx, token)?;
+    let row = tx.query_one(
+        "SELECT id, title, description, priority, status, created, started, completed, result,
+         blocker FROM tasks WHERE seq = $1",
+        &[&seq],
+    )?;
+    let task = patch(task_from_row(&row)?, &tx.now())?;
+    tx.event(
+        &agent_id,
+        Some(&task.id),
+        EventKind::Finished,
+        Some(&worker),
+        &history::finished(task.status),
+    );
+    tx.execute(
+        "UPDATE tasks SET status = $2, started = $3, completed = $4, result = $5,
+         blocker = $6, lease_expires = NULL WHERE seq = $1",
+        &[
+            &seq,
+            &task.status.as_str(),
+            &task.started,
+            &task.completed,
+            &task.result,
+            &task.blocker,
+        ],
+    )?;
+    let next = match next {
+        Some(terms) => claim(
+            tx,
+            &agent_id,
+            &Grant {
+                worker: &worker,
+                terms,
+            },
+        )?,
+        None => None,
+    };
+    Ok((task, next))
+}
+
+/// Releases the task of `token` with `patch` and takes back the attempt its claim
+/// counted.
+pub(super) fn give_back(
+    tx: &mut Tx<'_>,
+    token: &Token<'_>,
+    patch: &mut Patcher<'_>,
+) -> PgResult<Task> {
+    let seq = current(tx, token)?.seq;
+    let (task, _) = finish(tx, token, patch, None)?;
+    tx.execute(
+        "UPDATE tasks SET attempts = attempts - 1 WHERE seq = $1 AND attempts > 0",
+        &[&seq],
+    )?;
+    Ok(task)
+}
+
+/// The held lease of the task (`Some(None)`: none; `None`: no such task).
+pub(super) fn get(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+) -> PgResult<Option<Option<LeaseRow>>> {
+    let Some(row) = tx.query_opt(
+        &format!(
+            "SELECT lease_expires IS NOT NULL, {LEASE_COLUMNS} FROM tasks
+             WHERE id = $1 AND agent_id = $2"
+        ),
+        &[&task_id, &agent_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    if row.try_get::<_, bool>(0)? {
+        Ok(Some(Some(lease_from_row(&row, 1)?)))
+    } else {
+        Ok(Some(None))
+    }
+}
+
+/// Whether the agent has a ready task, and when its first held lease expires.
+pub(super) fn claimable(tx: &mut Tx<'_>, agent_id: &str) -> PgResult<Claimable> {
+    let row = tx.query_one(
+        "SELECT (SELECT coalesce(sum(queued - waiting), 0)::bigint FROM counts WHERE agent_id = $1),
+                (SELECT min(lease_expires) FROM tasks
+                 WHERE agent_id = $1 AND lease_expires IS NOT NULL)",
+        &[&agent_id],
+    )?;
+    let ready: i64 = row.try_get(0)?;
+    Ok(Claimable {
+        ready: ready > 0,
+        next_expiry_ms: row.try_get(1)?,
+    })
+}

@@ -1,0 +1,569 @@
+//! The connections of one PostgreSQL store: a small pool, transactions that retry
+//! the conflicts PostgreSQL asks a client to retry, and the events of each write.
+//!
+//! - **The URL.** `postgresql://` or `postgres://`, as libpq takes it. Two parameters
+//!   are the store's own and are taken out before the rest goes to the driver:
+//!   `pool_size` (connections kept, 1 to 256; default 8) and `sslrootcert` (a PEM file
+//!   of the certificate authorities to trust, besides the system's).
+//! - **The pool.** A call takes an idle connection, or opens one when fewer than
+//!   `pool_size` are open, or waits — within its busy timeout — for one to come back.
+//!   A connection that failed (the server restarted, the network dropped) is not put
+//!   back: the next call opens a fresh one, so a store carries on by itself once the
+//!   server is back.
+//! - **Writes** run in one transaction at READ COMMITTED. Rows are locked as they are
+//!   read for a change (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED` for claims), so
+//!   writers of different tasks run side by side. A transaction that PostgreSQL
+//!   aborts as a deadlock or serialization failure is run again from the start, until
+//!   the busy timeout. Its events are inserted by its last statement, which takes
+//!   their seqs from the feed's one row and holds it until the commit: seqs grow with
+//!   commit order.
+//! - **Time.** Each write reads the database's clock once, as it begins; every time
+//!   it stores (task times, lease times, event times) is that one.
+//! - **Fork.** A call in a process forked from the one that opened the store is a
+//!   `storage` error and touches nothing (the parent's sockets are not the child's).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, Row, SimpleQueryMessage, Statement};
+use rustls::pki_types::pem::PemObject;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{Fail, PgResult};
+use crate::error::{Error, Result};
+use crate::history::EventKind;
+
+/// Connections kept open by default.
+const DEFAULT_POOL_SIZE: usize = 8;
+
+/// How often a transaction that PostgreSQL aborted as a conflict is tried again.
+const RETRIES: u32 = 20;
+
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The parts of a store URL: the driver's configuration and the store's own settings.
+pub(super) struct Url {
+    pub config: postgres::Config,
+    pub pool_size: usize,
+    pub root_cert: Option<String>,
+    /// The URL without its password, for messages.
+    pub shown: String,
+}
+
+/// Whether `text` names a PostgreSQL database rather than a file.
+pub(crate) fn is_url(text: &str) -> bool {
+    text.starts_with("postgresql://") || text.starts_with("postgres://")
+}
+
+impl Url {
+    /// Parses a store URL; an `invalid_input` error names what is wrong.
+    pub(super) fn parse(text: &str) -> Result<Url> {
+        let (base, query) = text.split_once('?').unwrap_or((text, ""));
+        let mut kept = Vec::new();
+        let mut pool_size = DEFAULT_POOL_SIZE;
+        let mut root_cert = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "pool_size" => {
+                    pool_size = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=256).contains(n))
+                        .ok_or_else(|| {
+                            Error::invalid(format!(
+                                "the URL's pool_size must be a whole number from 1 to 256, got {value:?}"
+                            ))
+                        })?;
+                }
+                "sslrootcert" => root_cert = Some(percent_decode(value)),
+                _ => kept.push(pair),
+            }
+        }
+        let driver = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let shown = hide_password(base);
+        let config: postgres::Config = driver.parse().map_err(|e| {
+            Error::invalid(format!(
+                "the PostgreSQL URL {shown} is not valid ({e}); write it as \
+                 postgresql://user[:password]@host[:port]/database[?sslmode=require]"
+            ))
+        })?;
+        Ok(Url {
+            config,
+            pool_size,
+            root_cert,
+            shown,
+        })
+    }
+}
+
+/// `%XX` escapes decoded (a path in a URL parameter).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The URL with `user:password@` shown as `user:***@`.
+fn hide_password(base: &str) -> String {
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return base.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => base.to_owned(),
+    }
+}
+
+/// The TLS of every connection: rustls with the system's certificate authorities and
+/// the URL's `sslrootcert`. Certificates are always verified; whether TLS is used is
+/// the URL's `sslmode` (`prefer` by default, `require`, or `disable`).
+fn tls(root_cert: Option<&str>) -> Result<MakeRustlsConnect> {
+    // The system's authorities are read once per process, not at every open.
+    static SYSTEM_ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+    let mut roots = SYSTEM_ROOTS
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            roots
+        })
+        .clone();
+    if let Some(path) = root_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::storage(format!(
+                "the URL's sslrootcert {path:?} cannot be read ({e}); give the path of a PEM file"
+            ))
+        })?;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem).flatten() {
+            if roots.add(cert).is_ok() {
+                added += 1;
+            }
+        }
+        if added == 0 {
+            return Err(Error::storage(format!(
+                "the URL's sslrootcert {path:?} holds no PEM certificate"
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::storage(format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// An event of a write, inserted when the write commits.
+pub(super) struct Pending {
+    agent_id: String,
+    task_id: Option<String>,
+    kind: EventKind,
+    actor: Option<String>,
+    data: String,
+}
+
+/// One connection and the statements it has prepared.
+pub(super) struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &str) -> PgResult<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+}
+
+/// A call's work on one connection: inside a transaction for writes and snapshots.
+pub(super) struct Tx<'a> {
+    conn: &'a mut Conn,
+    /// The database's clock as the write began, in milliseconds (0 for reads).
+    pub now_ms: i64,
+    events: Vec<Pending>,
+}
+
+impl Tx<'_> {
+    /// Runs `sql` and returns its rows.
+    pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
+        let s = self.conn.statement(sql)?;
+        Ok(self.conn.client.query(&s, params)?)
+    }
+
+    /// Runs `sql`, which returns at most one row.
+    pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
+        let s = self.conn.statement(sql)?;
+        Ok(self.conn.client.query_opt(&s, params)?)
+    }
+
+    /// Runs `sql`, which returns exactly one row.
+    pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
+        let s = self.conn.statement(sql)?;
+        Ok(self.conn.client.query_one(&s, params)?)
+    }
+
+    /// Runs `sql` and returns the number of rows it changed.
+    pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
+        let s = self.conn.statement(sql)?;
+        Ok(self.conn.client.execute(&s, params)?)
+    }
+
+    /// The write's time as the contract writes task times.
+    pub(super) fn now(&self) -> String {
+        crate::backend::seconds(self.now_ms)
+    }
+
+    /// Records an event of this write (SPEC §14); it is inserted, with its seq, as the
+    /// write commits.
+    pub(super) fn event(
+        &mut self,
+        agent_id: &str,
+        task_id: Option<&str>,
+        kind: EventKind,
+        actor: Option<&str>,
+        data: &serde_json::Value,
+    ) {
+        self.events.push(Pending {
+            agent_id: agent_id.to_owned(),
+            task_id: task_id.map(str::to_owned),
+            kind,
+            actor: actor.map(str::to_owned),
+            data: data.to_string(),
+        });
+    }
+
+    /// Inserts the write's events with the next seqs of the feed, in one statement that
+    /// holds the feed's row until the commit.
+    fn flush_events(&mut self) -> PgResult<bool> {
+        if self.events.is_empty() {
+            return Ok(false);
+        }
+        let events = std::mem::take(&mut self.events);
+        let n = events.len() as i64;
+        let agents: Vec<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
+        let tasks: Vec<Option<&str>> = events.iter().map(|e| e.task_id.as_deref()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
+        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+        let now_ms = self.now_ms;
+        self.execute(
+            "WITH f AS (UPDATE feed SET seq = seq + $1 WHERE one = 1 RETURNING seq)
+             INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
+             SELECT (SELECT seq FROM f) - $1 + e.n, $2, e.agent_id, e.task_id, e.type, e.actor, e.data
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                  WITH ORDINALITY AS e (agent_id, task_id, type, actor, data, n)",
+            &[&n, &now_ms, &agents, &tasks, &kinds, &actors, &data],
+        )?;
+        Ok(true)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Conn>,
+    open: usize,
+    closed: bool,
+}
+
+/// See the module docs.
+pub(super) struct Pool {
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+    pub shown: String,
+    size: usize,
+    busy_timeout: Duration,
+    state: Mutex<State>,
+    freed: Condvar,
+    pid: u32,
+}
+
+/// Whether PostgreSQL asks for the transaction to be run again.
+fn retryable(fail: &Fail) -> bool {
+    match fail {
+        Fail::Pg(e) => matches!(
+            e.code(),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+        ),
+        Fail::Rule(_) => false,
+    }
+}
+
+impl Pool {
+    /// A pool for `url`; opens no connection yet.
+    pub(super) fn new(url: Url, busy_timeout: Duration) -> Result<Pool> {
+        let mut config = url.config;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("agent-backlog");
+        }
+        Ok(Pool {
+            tls: tls(url.root_cert.as_deref())?,
+            config,
+            shown: url.shown,
+            size: url.pool_size,
+            busy_timeout,
+            state: Mutex::new(State::default()),
+            freed: Condvar::new(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Opens a new connection to the server, outside the pool (the listener's).
+    pub(super) fn connect(&self) -> Result<Client> {
+        let mut client = self
+            .config
+            .connect(self.tls.clone())
+            .map_err(|e| super::connect_error(&self.shown, e))?;
+        // A write waits for another's row lock at most the busy timeout (SPEC §8).
+        let ms = self.busy_timeout.as_millis().clamp(1, i32::MAX as u128);
+        client
+            .batch_execute(&format!("SET lock_timeout = {ms}"))
+            .map_err(|e| Error::from(Fail::Pg(e)))?;
+        Ok(client)
+    }
+
+    fn usable(&self) -> Result<()> {
+        if std::process::id() != self.pid {
+            return Err(Error::storage(
+                "this store was opened by the parent process; open the store again in the \
+                 forked child",
+            ));
+        }
+        if lock(&self.state).closed {
+            return Err(Error::storage("the store is closed; open it again"));
+        }
+        Ok(())
+    }
+
+    /// Takes a connection: an idle one, a new one, or the next one given back before
+    /// `deadline`.
+    fn take(&self, deadline: Instant) -> Result<Conn> {
+        let mut state = lock(&self.state);
+        loop {
+            if state.closed {
+                return Err(Error::storage("the store is closed; open it again"));
+            }
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < self.size {
+                state.open += 1;
+                drop(state);
+                return match self.connect() {
+                    Ok(client) => Ok(Conn {
+                        client,
+                        statements: HashMap::new(),
+                    }),
+                    Err(e) => {
+                        lock(&self.state).open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || crate::nowait::cancelled() {
+                crate::nowait::note_given_up();
+                return Err(Error::storage(format!(
+                    "every connection of the store's pool ({}) was in use for longer than the \
+                     busy timeout; retry, raise pool_size in the URL, or open the store with a \
+                     longer busy_timeout",
+                    self.size
+                )));
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left.min(Duration::from_millis(50)))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Gives a connection back, or lets it go when it failed or the store is closed.
+    fn give_back(&self, conn: Conn, healthy: bool) {
+        let mut state = lock(&self.state);
+        if healthy && !state.closed && !conn.client.is_closed() {
+            state.idle.push(conn);
+        } else {
+            state.open -= 1;
+        }
+        drop(state);
+        self.freed.notify_one();
+    }
+
+    /// Runs `f` on a pooled connection.
+    fn with_conn<T>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce(&mut Conn) -> PgResult<T>,
+    ) -> Result<T> {
+        self.usable()?;
+        if crate::nowait::active() {
+            // Every call on a server waits for the network: an event loop hands it to
+            // a thread.
+            return Err(crate::nowait::would_wait());
+        }
+        let mut conn = self.take(deadline)?;
+        let result = f(&mut conn);
+        let healthy = match &result {
+            Err(Fail::Pg(e)) => !e.is_closed() && e.as_db_error().is_some(),
+            _ => true,
+        };
+        self.give_back(conn, healthy);
+        result.map_err(Error::from)
+    }
+
+    /// Runs `f` in a write transaction, again from the start when PostgreSQL aborts it
+    /// as a conflict; returns its value and whether it recorded events.
+    pub(super) fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> PgResult<T>,
+    ) -> Result<(T, bool)> {
+        let deadline = Instant::now() + self.busy_timeout;
+        let mut tries = 0;
+        loop {
+            let mut again = false;
+            let result = self.with_conn(deadline, |conn| {
+                let now_ms = begin(conn)?;
+                let mut tx = Tx {
+                    conn,
+                    now_ms,
+                    events: Vec::new(),
+                };
+                let done = f(&mut tx).and_then(|value| {
+                    let evented = tx.flush_events()?;
+                    tx.conn.client.batch_execute("COMMIT")?;
+                    Ok((value, evented))
+                });
+                if let Err(fail) = &done {
+                    if !tx.conn.client.is_closed() {
+                        let _ = tx.conn.client.batch_execute("ROLLBACK");
+                    }
+                    again = retryable(fail);
+                }
+                done
+            });
+            if again && tries < RETRIES && Instant::now() < deadline {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(1 << tries.min(5)));
+                continue;
+            }
+            return result;
+        }
+    }
+
+    /// Runs `f` outside a transaction: for a read of one statement.
+    pub(super) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.with_conn(deadline, |conn| {
+            f(&mut Tx {
+                conn,
+                now_ms: 0,
+                events: Vec::new(),
+            })
+        })
+    }
+
+    /// Runs `f` in a read-only transaction: one snapshot.
+    pub(super) fn snapshot<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.with_conn(deadline, |conn| {
+            conn.client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let done = f(&mut Tx {
+                conn,
+                now_ms: 0,
+                events: Vec::new(),
+            });
+            let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            if !conn.client.is_closed() {
+                conn.client.batch_execute(end)?;
+            }
+            done
+        })
+    }
+
+    /// Runs `f` on a connection of the pool with nothing around it (migrations).
+    pub(super) fn raw<T>(&self, f: impl FnOnce(&mut Client) -> PgResult<T>) -> Result<T> {
+        let deadline = Instant::now() + self.busy_timeout;
+        self.with_conn(deadline, |conn| f(&mut conn.client))
+    }
+
+    /// Marks the pool closed and closes the idle connections; those in use close as
+    /// they come back.
+    pub(super) fn close(&self) {
+        let idle = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            state.open -= state.idle.len();
+            std::mem::take(&mut state.idle)
+        };
+        if std::process::id() == self.pid {
+            drop(idle);
+        } else {
+            // The parent's sockets: not ours to close.
+            std::mem::forget(idle);
+        }
+        self.freed.notify_all();
+    }
+
+    /// Whether the pool was closed.
+    pub(super) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+}
+
+/// Begins a write transaction and reads the database's clock, in one round trip.
+fn begin(conn: &mut Conn) -> PgResult<i64> {
+    let messages = conn
+        .client
+        .simple_query("BEGIN; SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")?;
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            if let Some(ms) = row.get(0).and_then(|t| t.parse::<i64>().ok()) {
+                return Ok(ms);
+            }
+        }
+    }
+    Err(Fail::Rule(Error::Internal(
+        "PostgreSQL did not tell its time".into(),
+    )))
+}

@@ -1,0 +1,743 @@
+//! Tasks on PostgreSQL: creates (with numbers, prefixes, dependencies and idempotency
+//! keys), patches, deletes, claims, edges, listings and counts.
+//!
+//! Each function runs inside the caller's transaction ([`Tx`]) and locks what it is
+//! about to change as it reads it, so that writers of other tasks go on beside it.
+
+use std::collections::HashMap;
+
+use postgres::Row;
+
+use super::pool::Tx;
+use super::PgResult;
+use crate::backend::{Actor, Created, EdgeOutcome, Filter, Key, NewRow, Patcher, PrefixOutcome};
+use crate::history::EventKind;
+use crate::model::{Status, Summary, Task};
+use crate::plan::{DependencyGraph, DependsOn, TaskRef};
+use crate::rules::{history, lifecycle, prefix};
+
+/// The task columns, in the order [`task_from_row`] reads them.
+pub(super) const TASK_COLUMNS: &str =
+    "id, title, description, priority, status, created, started, completed, result, blocker";
+/// How many columns [`TASK_COLUMNS`] holds; extra columns of a query come after them.
+pub(super) const TASK_COLUMN_COUNT: usize = 10;
+
+/// The readiness predicate (SPEC §13), that of the `tasks_ready` indexes.
+pub(super) const READY: &str = "status = 'queued' AND unmet = 0";
+
+/// Reads the task columns, in `TASK_COLUMNS` order, from the start of the row.
+pub(super) fn task_from_row(row: &Row) -> PgResult<Task> {
+    let status: String = row.try_get(4)?;
+    let priority: i32 = row.try_get(3)?;
+    Ok(Task {
+        id: row.try_get(0)?,
+        title: row.try_get(1)?,
+        description: row.try_get(2)?,
+        priority: u8::try_from(priority).unwrap_or(0),
+        status: status.parse::<Status>()?,
+        created: row.try_get(5)?,
+        started: row.try_get(6)?,
+        completed: row.try_get(7)?,
+        result: row.try_get(8)?,
+        blocker: row.try_get(9)?,
+    })
+}
+
+fn format_id(prefix: &str, number: i64) -> String {
+    format!("{prefix}-{number:03}")
+}
+
+/// The task, if it is in the agent's backlog; locked for the write with `lock`.
+pub(super) fn load(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+    lock: bool,
+) -> PgResult<Option<Task>> {
+    let sql = if lock {
+        "SELECT id, title, description, priority, status, created, started, completed, result,
+         blocker FROM tasks WHERE id = $1 AND agent_id = $2 FOR UPDATE"
+    } else {
+        "SELECT id, title, description, priority, status, created, started, completed, result,
+         blocker FROM tasks WHERE id = $1 AND agent_id = $2"
+    };
+    tx.query_opt(sql, &[&task_id, &agent_id])?
+        .map(|row| task_from_row(&row))
+        .transpose()
+}
+
+// -------------------------------------------------------------------------------------
+// Agents: numbers and prefixes
+// -------------------------------------------------------------------------------------
+
+/// Takes `count` consecutive task numbers for `agent_id` (registering the agent and
+/// taking its derived prefix on its first task). Returns the prefix and first number.
+fn take_numbers(tx: &mut Tx<'_>, agent_id: &str, count: i64) -> PgResult<(String, i64)> {
+    loop {
+        if let Some(row) = tx.query_opt(
+            "UPDATE agents SET next_number = next_number + $2 WHERE agent_id = $1
+             RETURNING prefix, next_number",
+            &[&agent_id, &count],
+        )? {
+            let next: i64 = row.try_get(1)?;
+            return Ok((row.try_get(0)?, next - count));
+        }
+        let base = prefix::derive_prefix(agent_id);
+        let start: i64 = tx
+            .query_opt("SELECT next FROM prefix_bases WHERE base = $1", &[&base])?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(1);
+        for n in start.max(1).. {
+            let candidate = prefix::candidate(&base, u32::try_from(n).unwrap_or(u32::MAX));
+            let taken = tx.execute(
+                "INSERT INTO agents (agent_id, prefix, next_number) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&agent_id, &candidate, &(1 + count)],
+            )?;
+            if taken == 1 {
+                tx.execute(
+                    "INSERT INTO prefix_bases (base, next) VALUES ($1, $2)
+                     ON CONFLICT (base) DO UPDATE SET next = excluded.next",
+                    &[&base, &(n + 1)],
+                )?;
+                return Ok((candidate, 1));
+            }
+            // Another writer registered the agent meanwhile: number from its row.
+            if tx
+                .query_opt("SELECT 1 FROM agents WHERE agent_id = $1", &[&agent_id])?
+                .is_some()
+            {
+                break;
+            }
+        }
+    }
+}
+
+/// Counts new queued tasks of the agent by priority, one upsert per priority present.
+fn count_new(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    queued: &[i64; 10],
+    waiting: &[i64; 10],
+) -> PgResult<()> {
+    for (i, (&n, &w)) in queued.iter().zip(waiting).enumerate() {
+        if n > 0 {
+            let priority = i as i32 + 1;
+            tx.execute(
+                "INSERT INTO counts AS c (agent_id, priority, queued, waiting) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (agent_id, priority) DO UPDATE SET
+                 queued = c.queued + excluded.queued, waiting = c.waiting + excluded.waiting",
+                &[&agent_id, &priority, &n, &w],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `prefix` to the agent, unless another agent holds it or the agent's tasks
+/// have fixed its own.
+pub(super) fn set_prefix(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    prefix: &str,
+    actor: Actor<'_>,
+) -> PgResult<PrefixOutcome> {
+    // One prefix change at a time: a new agent's derived prefix and a chosen one are
+    // decided against the same table.
+    tx.execute("SELECT pg_advisory_xact_lock(7236115116)", &[])?;
+    let current = tx
+        .query_opt(
+            "SELECT prefix, next_number FROM agents WHERE agent_id = $1 FOR UPDATE",
+            &[&agent_id],
+        )?
+        .map(|r| Ok::<_, super::Fail>((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+        .transpose()?;
+    match &current {
+        Some((held, _)) if held == prefix => return Ok(PrefixOutcome::Set),
+        Some((held, next)) if *next > 1 => return Ok(PrefixOutcome::FixedAt(held.clone())),
+        _ => {}
+    }
+    if let Some(row) = tx.query_opt("SELECT agent_id FROM agents WHERE prefix = $1", &[&prefix])? {
+        return Ok(PrefixOutcome::HeldBy(row.try_get(0)?));
+    }
+    tx.execute(
+        "INSERT INTO agents (agent_id, prefix) VALUES ($1, $2)
+         ON CONFLICT (agent_id) DO UPDATE SET prefix = excluded.prefix",
+        &[&agent_id, &prefix],
+    )?;
+    if let Some((given_up, _)) = &current {
+        if let Some((base, n)) = prefix::as_candidate(given_up) {
+            let n = i64::from(n);
+            tx.execute(
+                "UPDATE prefix_bases SET next = least(next, $2) WHERE base = $1",
+                &[&base, &n],
+            )?;
+        }
+    }
+    tx.event(
+        agent_id,
+        None,
+        EventKind::PrefixSet,
+        actor,
+        &history::prefix_set(prefix),
+    );
+    Ok(PrefixOutcome::Set)
+}
+
+// -------------------------------------------------------------------------------------
+// Creates
+// -------------------------------------------------------------------------------------
+
+/// A task of the store by ID, of any agent: its row and whether it is complete, locked
+/// against changes until the commit (so that its status cannot change under a new
+/// edge to it).
+fn find(tx: &mut Tx<'_>, task_id: &str) -> PgResult<Option<(i64, bool)>> {
+    tx.query_opt(
+        "SELECT seq, status = 'complete' FROM tasks WHERE id = $1 FOR SHARE",
+        &[&task_id],
+    )?
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .transpose()
+}
+
+/// The tasks an idempotency key created that still exist, and the fingerprint of its
+/// request; `None` when the key is unused.
+fn keyed(tx: &mut Tx<'_>, agent_id: &str, key: &str) -> PgResult<Option<(Vec<u8>, Vec<Task>)>> {
+    let Some(row) = tx.query_opt(
+        "SELECT k.request, k.first_number, k.count, a.prefix FROM idempotency_keys k
+         JOIN agents a ON a.agent_id = k.agent_id WHERE k.agent_id = $1 AND k.key = $2",
+        &[&agent_id, &key],
+    )?
+    else {
+        return Ok(None);
+    };
+    let request: Vec<u8> = row.try_get(0)?;
+    let first: i64 = row.try_get(1)?;
+    let count: i64 = row.try_get(2)?;
+    let prefix: String = row.try_get(3)?;
+    let ids: Vec<String> = (first..first + count)
+        .map(|n| format_id(&prefix, n))
+        .collect();
+    let rows = tx.query(
+        "SELECT id, title, description, priority, status, created, started, completed, result,
+         blocker FROM tasks WHERE id = ANY($1) AND agent_id = $2 ORDER BY seq",
+        &[&ids, &agent_id],
+    )?;
+    let tasks = rows
+        .iter()
+        .map(task_from_row)
+        .collect::<PgResult<Vec<_>>>()?;
+    Ok(Some((request, tasks)))
+}
+
+/// Creates `rows` for the agent, honouring `key` (see
+/// [`crate::backend::Backend::create_tasks`]).
+pub(super) fn create(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    rows: Vec<NewRow>,
+    key: Option<Key<'_>>,
+    actor: Actor<'_>,
+) -> PgResult<Created> {
+    let mut freed = false;
+    if let Some(key) = key {
+        // Racing calls with one key: the second waits here for the first's commit.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+            &[&agent_id, &key.key],
+        )?;
+        match keyed(tx, agent_id, key.key)? {
+            Some((request, done)) if !done.is_empty() => {
+                return Ok(if request == key.request {
+                    Created::Replayed(done)
+                } else {
+                    Created::KeyTaken
+                });
+            }
+            Some(_) => freed = true,
+            None => {}
+        }
+    }
+    if rows.is_empty() {
+        return Ok(Created::New(Vec::new()));
+    }
+    let mut deps: Vec<Vec<(i64, bool)>> = Vec::with_capacity(rows.len());
+    for (item, row) in rows.iter().enumerate() {
+        let mut resolved = Vec::new();
+        for dep in &row.depends_on {
+            if let DependsOn::Task(id) = dep {
+                match find(tx, id)? {
+                    Some(found) => resolved.push(found),
+                    None => {
+                        return Ok(Created::Unknown {
+                            item,
+                            task_id: id.clone(),
+                        })
+                    }
+                }
+            }
+        }
+        deps.push(resolved);
+    }
+    if let (true, Some(key)) = (freed, key) {
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE agent_id = $1 AND key = $2",
+            &[&agent_id, &key.key],
+        )?;
+    }
+    let count = rows.len() as i64;
+    let (prefix, first) = take_numbers(tx, agent_id, count)?;
+    let created = tx.now();
+    let mut queued = [0i64; 10];
+    let mut waiting = [0i64; 10];
+    let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut tasks: Vec<Task> = Vec::with_capacity(rows.len());
+    for ((i, row), number) in rows.into_iter().enumerate().zip(first..) {
+        let id = format_id(&prefix, number);
+        let existing = deps.get(i).map(Vec::as_slice).unwrap_or_default();
+        let earlier: Vec<i64> = row
+            .depends_on
+            .iter()
+            .filter_map(|d| match d {
+                DependsOn::Item(j) => seqs.get(*j).copied(),
+                DependsOn::Task(_) => None,
+            })
+            .collect();
+        let unmet = earlier.len() as i64 + existing.iter().filter(|(_, met)| !met).count() as i64;
+        let p = usize::from(row.priority.clamp(1, 10)) - 1;
+        queued[p] += 1;
+        waiting[p] += i64::from(unmet > 0);
+        tx.event(
+            agent_id,
+            Some(&id),
+            EventKind::Created,
+            actor,
+            &history::created(&row.title, row.priority),
+        );
+        let priority = i32::from(row.priority);
+        let seq: i64 = tx
+            .query_one(
+                "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                &[
+                    &id,
+                    &agent_id,
+                    &row.title,
+                    &row.description,
+                    &priority,
+                    &created,
+                    &unmet,
+                ],
+            )?
+            .try_get(0)?;
+        let targets: Vec<i64> = existing.iter().map(|(s, _)| *s).chain(earlier).collect();
+        if !targets.is_empty() {
+            tx.execute(
+                "INSERT INTO dependencies (task_seq, depends_seq) SELECT $1, unnest($2::bigint[])",
+                &[&seq, &targets],
+            )?;
+        }
+        for dep in &row.depends_on {
+            let dep_id = match dep {
+                DependsOn::Task(dep_id) => dep_id.as_str(),
+                DependsOn::Item(j) => tasks[*j].id.as_str(),
+            };
+            tx.event(
+                agent_id,
+                Some(&id),
+                EventKind::DependencyAdded,
+                actor,
+                &history::dependency(dep_id),
+            );
+        }
+        seqs.push(seq);
+        tasks.push(Task {
+            id,
+            title: row.title,
+            description: row.description,
+            priority: row.priority,
+            status: Status::Queued,
+            created: created.clone(),
+            started: None,
+            completed: None,
+            result: None,
+            blocker: None,
+        });
+    }
+    count_new(tx, agent_id, &queued, &waiting)?;
+    if let Some(key) = key {
+        let request = key.request.to_vec();
+        tx.execute(
+            "INSERT INTO idempotency_keys (agent_id, key, request, first_number, count)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&agent_id, &key.key, &request, &first, &count],
+        )?;
+    }
+    Ok(Created::New(tasks))
+}
+
+// -------------------------------------------------------------------------------------
+// Patches, deletes, claims
+// -------------------------------------------------------------------------------------
+
+/// Loads the task (locked), lets `patch` decide what it becomes, and stores that.
+pub(super) fn update(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+    patch: &mut Patcher<'_>,
+    actor: Actor<'_>,
+) -> PgResult<Option<Task>> {
+    let Some(task) = load(tx, agent_id, task_id, true)? else {
+        return Ok(None);
+    };
+    let before = task.clone();
+    let from = task.status;
+    let task = patch(task, &tx.now())?;
+    let Some(data) = history::updated(&before, &task) else {
+        return Ok(Some(task));
+    };
+    tx.event(agent_id, Some(task_id), EventKind::Updated, actor, &data);
+    let moved = from != task.status;
+    let reopened = lifecycle::is_reopen(from, task.status);
+    let priority = i32::from(task.priority);
+    tx.execute(
+        "UPDATE tasks SET title = $2, description = $3, priority = $4, status = $5,
+         started = $6, completed = $7, result = $8, blocker = $9,
+         fence = fence + CASE WHEN $10 AND lease_expires IS NOT NULL THEN 1 ELSE 0 END,
+         lease_expires = CASE WHEN $10 THEN NULL ELSE lease_expires END,
+         attempts = CASE WHEN $11 THEN 0 ELSE attempts END
+         WHERE id = $1",
+        &[
+            &task.id,
+            &task.title,
+            &task.description,
+            &priority,
+            &task.status.as_str(),
+            &task.started,
+            &task.completed,
+            &task.result,
+            &task.blocker,
+            &moved,
+            &reopened,
+        ],
+    )?;
+    Ok(Some(task))
+}
+
+/// Deletes the task (its trigger takes it out of the counts, frees its dependents and
+/// keeps the fence of a task that was ever leased); `false` when absent.
+pub(super) fn delete(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+    actor: Actor<'_>,
+) -> PgResult<bool> {
+    let deleted = tx.execute(
+        "DELETE FROM tasks WHERE id = $1 AND agent_id = $2",
+        &[&task_id, &agent_id],
+    )?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    tx.event(
+        agent_id,
+        Some(task_id),
+        EventKind::Deleted,
+        actor,
+        &history::deleted(),
+    );
+    Ok(true)
+}
+
+/// Moves the agent's first ready task to in_progress: one statement, which locks the
+/// first ready row no other claimer holds (`FOR UPDATE SKIP LOCKED`) and can change
+/// no more than that one row.
+pub(super) fn claim_next(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    actor: Actor<'_>,
+) -> PgResult<Option<Task>> {
+    let started = tx.now();
+    let Some(row) = tx.query_opt(
+        "UPDATE tasks SET status = 'in_progress', started = $2
+         WHERE seq = (SELECT seq FROM tasks WHERE agent_id = $1 AND status = 'queued' AND unmet = 0
+                      ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, title, description, priority, status, created, started, completed,
+                   result, blocker",
+        &[&agent_id, &started],
+    )?
+    else {
+        return Ok(None);
+    };
+    let task = task_from_row(&row)?;
+    tx.event(
+        agent_id,
+        Some(&task.id),
+        EventKind::Claimed,
+        actor,
+        &history::claimed(None),
+    );
+    Ok(Some(task))
+}
+
+// -------------------------------------------------------------------------------------
+// Edges
+// -------------------------------------------------------------------------------------
+
+/// A path of dependencies from the row `from` to the row `to`, if there is one: a
+/// breadth-first search, so the path is a shortest one.
+fn path(tx: &mut Tx<'_>, from: i64, to: i64) -> PgResult<Option<Vec<i64>>> {
+    let mut parent: HashMap<i64, i64> = HashMap::from([(from, from)]);
+    let mut frontier = vec![from];
+    while !frontier.is_empty() {
+        let rows = tx.query(
+            "SELECT task_seq, depends_seq FROM dependencies WHERE task_seq = ANY($1)
+             ORDER BY task_seq, depends_seq",
+            &[&frontier],
+        )?;
+        let mut following = Vec::new();
+        for row in rows {
+            let (seq, dep): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if parent.contains_key(&dep) {
+                continue;
+            }
+            parent.insert(dep, seq);
+            if dep == to {
+                let mut path = vec![to];
+                let mut at = to;
+                while at != from {
+                    at = parent[&at];
+                    path.push(at);
+                }
+                path.reverse();
+                return Ok(Some(path));
+            }
+            following.push(dep);
+        }
+        frontier = following;
+    }
+    Ok(None)
+}
+
+fn depends_on_ids(tx: &mut Tx<'_>, seq: i64) -> PgResult<Vec<String>> {
+    tx.query(
+        "SELECT t.id FROM dependencies d JOIN tasks t ON t.seq = d.depends_seq
+         WHERE d.task_seq = $1 ORDER BY d.depends_seq",
+        &[&seq],
+    )?
+    .iter()
+    .map(|r| Ok(r.try_get(0)?))
+    .collect()
+}
+
+/// Adds (`present`) or removes the edge `task_id` → `depends_on`; an edge that would
+/// close a cycle is not added.
+pub(super) fn set_edge(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+    depends_on: &str,
+    present: bool,
+    actor: Actor<'_>,
+) -> PgResult<EdgeOutcome> {
+    // Edges change one at a time, so two that together would close a cycle cannot
+    // each find none.
+    tx.execute("SELECT pg_advisory_xact_lock(7236115117)", &[])?;
+    let Some(task) = tx
+        .query_opt(
+            "SELECT seq FROM tasks WHERE id = $1 AND agent_id = $2 FOR UPDATE",
+            &[&task_id, &agent_id],
+        )?
+        .map(|r| r.try_get::<_, i64>(0))
+        .transpose()?
+    else {
+        return Ok(EdgeOutcome::NoTask);
+    };
+    let Some((dep, met)) = find(tx, depends_on)? else {
+        return Ok(EdgeOutcome::NoDependency);
+    };
+    let changed = if present {
+        if let Some(cycle) = path(tx, dep, task)? {
+            let rows = tx.query("SELECT seq, id FROM tasks WHERE seq = ANY($1)", &[&cycle])?;
+            let mut ids_by_seq = HashMap::new();
+            for row in rows {
+                ids_by_seq.insert(row.try_get::<_, i64>(0)?, row.try_get::<_, String>(1)?);
+            }
+            let mut ids = vec![task_id.to_owned()];
+            ids.extend(cycle.iter().filter_map(|s| ids_by_seq.get(s).cloned()));
+            return Ok(EdgeOutcome::Cycle(ids));
+        }
+        tx.execute(
+            "INSERT INTO dependencies (task_seq, depends_seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&task, &dep],
+        )?
+    } else {
+        tx.execute(
+            "DELETE FROM dependencies WHERE task_seq = $1 AND depends_seq = $2",
+            &[&task, &dep],
+        )?
+    };
+    if changed == 1 {
+        if !met {
+            let step: i64 = if present { 1 } else { -1 };
+            tx.execute(
+                "UPDATE tasks SET unmet = unmet + $2 WHERE seq = $1",
+                &[&task, &step],
+            )?;
+        }
+        let kind = if present {
+            EventKind::DependencyAdded
+        } else {
+            EventKind::DependencyRemoved
+        };
+        tx.event(
+            agent_id,
+            Some(task_id),
+            kind,
+            actor,
+            &history::dependency(depends_on),
+        );
+    }
+    Ok(EdgeOutcome::Done(depends_on_ids(tx, task)?))
+}
+
+fn task_refs(tx: &mut Tx<'_>, sql: &str, seq: i64) -> PgResult<Vec<TaskRef>> {
+    tx.query(sql, &[&seq])?
+        .iter()
+        .map(|r| {
+            let status: String = r.try_get(2)?;
+            Ok(TaskRef {
+                agent_id: r.try_get(0)?,
+                id: r.try_get(1)?,
+                status: status.parse::<Status>()?,
+            })
+        })
+        .collect()
+}
+
+/// The task's readiness, dependencies and dependents.
+pub(super) fn graph(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    task_id: &str,
+) -> PgResult<Option<DependencyGraph>> {
+    let Some(row) = tx.query_opt(
+        &format!("SELECT seq, {READY} FROM tasks WHERE id = $1 AND agent_id = $2"),
+        &[&task_id, &agent_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get(0)?;
+    let ready: bool = row.try_get(1)?;
+    Ok(Some(DependencyGraph {
+        task_id: task_id.to_owned(),
+        ready,
+        depends_on: task_refs(
+            tx,
+            "SELECT t.agent_id, t.id, t.status FROM dependencies d
+             JOIN tasks t ON t.seq = d.depends_seq WHERE d.task_seq = $1 ORDER BY d.depends_seq",
+            seq,
+        )?,
+        dependents: task_refs(
+            tx,
+            "SELECT t.agent_id, t.id, t.status FROM dependencies d
+             JOIN tasks t ON t.seq = d.task_seq WHERE d.depends_seq = $1 ORDER BY d.task_seq",
+            seq,
+        )?,
+    }))
+}
+
+// -------------------------------------------------------------------------------------
+// Listings and counts
+// -------------------------------------------------------------------------------------
+
+/// A page in priority, then creation order, with `agent_id` after the task columns,
+/// and the number of matches (from the counts), read in the caller's snapshot. Each
+/// filter is served by an index in that order, so a page reads about `limit + offset`
+/// entries however large the backlog is.
+pub(super) fn page(tx: &mut Tx<'_>, filter: &Filter<'_>) -> PgResult<(Vec<Row>, u64)> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut count_clauses: Vec<String> = Vec::new();
+    let status = filter.status.map(|s| s.as_str().to_owned());
+    let priority = filter.priority.map(i32::from);
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
+    if let Some(agent_id) = &filter.agent_id {
+        params.push(agent_id);
+        clauses.push(format!("agent_id = ${}", params.len()));
+        count_clauses.push(format!("agent_id = ${}", params.len()));
+    }
+    if let Some(priority) = &priority {
+        params.push(priority);
+        clauses.push(format!("priority = ${}", params.len()));
+        count_clauses.push(format!("priority = ${}", params.len()));
+    }
+    let count_params = params.clone();
+    if filter.ready {
+        clauses.push(READY.to_owned());
+    } else if let Some(status) = &status {
+        params.push(status);
+        clauses.push(format!("status = ${}", params.len()));
+    }
+    let counted = match filter.status {
+        _ if filter.ready => "queued - waiting",
+        Some(status) => status.as_str(),
+        None => "queued + in_progress + complete + blocked",
+    };
+    let where_count = if count_clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", count_clauses.join(" AND "))
+    };
+    let total: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(sum({counted}), 0)::bigint FROM counts{where_count}"),
+            &count_params,
+        )?
+        .try_get(0)?;
+    let limit: Option<i64> = filter.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+    params.push(&limit);
+    let limit_at = params.len();
+    params.push(&offset);
+    let offset_at = params.len();
+    let where_page = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let rows = tx.query(
+        &format!(
+            "SELECT {TASK_COLUMNS}, agent_id FROM tasks{where_page}
+             ORDER BY priority, seq LIMIT ${limit_at} OFFSET ${offset_at}"
+        ),
+        &params,
+    )?;
+    Ok((rows, total as u64))
+}
+
+/// The agent's counts by status; zeros for an agent without a row.
+pub(super) fn summary(tx: &mut Tx<'_>, agent_id: &str) -> PgResult<Summary> {
+    let row = tx.query_one(
+        "SELECT coalesce(sum(queued), 0)::bigint, coalesce(sum(in_progress), 0)::bigint,
+         coalesce(sum(complete), 0)::bigint, coalesce(sum(blocked), 0)::bigint
+         FROM counts WHERE agent_id = $1",
+        &[&agent_id],
+    )?;
+    let counts: [i64; 4] = [
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    ];
+    let [queued, in_progress, complete, blocked] = counts.map(|n| n as u64);
+    Ok(Summary {
+        queued,
+        in_progress,
+        complete,
+        blocked,
+        total: queued + in_progress + complete + blocked,
+    })
+}
