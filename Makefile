@@ -17,17 +17,20 @@ demo:
 	@echo "==> part 2 of 2: the HTTP server — agent-backlog serve, one request per route"
 	AGENT_BACKLOG_BIN=target/release/agent-backlog bash examples/serve_demo.sh
 
+# Every prerequisite of `test` (here and in mk/*.mk) runs first; then the test server
+# of PostgreSQL (mk/postgres.mk) is stopped.
 test: lint test-rust
+	bash scripts/pg.sh stop
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --workspace --all-targets --features agent-backlog/tokio -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet -p agent-backlog --features tokio
 
-test-rust:
-	$(CARGO) test -p agent-backlog -p agent-backlog-capi --features agent-backlog/tokio
+test-rust: | pg-test
+	$(WITH_PG) $(CARGO) test -p agent-backlog -p agent-backlog-capi --features agent-backlog/tokio
 
-clean:
+clean: pg-stop
 	$(CARGO) clean
 	rm -rf .venv
 

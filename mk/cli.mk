@@ -15,8 +15,8 @@ test: test-cli
 lint-cli:
 	$(CARGO) fmt -p agent-backlog-cli --check
 
-test-cli: lint-cli
-	$(CARGO) test -p agent-backlog-cli
+test-cli: lint-cli | pg-test
+	$(WITH_PG) $(CARGO) test -p agent-backlog-cli
 
 # The debug binary, for the Python and README tests that start it (the MCP server with
 # the official client); they find it through AGENT_BACKLOG_BIN.

@@ -35,10 +35,10 @@ python-dev: $(VENV)/bin/pytest
 	CARGO_TARGET_DIR=$(PY_CARGO_TARGET) VIRTUAL_ENV=$(CURDIR)/$(VENV) \
 		$(VENV)/bin/maturin develop --release --quiet
 
-test-python: python-dev cli-bin chromium
+test-python: python-dev cli-bin chromium | pg-test
 	$(VENV)/bin/mypy --strict python/agent_backlog examples/python tests/python tests/readme
 	$(VENV_PY) -m mypy.stubtest agent_backlog._native
-	REQUIRE_BROWSER=1 $(VENV)/bin/pytest tests/python
+	REQUIRE_BROWSER=1 $(WITH_PG) $(VENV)/bin/pytest tests/python
 	$(VENV_PY) examples/python/plan.py
 	$(VENV_PY) examples/python/agent_tools.py
 	$(VENV_PY) examples/python/pydantic_ai_tools.py

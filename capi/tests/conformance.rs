@@ -9,6 +9,8 @@
 
 #[path = "../../tests/common/conformance.rs"]
 mod conformance;
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
@@ -42,20 +44,25 @@ impl Drop for CStore {
 /// The C ABI.
 struct CAbi;
 
+/// Opens a store by `backlog_open` on `path` (a file, `:memory:` or a URL).
+fn open_c(path: &str) -> CStore {
+    let text = CString::new(path).unwrap();
+    let (mut store, mut error) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: a NUL-terminated path and valid out-parameters.
+    let code = unsafe { backlog_open(text.as_ptr(), &mut store, &mut error) };
+    assert!(
+        code == 0 && !store.is_null() && error.is_null(),
+        "backlog_open({path:?}) gave {code}"
+    );
+    CStore(store)
+}
+
 impl Surface for CAbi {
     type Store = CStore;
     const NAME: &'static str = "c";
 
     fn open(&self) -> CStore {
-        let path = CString::new(":memory:").unwrap();
-        let (mut store, mut error) = (ptr::null_mut(), ptr::null_mut());
-        // SAFETY: a NUL-terminated path and valid out-parameters.
-        let code = unsafe { backlog_open(path.as_ptr(), &mut store, &mut error) };
-        assert!(
-            code == 0 && !store.is_null() && error.is_null(),
-            "backlog_open(\":memory:\") gave {code}"
-        );
-        CStore(store)
+        open_c(":memory:")
     }
 
     fn call(&self, store: &CStore, operation: &str, request: &str) -> Outcome {
@@ -107,4 +114,32 @@ impl Surface for CAbi {
 fn conformance_through_backlog_call() {
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
     conformance::run(&CAbi, &dir, 2);
+}
+
+/// The C ABI on PostgreSQL: `backlog_open` with a URL, a schema of its own per case.
+struct COnPostgres {
+    schemas: pg::Schemas,
+}
+
+impl Surface for COnPostgres {
+    type Store = CStore;
+    const NAME: &'static str = "c";
+
+    fn open(&self) -> CStore {
+        open_c(&self.schemas.fresh())
+    }
+
+    fn call(&self, store: &CStore, operation: &str, request: &str) -> Outcome {
+        CAbi.call(store, operation, request)
+    }
+}
+
+#[test]
+fn conformance_on_postgres() {
+    let Some(url) = pg::url() else { return };
+    let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
+    let surface = COnPostgres {
+        schemas: pg::Schemas::new(&url, "capi"),
+    };
+    conformance::run(&surface, &dir, 4);
 }

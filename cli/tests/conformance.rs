@@ -16,6 +16,8 @@
 mod common;
 #[path = "../../tests/common/conformance.rs"]
 mod conformance;
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 use std::fmt::Display;
 
@@ -395,4 +397,32 @@ fn conformance_over_http() {
         .unwrap_or(3);
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
     conformance::run(&Http, &dir, threads);
+}
+
+/// HTTP on PostgreSQL: each case on its own server whose `--db` is a fresh schema.
+struct HttpOnPostgres {
+    schemas: pg::Schemas,
+}
+
+impl Surface for HttpOnPostgres {
+    type Store = Server;
+    const NAME: &'static str = "http";
+
+    fn open(&self) -> Server {
+        Server::start_on(std::path::Path::new(&self.schemas.fresh()), &[])
+    }
+
+    fn call(&self, server: &Server, op: &str, request: &str) -> Outcome {
+        Http.call(server, op, request)
+    }
+}
+
+#[test]
+fn conformance_over_http_on_postgres() {
+    let Some(url) = pg::url() else { return };
+    let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
+    let surface = HttpOnPostgres {
+        schemas: pg::Schemas::new(&url, "http"),
+    };
+    conformance::run(&surface, &dir, 3);
 }

@@ -25,6 +25,8 @@ import pytest
 
 from agent_backlog import AsyncStore, BacklogError, Store
 
+import pgserver
+
 DATA = Path(__file__).resolve().parents[2] / "testdata" / "conformance"
 SURFACE = "python"
 SURFACES = {"rust", "c", "python", "http", "tools"}
@@ -153,6 +155,9 @@ class Awaited:
 
 Backlog = Union[Store, Awaited]
 OPENERS: dict[str, Callable[[], Backlog]] = {"Store": lambda: Store(":memory:"), "AsyncStore": Awaited}
+if pgserver.URL is not None:
+    # The same cases on PostgreSQL (SPEC §16: word for word on both backends).
+    OPENERS["PostgreSQL"] = lambda: Store(pgserver.fresh_url())
 
 
 def call(store: Backlog, op: str, request: Any) -> Any:
