@@ -8,5 +8,5 @@
 
 test: test-readme
 
-test-readme: c-lib python-dev cli-bin
-	$(VENV)/bin/pytest tests/readme
+test-readme: c-lib python-dev cli-bin | pg-test
+	$(WITH_PG) $(VENV)/bin/pytest tests/readme

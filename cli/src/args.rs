@@ -43,7 +43,8 @@ const DATABASE: &str = "Database options";
 /// The options every command takes.
 #[derive(Debug, Args)]
 pub struct Globals {
-    /// The database file, created when missing (":memory:" for a throwaway store).
+    /// The database file, created when missing (":memory:" for a throwaway store), or a
+    /// PostgreSQL URL (postgresql://user@host/db) for a store on a server.
     #[arg(
         long,
         global = true,

@@ -100,7 +100,8 @@ class Waiter:
 
 @final
 class Store:
-    """A backlog store over one SQLite file (or ``":memory:"``).
+    """A backlog store over one SQLite file (or ``":memory:"``), or on PostgreSQL by URL
+    (``"postgresql://user@host/db"``; see docs/POSTGRES.md).
 
     ``busy_timeout`` is how many seconds a write waits for another connection's write
     lock (default 5.0); ``durability`` is ``"normal"`` (default: an acknowledged write

@@ -625,7 +625,8 @@ fn task_list<'py>(py: Python<'py>, list: &agent_backlog::TaskList) -> PyResult<B
 // The Store class
 // ---------------------------------------------------------------------------------
 
-/// A backlog store over one SQLite file (or ":memory:").
+/// A backlog store over one SQLite file (or ":memory:"), or on PostgreSQL by URL
+/// ("postgresql://user@host/db"; see docs/POSTGRES.md).
 ///
 /// `busy_timeout` is how many seconds a write waits for another connection's write
 /// lock (default 5.0); `durability` is "normal" (default: survives any process crash)

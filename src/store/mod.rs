@@ -77,8 +77,22 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(Option<u64>, u64)> {
 impl Store {
     /// Opens (creating if needed) the store at `path` with the default options.
     ///
-    /// `":memory:"` opens a private in-memory store. The path is a plain file path:
-    /// `file:` URIs are not interpreted.
+    /// `":memory:"` opens a private in-memory store. A `postgresql://` (or
+    /// `postgres://`) URL opens the store on a PostgreSQL server, in the first schema
+    /// of the connection's `search_path` (SPEC §16, docs/POSTGRES.md); the URL's own
+    /// parameters are `pool_size` and `sslrootcert`. Anything else is a plain file
+    /// path: `file:` URIs are not interpreted.
+    ///
+    /// ```
+    /// use agent_backlog::Store;
+    /// let store = Store::open_in_memory()?;
+    /// # drop(store);
+    /// // The same API on a server: only the string changes. A URL that cannot be
+    /// // read is refused before anything is contacted.
+    /// let err = Store::open("postgresql://agents@db.internal/backlog?pool_size=0").err().unwrap();
+    /// assert_eq!(err.code(), "invalid_argument");
+    /// # Ok::<(), agent_backlog::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(path, StoreOptions::default())
     }
@@ -90,9 +104,11 @@ impl Store {
 
     /// Opens (creating if needed) the store at `path` with these options.
     ///
-    /// Fails with a `storage` error when the file cannot be opened, is not an SQLite
-    /// database, belongs to another application, or has a newer schema version (it is
-    /// then left untouched). An older schema is migrated in one transaction.
+    /// Fails with a `storage` error when the file (or server) cannot be opened, is not
+    /// an SQLite database, belongs to another application, or has a newer schema
+    /// version (it is then left untouched). An older schema is migrated in one
+    /// transaction (on PostgreSQL, one per step). On PostgreSQL the busy timeout is the
+    /// connections' `lock_timeout`, and durability is the server's own.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
         if options.busy_timeout.as_millis() > i32::MAX as u128 {

@@ -47,7 +47,7 @@ def test_the_readme_has_its_examples() -> None:
     # The tour of the API, then the leased worker loop, in Rust and Python; C once.
     assert len(blocks("rust")) == 2
     assert len(blocks("toml")) == 1
-    assert len(blocks("python")) == 7
+    assert len(blocks("python")) == 8
     assert len(blocks("c")) == 1
 
 
@@ -207,3 +207,18 @@ def test_the_c_example(tmp_path: Path) -> None:
     out = run_twice([str(program)], tmp_path)
     assert out.startswith('0 {"id":"MKT-001"'), out
     assert '0 {"queued":0,"in_progress":0,"complete":1,"blocked":0,"total":1}' in out, out
+
+
+def test_the_same_program_on_a_file_and_on_postgresql(tmp_path: Path) -> None:
+    """The README's two backends, one string apart: the URL is the test server's."""
+    server = os.environ.get("AGENT_BACKLOG_TEST_PG")
+    if not server:
+        pytest.skip("AGENT_BACKLOG_TEST_PG is not set (make test sets it)")
+    url = f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3Dreadme_{os.getpid()}"
+    block = blocks("python")[7]
+    readme_url = "postgresql://agents@db.internal/backlog"
+    assert readme_url in block
+    script = tmp_path / "two_backends.py"
+    script.write_text(block.replace(readme_url, url))
+    out = run_twice([sys.executable, str(script)], tmp_path)
+    assert out == f"backlog.db Rotate keys in_progress\n{url} Rotate keys in_progress\n", out
