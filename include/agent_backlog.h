@@ -99,8 +99,9 @@ extern "C" {
  * Opens (creating if needed) the store at `path` with the default options: a busy
  * timeout of 5 seconds and `synchronous=NORMAL` durability.
  *
- * `path` is a file path in UTF-8, or `":memory:"` for a private in-memory store;
- * `file:` URIs are not interpreted. On success returns 0, writes the new handle to
+ * `path` is a file path in UTF-8, `":memory:"` for a private in-memory store, or a
+ * PostgreSQL URL (`postgresql://user@host/db`, `postgres://` too; see
+ * docs/POSTGRES.md); `file:` URIs are not interpreted. On success returns 0, writes the new handle to
  * `*out_store` and leaves `*out_error` NULL; close the handle with `backlog_close`.
  * On failure writes NULL to `*out_store` and the error JSON to `*out_error` (free it
  * with `backlog_string_free`): code 5 (`storage`) when the file cannot be opened, is
@@ -114,7 +115,9 @@ extern "C" {
  * set to NULL on entry. If `out_error` is NULL the function returns 1 and writes
  * nothing else; any other NULL argument is code 1 with the error JSON.
  */
-int backlog_open(const char *path, BacklogStore **out_store, char **out_error);
+int backlog_open(const char *path,
+                 BacklogStore **out_store,
+                 char **out_error);
 
 /**
  * Opens (creating if needed) the store at `path` with options given as JSON:
