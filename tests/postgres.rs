@@ -383,3 +383,29 @@ fn bad_urls_and_unreachable_servers_are_told_apart() {
         "the password is not shown: {message}"
     );
 }
+
+#[test]
+fn any_text_reaches_the_feed_as_written() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "text");
+    let store = Store::open(schemas.fresh()).unwrap();
+    let title = r#"it's a \'quoted\' $$ title'); DROP TABLE events; -- ✓ "x" \n"#;
+    let task = store.create_task("obrien", NewTask::new(title)).unwrap();
+    let actor = store.with_actor(Some("bob's bot")).unwrap();
+    actor
+        .update_task(
+            "obrien",
+            &task.id,
+            TaskPatch::new().description("back\\slash"),
+        )
+        .unwrap();
+    let history = store.task_history("obrien", &task.id).unwrap();
+    assert_eq!(history.events.len(), 2);
+    assert_eq!(history.events[0].data["title"], title.trim());
+    assert_eq!(history.events[0].agent_id, "obrien");
+    assert_eq!(history.events[1].actor.as_deref(), Some("bob's bot"));
+    assert_eq!(
+        store.get_task("obrien", &task.id).unwrap().title,
+        title.trim()
+    );
+}

@@ -267,29 +267,53 @@ impl Tx<'_> {
         });
     }
 
-    /// Inserts the write's events with the next seqs of the feed, in one statement that
-    /// holds the feed's row until the commit.
-    fn flush_events(&mut self) -> PgResult<bool> {
+    /// Commits: inserts the write's events with the next seqs of the feed, in one
+    /// statement that holds the feed's row until the commit, and commits, in one round
+    /// trip (a simple query of two statements, so the values are written as literals:
+    /// [`literal`]). Returns whether there were events.
+    fn commit(&mut self) -> PgResult<bool> {
         if self.events.is_empty() {
+            self.conn.client.batch_execute("COMMIT")?;
             return Ok(false);
         }
         let events = std::mem::take(&mut self.events);
-        let n = events.len() as i64;
-        let agents: Vec<&str> = events.iter().map(|e| e.agent_id.as_str()).collect();
-        let tasks: Vec<Option<&str>> = events.iter().map(|e| e.task_id.as_deref()).collect();
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
-        let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
-        let now_ms = self.now_ms;
-        self.execute(
-            "WITH f AS (UPDATE feed SET seq = seq + $1 WHERE one = 1 RETURNING seq)
+        let n = events.len();
+        let rows: Vec<String> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                format!(
+                    "({}, {}, {}, {}, {}, {})",
+                    i + 1,
+                    literal(Some(&e.agent_id)),
+                    literal(e.task_id.as_deref()),
+                    literal(Some(e.kind.as_str())),
+                    literal(e.actor.as_deref()),
+                    literal(Some(&e.data)),
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH f AS (UPDATE feed SET seq = seq + {n} WHERE one = 1 RETURNING seq)
              INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
-             SELECT (SELECT seq FROM f) - $1 + e.n, $2, e.agent_id, e.task_id, e.type, e.actor, e.data
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-                  WITH ORDINALITY AS e (agent_id, task_id, type, actor, data, n)",
-            &[&n, &now_ms, &agents, &tasks, &kinds, &actors, &data],
-        )?;
+             SELECT (SELECT seq FROM f) - {n} + e.n, {at}, e.agent_id, e.task_id, e.type, e.actor, e.data
+             FROM (VALUES {rows}) AS e (n, agent_id, task_id, type, actor, data);
+             COMMIT",
+            at = self.now_ms,
+            rows = rows.join(", "),
+        );
+        self.conn.client.batch_execute(&sql)?;
         Ok(true)
+    }
+}
+
+/// A text value as an SQL literal: quotes doubled inside single quotes, which is the
+/// whole of quoting with `standard_conforming_strings` on (set on every connection;
+/// backslashes are then plain characters). The core has refused NUL characters.
+fn literal(value: Option<&str>) -> String {
+    match value {
+        Some(text) => format!("'{}'::text", text.replace('\'', "''")),
+        None => "NULL::text".to_owned(),
     }
 }
 
@@ -355,7 +379,9 @@ impl Pool {
         // A write waits for another's row lock at most the busy timeout (SPEC §8).
         let ms = self.busy_timeout.as_millis().clamp(1, i32::MAX as u128);
         client
-            .batch_execute(&format!("SET lock_timeout = {ms}"))
+            .batch_execute(&format!(
+                "SET lock_timeout = {ms}; SET standard_conforming_strings = on"
+            ))
             .map_err(|e| Error::from(Fail::Pg(e)))?;
         Ok(client)
     }
@@ -468,11 +494,7 @@ impl Pool {
                     now_ms,
                     events: Vec::new(),
                 };
-                let done = f(&mut tx).and_then(|value| {
-                    let evented = tx.flush_events()?;
-                    tx.conn.client.batch_execute("COMMIT")?;
-                    Ok((value, evented))
-                });
+                let done = f(&mut tx).and_then(|value| Ok((value, tx.commit()?)));
                 if let Err(fail) = &done {
                     if !tx.conn.client.is_closed() {
                         let _ = tx.conn.client.batch_execute("ROLLBACK");
