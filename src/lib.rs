@@ -76,6 +76,28 @@ pub use rules::{lifecycle, validate};
 pub use store::Wait;
 pub use store::{Store, WaitCancel};
 
+/// A store's location (a file path, `:memory:` or a PostgreSQL URL) as it is safe to
+/// show in a log: a URL's password is replaced by `***`.
+///
+/// ```
+/// assert_eq!(
+///     agent_backlog::shown_location("postgresql://agents:s3cret@db/backlog"),
+///     "postgresql://agents:***@db/backlog"
+/// );
+/// assert_eq!(
+///     agent_backlog::shown_location("postgres://a:p@ss@db:5432/b?password=x&sslmode=require"),
+///     "postgres://a:***@db:5432/b?password=***&sslmode=require"
+/// );
+/// assert_eq!(agent_backlog::shown_location("backlogs.db"), "backlogs.db");
+/// ```
+pub fn shown_location(location: &str) -> String {
+    if backend::postgres::is_url(location) {
+        backend::postgres::hide_password(location)
+    } else {
+        location.to_owned()
+    }
+}
+
 /// The schema version this library writes (SQLite's `PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = backend::sqlite::LATEST;
 

@@ -169,7 +169,7 @@ async fn run(config: ServeConfig, store: Arc<Store>) -> Result<(), ServeError> {
     eprintln!(
         "agent-backlog {} listening on {scheme}://{addr} (database {}); Ctrl-C to stop",
         agent_backlog::VERSION,
-        config.db.display()
+        agent_backlog::shown_location(&config.db.to_string_lossy())
     );
     if config.auth {
         eprintln!(

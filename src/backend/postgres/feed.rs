@@ -189,7 +189,7 @@ pub(super) fn create_token(
         }
     };
     let hash = hash_of(id).to_vec();
-    let now = tx.now_ms;
+    let now = tx.now_ms()?;
     let expires = new.lifetime_ms.map(|ms| now + ms);
     tx.execute(
         "INSERT INTO tokens (id, name, agent_id, admin, hash, created, expires)
@@ -222,7 +222,7 @@ pub(super) fn token(tx: &mut Tx<'_>, id: i64) -> PgResult<Option<TokenRow>> {
 
 /// Marks the token revoked (once); `None` when there is no such token.
 pub(super) fn revoke_token(tx: &mut Tx<'_>, id: i64) -> PgResult<Option<TokenRow>> {
-    let now = tx.now_ms;
+    let now = tx.now_ms()?;
     tx.execute(
         "UPDATE tokens SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
         &[&id, &now],

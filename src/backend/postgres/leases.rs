@@ -38,7 +38,7 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
 /// Ends the expired leases of the agent (of every agent with `None`) as of the write's
 /// time. Leases whose task another writer holds are left to it.
 pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
-    let now_ms = tx.now_ms;
+    let now_ms = tx.now_ms()?;
     const COLUMNS: &str = "seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id";
     let rows = match agent_id {
         Some(agent_id) => tx.query(
@@ -118,7 +118,7 @@ pub(super) fn claim(
     let fence: i64 = row.try_get::<_, i64>(TASK_COLUMN_COUNT + 1)? + 1;
     let attempts: i64 = row.try_get(TASK_COLUMN_COUNT + 2)?;
     let token = lease::new_token(&task.id, fence)?;
-    let now_ms = tx.now_ms;
+    let now_ms = tx.now_ms()?;
     let expires_ms = now_ms + grant.terms.lease_ms;
     let started = seconds(now_ms);
     tx.execute(
@@ -238,7 +238,7 @@ pub(super) fn renew(
         seq, lease_ms: own, ..
     } = current(tx, token)?;
     let lease_ms = lease_ms.unwrap_or(own);
-    let expires = tx.now_ms + lease_ms;
+    let expires = tx.now_ms()? + lease_ms;
     tx.execute(
         "UPDATE tasks SET lease_ms = $2, lease_expires = greatest($3, lease_granted) WHERE seq = $1",
         &[&seq, &lease_ms, &expires],
@@ -265,7 +265,7 @@ pub(super) fn finish(
          blocker FROM tasks WHERE seq = $1",
         &[&seq],
     )?;
-    let task = patch(task_from_row(&row)?, &tx.now())?;
+    let task = patch(task_from_row(&row)?, &tx.now()?)?;
     tx.event(
         &agent_id,
         Some(&task.id),

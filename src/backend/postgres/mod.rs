@@ -40,7 +40,7 @@ use crate::plan::DependencyGraph;
 use crate::rules::history::Checked as EventsChecked;
 use crate::rules::lease::{Terms, Token};
 
-pub(crate) use pool::is_url;
+pub(crate) use pool::{hide_password, is_url};
 
 /// A failure inside the backend: a PostgreSQL error, or a rule's error raised inside
 /// a transaction (which rolls it back). Converted to the public [`Error`] at the seam.
@@ -139,7 +139,12 @@ fn storage_error(err: postgres::Error) -> Error {
         _ => "PostgreSQL failed",
     };
     Error::Storage {
-        message: format!("{what} (PostgreSQL: {err})"),
+        message: format!(
+            "{what} (PostgreSQL {}: {}{})",
+            db.code().code(),
+            db.message(),
+            db.detail().map(|d| format!("; {d}")).unwrap_or_default()
+        ),
         source: Some(Box::new(err)),
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, Row, SimpleQueryMessage, Statement};
+use postgres::{Client, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -92,7 +92,7 @@ impl Url {
         } else {
             format!("{base}?{}", kept.join("&"))
         };
-        let shown = hide_password(base);
+        let shown = hide_password(text);
         let config: postgres::Config = driver.parse().map_err(|e| {
             Error::invalid(format!(
                 "the PostgreSQL URL {shown} is not valid ({e}); write it as \
@@ -129,17 +129,35 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The URL with `user:password@` shown as `user:***@`.
-fn hide_password(base: &str) -> String {
-    let Some((scheme, rest)) = base.split_once("://") else {
-        return base.to_owned();
+pub(crate) fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
     };
-    match rest.split_once('@') {
+    // The authority ends at the path or the query; its user info at its last `@`.
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
         Some((user, host)) if user.contains(':') => {
             let name = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{name}:***@{host}")
+            format!("{name}:***@{host}")
         }
-        _ => base.to_owned(),
-    }
+        _ => authority.to_owned(),
+    };
+    // A password may also be a parameter of the query.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("password", _)) => "password=***".to_owned(),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// The TLS of every connection: rustls with the system's certificate authorities and
@@ -210,42 +228,135 @@ impl Conn {
     }
 }
 
-/// A call's work on one connection: inside a transaction for writes and snapshots.
+/// The database's clock as a write transaction began, in milliseconds: `now()` is
+/// the transaction's start, the same for every statement of it.
+const NOW_MS: &str = "SELECT floor(extract(epoch FROM now()) * 1000)::bigint";
+
+/// A task time (RFC 3339, UTC, whole seconds) of the transaction's `now()`, in SQL: the
+/// text [`Tx::now`] gives in Rust.
+pub(super) const NOW_TEXT: &str =
+    "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+/// A call's work on one connection. A write's transaction begins with its first
+/// statement, in the same round trip ([`Tx::begin_with`]); its last statements run with
+/// the commit ([`Tx::defer`]).
 pub(super) struct Tx<'a> {
     conn: &'a mut Conn,
-    /// The database's clock as the write began, in milliseconds (0 for reads).
-    pub now_ms: i64,
+    /// Whether this is a write (a transaction begun by its first statement).
+    write: bool,
+    begun: bool,
+    /// Whether the commit was sent (after which a failure leaves its outcome unknown).
+    committing: bool,
+    now_ms: i64,
     events: Vec<Pending>,
+    deferred: Vec<String>,
+}
+
+impl<'a> Tx<'a> {
+    fn new(conn: &'a mut Conn, write: bool) -> Tx<'a> {
+        Tx {
+            conn,
+            write,
+            begun: false,
+            committing: false,
+            now_ms: 0,
+            events: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
 }
 
 impl Tx<'_> {
+    /// Begins the write's transaction, unless it has begun.
+    fn ensure(&mut self) -> PgResult<()> {
+        if self.write && !self.begun {
+            self.begin_with("")?;
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` (statements with their values as [`literal`]s; its rows are those of
+    /// its last statement), beginning the write's transaction in the same round trip
+    /// when it has not begun.
+    pub(super) fn begin_with(&mut self, sql: &str) -> PgResult<Vec<SimpleQueryRow>> {
+        let first = self.write && !self.begun;
+        let text = if first {
+            format!("BEGIN; {NOW_MS}; {sql}")
+        } else {
+            sql.to_owned()
+        };
+        // Marked before it is sent: a failure in the middle leaves a transaction to
+        // roll back.
+        self.begun |= first;
+        let messages = self.conn.client.simple_query(&text)?;
+        // The rows of the last statement that returned some (a COMMIT after it
+        // returns none).
+        let mut statement = 0;
+        let mut rows = Vec::new();
+        let mut current = Vec::new();
+        for message in messages {
+            match message {
+                SimpleQueryMessage::Row(row) if first && statement == 1 => {
+                    self.now_ms = row.get(0).and_then(|t| t.parse().ok()).ok_or_else(|| {
+                        Fail::Rule(Error::Internal("PostgreSQL did not tell its time".into()))
+                    })?;
+                }
+                SimpleQueryMessage::Row(row) => current.push(row),
+                SimpleQueryMessage::CommandComplete(_) => {
+                    statement += 1;
+                    if !current.is_empty() {
+                        rows = std::mem::take(&mut current);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(rows)
+    }
+
     /// Runs `sql` and returns its rows.
     pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
+        self.ensure()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query(&s, params)?)
     }
 
     /// Runs `sql`, which returns at most one row.
     pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
+        self.ensure()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query_opt(&s, params)?)
     }
 
     /// Runs `sql`, which returns exactly one row.
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
+        self.ensure()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query_one(&s, params)?)
     }
 
     /// Runs `sql` and returns the number of rows it changed.
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
+        self.ensure()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.execute(&s, params)?)
     }
 
+    /// Runs `sql` (with its values as [`literal`]s) at the commit, in its round trip,
+    /// before the events: for a write's last statements, whose outcome nothing waits for.
+    pub(super) fn defer(&mut self, sql: String) {
+        self.deferred.push(sql);
+    }
+
+    /// The database's clock as the write began, in milliseconds.
+    pub(super) fn now_ms(&mut self) -> PgResult<i64> {
+        self.ensure()?;
+        Ok(self.now_ms)
+    }
+
     /// The write's time as the contract writes task times.
-    pub(super) fn now(&self) -> String {
-        crate::backend::seconds(self.now_ms)
+    pub(super) fn now(&mut self) -> PgResult<String> {
+        Ok(crate::backend::seconds(self.now_ms()?))
     }
 
     /// Records an event of this write (SPEC §14); it is inserted, with its seq, as the
@@ -272,10 +383,24 @@ impl Tx<'_> {
     /// trip (a simple query of two statements, so the values are written as literals:
     /// [`literal`]). Returns whether there were events.
     fn commit(&mut self) -> PgResult<bool> {
-        if self.events.is_empty() {
-            self.conn.client.batch_execute("COMMIT")?;
+        if !self.begun && self.deferred.is_empty() && self.events.is_empty() {
+            // Nothing was read or written: there is no transaction to end.
             return Ok(false);
         }
+        self.ensure()?;
+        let mut sql: Vec<String> = std::mem::take(&mut self.deferred);
+        let evented = !self.events.is_empty();
+        if evented {
+            sql.push(self.events_sql());
+        }
+        sql.push("COMMIT".to_owned());
+        self.committing = true;
+        self.conn.client.batch_execute(&sql.join(";\n"))?;
+        Ok(evented)
+    }
+
+    /// The statement that inserts the write's events with the next seqs of the feed.
+    fn events_sql(&mut self) -> String {
         let events = std::mem::take(&mut self.events);
         let n = events.len();
         let rows: Vec<String> = events
@@ -293,24 +418,21 @@ impl Tx<'_> {
                 )
             })
             .collect();
-        let sql = format!(
+        format!(
             "WITH f AS (UPDATE feed SET seq = seq + {n} WHERE one = 1 RETURNING seq)
              INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
              SELECT (SELECT seq FROM f) - {n} + e.n, {at}, e.agent_id, e.task_id, e.type, e.actor, e.data
-             FROM (VALUES {rows}) AS e (n, agent_id, task_id, type, actor, data);
-             COMMIT",
+             FROM (VALUES {rows}) AS e (n, agent_id, task_id, type, actor, data)",
             at = self.now_ms,
             rows = rows.join(", "),
-        );
-        self.conn.client.batch_execute(&sql)?;
-        Ok(true)
+        )
     }
 }
 
 /// A text value as an SQL literal: quotes doubled inside single quotes, which is the
 /// whole of quoting with `standard_conforming_strings` on (set on every connection;
 /// backslashes are then plain characters). The core has refused NUL characters.
-fn literal(value: Option<&str>) -> String {
+pub(super) fn literal(value: Option<&str>) -> String {
     match value {
         Some(text) => format!("'{}'::text", text.replace('\'', "''")),
         None => "NULL::text".to_owned(),
@@ -334,6 +456,12 @@ pub(super) struct Pool {
     state: Mutex<State>,
     freed: Condvar,
     pid: u32,
+}
+
+/// Whether the connection was lost (the server restarted, the network failed): a
+/// pooled connection may have been broken while it was idle.
+fn lost(fail: &Fail) -> bool {
+    matches!(fail, Fail::Pg(e) if e.is_closed() || e.as_db_error().is_none())
 }
 
 /// Whether PostgreSQL asks for the transaction to be run again.
@@ -485,24 +613,28 @@ impl Pool {
     ) -> Result<(T, bool)> {
         let deadline = Instant::now() + self.busy_timeout;
         let mut tries = 0;
+        let mut reconnected = false;
         loop {
             let mut again = false;
+            let mut reconnect = false;
             let result = self.with_conn(deadline, |conn| {
-                let now_ms = begin(conn)?;
-                let mut tx = Tx {
-                    conn,
-                    now_ms,
-                    events: Vec::new(),
-                };
+                let mut tx = Tx::new(conn, true);
                 let done = f(&mut tx).and_then(|value| Ok((value, tx.commit()?)));
                 if let Err(fail) = &done {
-                    if !tx.conn.client.is_closed() {
+                    if tx.begun && !tx.conn.client.is_closed() {
                         let _ = tx.conn.client.batch_execute("ROLLBACK");
                     }
                     again = retryable(fail);
+                    // Lost before its commit was sent, the write did nothing: once, it
+                    // runs again on a new connection.
+                    reconnect = lost(fail) && !tx.committing;
                 }
                 done
             });
+            if reconnect && !reconnected {
+                reconnected = true;
+                continue;
+            }
             if again && tries < RETRIES && Instant::now() < deadline {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(1 << tries.min(5)));
@@ -513,34 +645,46 @@ impl Pool {
     }
 
     /// Runs `f` outside a transaction: for a read of one statement.
-    pub(super) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
+    pub(super) fn read<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
-        self.with_conn(deadline, |conn| {
-            f(&mut Tx {
-                conn,
-                now_ms: 0,
-                events: Vec::new(),
-            })
-        })
+        let mut broken = false;
+        let result = self.with_conn(deadline, |conn| {
+            let done = f(&mut Tx::new(conn, false));
+            broken = matches!(&done, Err(fail) if lost(fail));
+            done
+        });
+        if broken {
+            // A connection broken while idle: once more, on a new one.
+            return self.with_conn(deadline, |conn| f(&mut Tx::new(conn, false)));
+        }
+        result
     }
 
     /// Runs `f` in a read-only transaction: one snapshot.
-    pub(super) fn snapshot<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
+    pub(super) fn snapshot<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
-        self.with_conn(deadline, |conn| {
-            conn.client
-                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-            let done = f(&mut Tx {
-                conn,
-                now_ms: 0,
-                events: Vec::new(),
-            });
-            let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            if !conn.client.is_closed() {
-                conn.client.batch_execute(end)?;
-            }
-            done
-        })
+        let mut broken = false;
+        let mut once = |broken: &mut bool| {
+            self.with_conn(deadline, |conn| {
+                let done = conn
+                    .client
+                    .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .map_err(Fail::from)
+                    .and_then(|()| f(&mut Tx::new(conn, false)));
+                *broken = matches!(&done, Err(fail) if lost(fail));
+                let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                if !conn.client.is_closed() {
+                    conn.client.batch_execute(end)?;
+                }
+                done
+            })
+        };
+        let result = once(&mut broken);
+        if broken {
+            // A connection broken while idle: once more, on a new one.
+            return once(&mut false);
+        }
+        result
     }
 
     /// Runs `f` on a connection of the pool with nothing around it (migrations).
@@ -571,21 +715,4 @@ impl Pool {
     pub(super) fn is_closed(&self) -> bool {
         lock(&self.state).closed
     }
-}
-
-/// Begins a write transaction and reads the database's clock, in one round trip.
-fn begin(conn: &mut Conn) -> PgResult<i64> {
-    let messages = conn
-        .client
-        .simple_query("BEGIN; SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")?;
-    for message in messages {
-        if let SimpleQueryMessage::Row(row) = message {
-            if let Some(ms) = row.get(0).and_then(|t| t.parse::<i64>().ok()) {
-                return Ok(ms);
-            }
-        }
-    }
-    Err(Fail::Rule(Error::Internal(
-        "PostgreSQL did not tell its time".into(),
-    )))
 }

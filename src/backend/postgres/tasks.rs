@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use postgres::Row;
+use postgres::{Row, SimpleQueryRow};
 
-use super::pool::Tx;
-use super::PgResult;
+use super::pool::{literal, Tx, NOW_TEXT};
+use super::{Fail, PgResult};
 use crate::backend::{Actor, Created, EdgeOutcome, Filter, Key, NewRow, Patcher, PrefixOutcome};
 use crate::history::EventKind;
 use crate::model::{Status, Summary, Task};
@@ -40,6 +40,32 @@ pub(super) fn task_from_row(row: &Row) -> PgResult<Task> {
         completed: row.try_get(7)?,
         result: row.try_get(8)?,
         blocker: row.try_get(9)?,
+    })
+}
+
+/// The task columns of a row read by the simple protocol (as text), in
+/// `TASK_COLUMNS` order.
+fn task_from_text(row: &SimpleQueryRow) -> PgResult<Task> {
+    let text = |i: usize| row.get(i).map(str::to_owned);
+    let required = |i: usize| {
+        text(i).ok_or_else(|| {
+            Fail::Rule(crate::Error::Internal(format!(
+                "a task column ({i}) came back NULL"
+            )))
+        })
+    };
+    let priority: i32 = required(3)?.parse().unwrap_or(0);
+    Ok(Task {
+        id: required(0)?,
+        title: required(1)?,
+        description: text(2),
+        priority: u8::try_from(priority).unwrap_or(0),
+        status: required(4)?.parse::<Status>()?,
+        created: required(5)?,
+        started: text(6),
+        completed: text(7),
+        result: text(8),
+        blocker: text(9),
     })
 }
 
@@ -288,7 +314,7 @@ pub(super) fn create(
     }
     let count = rows.len() as i64;
     let (prefix, first) = take_numbers(tx, agent_id, count)?;
-    let created = tx.now();
+    let created = tx.now()?;
     let mut queued = [0i64; 10];
     let mut waiting = [0i64; 10];
     let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
@@ -381,7 +407,8 @@ pub(super) fn create(
 // Patches, deletes, claims
 // -------------------------------------------------------------------------------------
 
-/// Loads the task (locked), lets `patch` decide what it becomes, and stores that.
+/// Loads the task (locked), lets `patch` decide what it becomes, and stores that: two
+/// round trips, the load with the transaction's start and the store with its commit.
 pub(super) fn update(
     tx: &mut Tx<'_>,
     agent_id: &str,
@@ -389,40 +416,42 @@ pub(super) fn update(
     patch: &mut Patcher<'_>,
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
-    let Some(task) = load(tx, agent_id, task_id, true)? else {
+    let rows = tx.begin_with(&format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE id = {} AND agent_id = {} FOR UPDATE",
+        literal(Some(task_id)),
+        literal(Some(agent_id))
+    ))?;
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
+    let task = task_from_text(row)?;
     let before = task.clone();
     let from = task.status;
-    let task = patch(task, &tx.now())?;
+    let task = patch(task, &tx.now()?)?;
     let Some(data) = history::updated(&before, &task) else {
         return Ok(Some(task));
     };
     tx.event(agent_id, Some(task_id), EventKind::Updated, actor, &data);
     let moved = from != task.status;
     let reopened = lifecycle::is_reopen(from, task.status);
-    let priority = i32::from(task.priority);
-    tx.execute(
-        "UPDATE tasks SET title = $2, description = $3, priority = $4, status = $5,
-         started = $6, completed = $7, result = $8, blocker = $9,
-         fence = fence + CASE WHEN $10 AND lease_expires IS NOT NULL THEN 1 ELSE 0 END,
-         lease_expires = CASE WHEN $10 THEN NULL ELSE lease_expires END,
-         attempts = CASE WHEN $11 THEN 0 ELSE attempts END
-         WHERE id = $1",
-        &[
-            &task.id,
-            &task.title,
-            &task.description,
-            &priority,
-            &task.status.as_str(),
-            &task.started,
-            &task.completed,
-            &task.result,
-            &task.blocker,
-            &moved,
-            &reopened,
-        ],
-    )?;
+    // A move ends a held lease and grows the fence; a reopen resets the attempts.
+    tx.defer(format!(
+        "UPDATE tasks SET title = {}, description = {}, priority = {}, status = {},
+         started = {}, completed = {}, result = {}, blocker = {},
+         fence = fence + CASE WHEN {moved} AND lease_expires IS NOT NULL THEN 1 ELSE 0 END,
+         lease_expires = CASE WHEN {moved} THEN NULL ELSE lease_expires END,
+         attempts = CASE WHEN {reopened} THEN 0 ELSE attempts END
+         WHERE id = {}",
+        literal(Some(&task.title)),
+        literal(task.description.as_deref()),
+        task.priority,
+        literal(Some(task.status.as_str())),
+        literal(task.started.as_deref()),
+        literal(task.completed.as_deref()),
+        literal(task.result.as_deref()),
+        literal(task.blocker.as_deref()),
+        literal(Some(&task.id)),
+    ));
     Ok(Some(task))
 }
 
@@ -451,27 +480,29 @@ pub(super) fn delete(
     Ok(true)
 }
 
-/// Moves the agent's first ready task to in_progress: one statement, which locks the
-/// first ready row no other claimer holds (`FOR UPDATE SKIP LOCKED`) and can change
-/// no more than that one row.
+/// Moves the agent's first ready task to in_progress: one statement locks the first
+/// ready row no other claimer holds (`FOR UPDATE SKIP LOCKED`) and can change no more
+/// than that one row. It goes with the transaction's start, and its event with the
+/// commit: two round trips. (The event cannot go in the same statement: the counts'
+/// trigger runs at the statement's end, and every write locks its counts before the
+/// feed, never after.)
 pub(super) fn claim_next(
     tx: &mut Tx<'_>,
     agent_id: &str,
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
-    let started = tx.now();
-    let Some(row) = tx.query_opt(
-        "UPDATE tasks SET status = 'in_progress', started = $2
-         WHERE seq = (SELECT seq FROM tasks WHERE agent_id = $1 AND status = 'queued' AND unmet = 0
+    let rows = tx.begin_with(&format!(
+        "UPDATE tasks SET status = 'in_progress', started = {NOW_TEXT}
+         WHERE seq = (SELECT seq FROM tasks
+                      WHERE agent_id = {} AND status = 'queued' AND unmet = 0
                       ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, title, description, priority, status, created, started, completed,
-                   result, blocker",
-        &[&agent_id, &started],
-    )?
-    else {
+         RETURNING {TASK_COLUMNS}",
+        literal(Some(agent_id)),
+    ))?;
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let task = task_from_row(&row)?;
+    let task = task_from_text(row)?;
     tx.event(
         agent_id,
         Some(&task.id),

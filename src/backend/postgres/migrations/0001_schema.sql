@@ -172,6 +172,24 @@ CREATE TRIGGER feed_notify AFTER UPDATE ON feed
 -- The counts follow every status, priority and readiness change, and every delete.
 -- (New tasks are counted by the statement that inserts them: one upsert per priority
 -- of a batch.)
+-- Adds (d = 1) or takes away (d = -1) the task `t`, waiting `w` (0 or 1), in the
+-- counts of its agent and priority.
+CREATE FUNCTION agent_backlog_count_add(t tasks, w integer, d integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO counts AS c (agent_id, priority, queued, in_progress, complete, blocked, waiting)
+    VALUES (t.agent_id, t.priority, greatest(d * (t.status = 'queued')::integer, 0),
+            greatest(d * (t.status = 'in_progress')::integer, 0),
+            greatest(d * (t.status = 'complete')::integer, 0),
+            greatest(d * (t.status = 'blocked')::integer, 0), greatest(d * w, 0))
+    ON CONFLICT (agent_id, priority) DO UPDATE SET
+        queued = c.queued + d * (t.status = 'queued')::integer,
+        in_progress = c.in_progress + d * (t.status = 'in_progress')::integer,
+        complete = c.complete + d * (t.status = 'complete')::integer,
+        blocked = c.blocked + d * (t.status = 'blocked')::integer,
+        waiting = c.waiting + d * w;
+END $$;
+
 CREATE FUNCTION agent_backlog_task_counted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_waiting integer := (OLD.status = 'queued' AND OLD.unmet > 0)::integer;
@@ -212,21 +230,16 @@ BEGIN
             WHERE agent_id = OLD.agent_id AND priority = OLD.priority;
         END IF;
     ELSE
-        UPDATE counts SET
-            queued = queued - (OLD.status = 'queued')::integer,
-            in_progress = in_progress - (OLD.status = 'in_progress')::integer,
-            complete = complete - (OLD.status = 'complete')::integer,
-            blocked = blocked - (OLD.status = 'blocked')::integer,
-            waiting = waiting - old_waiting
-        WHERE agent_id = OLD.agent_id AND priority = OLD.priority;
-        INSERT INTO counts AS c (agent_id, priority, queued, in_progress, complete, blocked, waiting)
-        VALUES (NEW.agent_id, NEW.priority, (NEW.status = 'queued')::integer,
-                (NEW.status = 'in_progress')::integer, (NEW.status = 'complete')::integer,
-                (NEW.status = 'blocked')::integer, new_waiting)
-        ON CONFLICT (agent_id, priority) DO UPDATE SET
-            queued = c.queued + excluded.queued, in_progress = c.in_progress + excluded.in_progress,
-            complete = c.complete + excluded.complete, blocked = c.blocked + excluded.blocked,
-            waiting = c.waiting + excluded.waiting;
+        -- A move between priorities changes two rows of counts: lower priority number
+        -- first, as every write that changes several rows of counts does (a batch
+        -- create counts its priorities in order), so two moves never deadlock.
+        IF NEW.priority < OLD.priority THEN
+            PERFORM agent_backlog_count_add(NEW, new_waiting, 1);
+            PERFORM agent_backlog_count_add(OLD, old_waiting, -1);
+        ELSE
+            PERFORM agent_backlog_count_add(OLD, old_waiting, -1);
+            PERFORM agent_backlog_count_add(NEW, new_waiting, 1);
+        END IF;
     END IF;
     -- A task that becomes complete is met for its dependents; one that leaves
     -- complete (a reopen) is unmet again.
