@@ -11,7 +11,14 @@
 #                           x 2 threads through Rust, C and Python, 300 kills, ...,
 #                           and 100,000 agents sharing one derived prefix base; the
 #                           lease kill loop (600 tasks, ~150 SIGKILLed leased workers)
-#                           and the SIGSTOPped worker resumed after its lease expired
+#                           and the SIGSTOPped worker resumed after its lease expired;
+#                           and on PostgreSQL (tests/python/test_postgres.py, on the
+#                           server of mk/postgres.mk, started if need be): two `serve`
+#                           processes on one schema with 8 REST client processes x 2
+#                           threads claiming 5,000 tasks, the lease kill loop through
+#                           Store(url), and workers carrying on across a restart of the
+#                           server (scripts/pg.sh restart; only here, never in `make test`,
+#                           which runs the first two at small sizes)
 #
 # Nothing here passes or fails by time; loops are bounded by counts, children by a
 # generous deadline. Set AGENT_BACKLOG_SEED to repeat a run's random choices.
@@ -39,7 +46,7 @@ endef
 test-reliability: $(C_OUT)/race
 	$(call run-race-c,)
 
-stress: stress-rust stress-c stress-python
+stress: stress-rust stress-c stress-python | pg-start
 	@echo 'stress: ok'
 
 stress-rust:
@@ -48,6 +55,7 @@ stress-rust:
 stress-c: $(C_OUT)/race
 	$(call run-race-c,AGENT_BACKLOG_STRESS=1)
 
-stress-python: python-dev
-	AGENT_BACKLOG_STRESS=1 $(VENV)/bin/pytest -s tests/python/test_reliability.py \
-		tests/python/test_lease_kills.py tests/python/test_leases.py
+stress-python: python-dev cli-bin | pg-start
+	AGENT_BACKLOG_STRESS=1 $(WITH_PG) $(VENV)/bin/pytest -s tests/python/test_reliability.py \
+		tests/python/test_lease_kills.py tests/python/test_leases.py \
+		tests/python/test_postgres.py
