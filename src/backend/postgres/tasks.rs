@@ -734,15 +734,34 @@ pub(super) fn page(tx: &mut Tx<'_>, filter: &Filter<'_>) -> PgResult<(Vec<Row>, 
     let limit_at = params.len();
     params.push(&offset);
     let offset_at = params.len();
-    let where_page = if clauses.is_empty() {
-        String::new()
+    // Without a status, one arm per status, each an index range in priority then
+    // creation order, merged (a Merge Append that reads about `limit + offset` entries
+    // of each): the status indexes serve every listing, so a status change updates no
+    // other index of the order.
+    let arms: Vec<String> = if filter.ready || status.is_some() {
+        vec![clauses.join(" AND ")]
     } else {
-        format!(" WHERE {}", clauses.join(" AND "))
+        Status::ALL
+            .iter()
+            .map(|s| {
+                let mut arm = clauses.clone();
+                arm.push(format!("status = '{}'", s.as_str()));
+                arm.join(" AND ")
+            })
+            .collect()
     };
+    let arms: Vec<String> = arms
+        .iter()
+        .map(|w| {
+            let w = if w.is_empty() { String::new() } else { format!(" WHERE {w}") };
+            format!("(SELECT {TASK_COLUMNS}, agent_id, priority AS p, seq FROM tasks{w} ORDER BY priority, seq)")
+        })
+        .collect();
     let rows = tx.query(
         &format!(
-            "SELECT {TASK_COLUMNS}, agent_id FROM tasks{where_page}
-             ORDER BY priority, seq LIMIT ${limit_at} OFFSET ${offset_at}"
+            "SELECT {TASK_COLUMNS}, agent_id FROM ({}) t
+             ORDER BY p, seq LIMIT ${limit_at} OFFSET ${offset_at}",
+            arms.join(" UNION ALL ")
         ),
         &params,
     )?;

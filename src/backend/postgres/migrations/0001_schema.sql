@@ -79,21 +79,23 @@ CREATE TABLE tasks (
     ))
 );
 
--- One agent's pages, in priority then creation order: all tasks, by status, and the
--- ready queue (which a claim seeks: the first entry of this partial index).
-CREATE INDEX tasks_by_agent ON tasks (agent_id, priority, seq);
+-- One agent's pages in priority then creation order, by status (a listing of every
+-- status merges the four ranges), and the ready queue, which a claim seeks: the first
+-- entry of this partial index.
 CREATE INDEX tasks_by_agent_status ON tasks (agent_id, status, priority, seq);
 CREATE INDEX tasks_ready ON tasks (agent_id, priority, seq)
     WHERE status = 'queued' AND unmet = 0;
--- The same across agents.
-CREATE INDEX tasks_by_priority ON tasks (priority, seq);
+-- The same across agents (the ready queue is one agent's).
 CREATE INDEX tasks_by_status ON tasks (status, priority, seq);
-CREATE INDEX tasks_ready_all ON tasks (priority, seq) WHERE status = 'queued' AND unmet = 0;
 -- Held leases by expiry: what a leased claim requeues first.
 CREATE INDEX tasks_by_lease_expiry ON tasks (agent_id, lease_expires)
     WHERE lease_expires IS NOT NULL;
 CREATE INDEX tasks_by_lease_expiry_all ON tasks (lease_expires)
     WHERE lease_expires IS NOT NULL;
+
+-- Listings and claims are planned from statistics: keep them fresh as a backlog grows
+-- (PostgreSQL's defaults analyze after 10 % of a table changed).
+ALTER TABLE tasks SET (autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05);
 
 -- Per agent and priority, the number of tasks in each status, and of the queued ones
 -- those waiting for a dependency.
