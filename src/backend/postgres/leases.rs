@@ -4,10 +4,10 @@
 //! ([`crate::rules::lease`]); this module loads what they need, locked, and stores
 //! what they decide.
 
-use postgres::Row;
+use postgres::{Row, SimpleQueryRow};
 
-use super::pool::Tx;
-use super::tasks::{task_from_row, TASK_COLUMN_COUNT};
+use super::pool::{literal, Tx};
+use super::tasks::{task_from_text, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::{Fail, PgResult};
 use crate::backend::{seconds, Actor, Claimable, Grant, LeaseRow, Patcher};
 use crate::history::EventKind;
@@ -35,37 +35,58 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
     })
 }
 
+/// The transaction's time in milliseconds, in SQL (the value of [`Tx::now_ms`]).
+const NOW_MS_SQL: &str = "floor(extract(epoch FROM now()) * 1000)::bigint";
+
+/// A column of a row read by the simple protocol, as text.
+fn text(row: &SimpleQueryRow, i: usize) -> PgResult<String> {
+    row.get(i).map(str::to_owned).ok_or_else(|| {
+        Fail::Rule(crate::Error::Internal(format!(
+            "column {i} of a lease came back NULL"
+        )))
+    })
+}
+
+/// A whole-number column of a row read by the simple protocol.
+fn number(row: &SimpleQueryRow, i: usize) -> PgResult<i64> {
+    text(row, i)?.parse().map_err(|_| {
+        Fail::Rule(crate::Error::Internal(format!(
+            "column {i} of a lease is not a number"
+        )))
+    })
+}
+
 /// Ends the expired leases of the agent (of every agent with `None`) as of the write's
-/// time. Leases whose task another writer holds are left to it.
-pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
-    let now_ms = tx.now_ms()?;
-    const COLUMNS: &str = "seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id";
-    let rows = match agent_id {
-        Some(agent_id) => tx.query(
-            &format!(
-                "SELECT {COLUMNS} FROM tasks WHERE agent_id = $1 AND lease_expires <= $2
-                 ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
-            ),
-            &[&agent_id, &now_ms],
-        )?,
-        None => tx.query(
-            &format!(
-                "SELECT {COLUMNS} FROM tasks WHERE lease_expires IS NOT NULL AND lease_expires <= $1
-                 ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
-            ),
-            &[&now_ms],
-        )?,
+/// time. Leases whose task another writer holds are left to it. `before` is run first,
+/// in the same round trip (statements whose result nothing needs).
+fn reap_after(
+    tx: &mut Tx<'_>,
+    before: &str,
+    agent_id: Option<&str>,
+    actor: Actor<'_>,
+) -> PgResult<Reaped> {
+    let which = match agent_id {
+        Some(agent_id) => format!("agent_id = {} AND", literal(Some(agent_id))),
+        None => "lease_expires IS NOT NULL AND".to_owned(),
     };
+    let rows = tx.begin_with(&format!(
+        "{before}SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
+         FROM tasks WHERE {which} lease_expires <= {NOW_MS_SQL}
+         ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
+    ))?;
     let mut reaped = Reaped::default();
-    let now = seconds(now_ms);
+    if rows.is_empty() {
+        return Ok(reaped);
+    }
+    let now = tx.now()?;
     for row in rows {
-        let seq: i64 = row.try_get(0)?;
-        let id: String = row.try_get(1)?;
-        let attempt: i64 = row.try_get(2)?;
-        let max_attempts: i64 = row.try_get(3)?;
-        let worker: String = row.try_get(4)?;
-        let started: Option<String> = row.try_get(5)?;
-        let agent: String = row.try_get(6)?;
+        let seq = number(&row, 0)?;
+        let id = text(&row, 1)?;
+        let attempt = number(&row, 2)?;
+        let max_attempts = number(&row, 3)?;
+        let worker = text(&row, 4)?;
+        let started = row.get(5).map(str::to_owned);
+        let agent = text(&row, 6)?;
         let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
         let mut state = State {
             status: Status::InProgress,
@@ -96,48 +117,49 @@ pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) ->
     Ok(reaped)
 }
 
-/// Requeues the agent's expired leases, then takes its first ready task with a lease.
-pub(super) fn claim(
+/// Ends the expired leases of the agent (of every agent with `None`).
+pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
+    reap_after(tx, "", agent_id, actor)
+}
+
+/// Requeues the agent's expired leases, then takes its first ready task with a lease
+/// (`before` runs first, in the same round trip). The lease is stored with the commit.
+fn claim_after(
     tx: &mut Tx<'_>,
+    before: &str,
     agent_id: &str,
     grant: &Grant<'_>,
 ) -> PgResult<Option<(Task, LeaseRow)>> {
-    reap(tx, Some(agent_id), Some(grant.worker))?;
-    let Some(row) = tx.query_opt(
-        "SELECT id, title, description, priority, status, created, started, completed, result,
-         blocker, seq, fence, attempts FROM tasks
-         WHERE agent_id = $1 AND status = 'queued' AND unmet = 0
+    reap_after(tx, before, Some(agent_id), Some(grant.worker))?;
+    let rows = tx.begin_with(&format!(
+        "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
+         WHERE agent_id = {} AND status = 'queued' AND unmet = 0
          ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-        &[&agent_id],
-    )?
-    else {
+        literal(Some(agent_id))
+    ))?;
+    let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let mut task = task_from_row(&row)?;
-    let seq: i64 = row.try_get(TASK_COLUMN_COUNT)?;
-    let fence: i64 = row.try_get::<_, i64>(TASK_COLUMN_COUNT + 1)? + 1;
-    let attempts: i64 = row.try_get(TASK_COLUMN_COUNT + 2)?;
+    let mut task = task_from_text(row)?;
+    let seq = number(row, TASK_COLUMN_COUNT)?;
+    let fence = number(row, TASK_COLUMN_COUNT + 1)? + 1;
+    let attempts = number(row, TASK_COLUMN_COUNT + 2)?;
     let token = lease::new_token(&task.id, fence)?;
     let now_ms = tx.now_ms()?;
     let expires_ms = now_ms + grant.terms.lease_ms;
     let started = seconds(now_ms);
-    tx.execute(
-        "UPDATE tasks SET status = 'in_progress', started = $2, fence = $3,
-         attempts = attempts + 1, lease_token = $4, lease_worker = $5,
-         lease_max_attempts = $6, lease_ms = $7, lease_granted = $8, lease_expires = $9
-         WHERE seq = $1",
-        &[
-            &seq,
-            &started,
-            &fence,
-            &token,
-            &grant.worker,
-            &grant.terms.max_attempts,
-            &grant.terms.lease_ms,
-            &now_ms,
-            &expires_ms,
-        ],
-    )?;
+    tx.defer(format!(
+        "UPDATE tasks SET status = 'in_progress', started = {}, fence = {fence},
+         attempts = attempts + 1, lease_token = {}, lease_worker = {},
+         lease_max_attempts = {}, lease_ms = {}, lease_granted = {now_ms},
+         lease_expires = {expires_ms}
+         WHERE seq = {seq}",
+        literal(Some(&started)),
+        literal(Some(&token)),
+        literal(Some(grant.worker)),
+        grant.terms.max_attempts,
+        grant.terms.lease_ms,
+    ));
     tx.event(
         agent_id,
         Some(&task.id),
@@ -161,38 +183,50 @@ pub(super) fn claim(
     Ok(Some((task, lease)))
 }
 
-/// The task of a current lease: its row, agent, lease duration and worker.
+/// Requeues the agent's expired leases, then takes its first ready task with a lease.
+pub(super) fn claim(
+    tx: &mut Tx<'_>,
+    agent_id: &str,
+    grant: &Grant<'_>,
+) -> PgResult<Option<(Task, LeaseRow)>> {
+    claim_after(tx, "", agent_id, grant)
+}
+
+/// The task of a current lease: its row, agent, lease duration and worker, and the
+/// task as it is.
 struct Current {
     seq: i64,
     agent_id: String,
     lease_ms: i64,
     worker: String,
+    task: Task,
 }
 
-/// The row and agent of the task whose current lease `token` is (locked); the lease
-/// rules' error otherwise.
+/// The row and agent of the task whose current lease `token` is (locked, in the round
+/// trip that begins the transaction); the lease rules' error otherwise.
 fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
-    let found = tx.query_opt(
-        "SELECT seq, agent_id, status, fence, lease_token, lease_expires IS NOT NULL,
-         lease_worker, lease_ms FROM tasks WHERE id = $1 FOR UPDATE",
-        &[&token.task_id],
-    )?;
-    let (holder, row) = match found {
+    let rows = tx.begin_with(&format!(
+        "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token, lease_expires IS NOT NULL,
+         lease_worker, lease_ms FROM tasks WHERE id = {} FOR UPDATE",
+        literal(Some(token.task_id))
+    ))?;
+    let (holder, current) = match rows.first() {
         Some(r) => {
-            let status: String = r.try_get(2)?;
-            let worker: Option<String> = r.try_get(6)?;
-            let lease_ms: Option<i64> = r.try_get(7)?;
+            let at = TASK_COLUMN_COUNT;
+            let task = task_from_text(r)?;
+            let worker = r.get(at + 5).map(str::to_owned);
             let current = Current {
-                seq: r.try_get(0)?,
-                agent_id: r.try_get(1)?,
-                lease_ms: lease_ms.unwrap_or(0),
+                seq: number(r, at)?,
+                agent_id: text(r, at + 1)?,
+                lease_ms: r.get(at + 6).and_then(|v| v.parse().ok()).unwrap_or(0),
                 worker: worker.clone().unwrap_or_default(),
+                task: task.clone(),
             };
             let holder = Holder::Task {
-                status: status.parse::<Status>()?,
-                fence: r.try_get(3)?,
-                token: r.try_get(4)?,
-                held: r.try_get(5)?,
+                status: task.status,
+                fence: number(r, at + 2)?,
+                token: r.get(at + 3).map(str::to_owned),
+                held: r.get(at + 4) == Some("t"),
                 worker,
             };
             (holder, Some(current))
@@ -213,7 +247,7 @@ fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
         }
     };
     lease::check(token, &holder)?;
-    row.ok_or_else(|| {
+    current.ok_or_else(|| {
         Fail::Rule(crate::error::Error::Internal(
             "a held lease without its task; this is a bug".into(),
         ))
@@ -247,7 +281,8 @@ pub(super) fn renew(
 }
 
 /// Applies `patch` to the task of `token` and ends its lease; then, with `next`,
-/// claims the agent's next task with a lease.
+/// claims the agent's next task with a lease. The finish is sent with what follows it
+/// (the claim's first statement, or the commit).
 pub(super) fn finish(
     tx: &mut Tx<'_>,
     token: &Token<'_>,
@@ -258,14 +293,10 @@ pub(super) fn finish(
         seq,
         agent_id,
         worker,
+        task,
         ..
     } = current(tx, token)?;
-    let row = tx.query_one(
-        "SELECT id, title, description, priority, status, created, started, completed, result,
-         blocker FROM tasks WHERE seq = $1",
-        &[&seq],
-    )?;
-    let task = patch(task_from_row(&row)?, &tx.now()?)?;
+    let task = patch(task, &tx.now()?)?;
     tx.event(
         &agent_id,
         Some(&task.id),
@@ -273,28 +304,29 @@ pub(super) fn finish(
         Some(&worker),
         &history::finished(task.status),
     );
-    tx.execute(
-        "UPDATE tasks SET status = $2, started = $3, completed = $4, result = $5,
-         blocker = $6, lease_expires = NULL WHERE seq = $1",
-        &[
-            &seq,
-            &task.status.as_str(),
-            &task.started,
-            &task.completed,
-            &task.result,
-            &task.blocker,
-        ],
-    )?;
+    let finished = format!(
+        "UPDATE tasks SET status = {}, started = {}, completed = {}, result = {},
+         blocker = {}, lease_expires = NULL WHERE seq = {seq}",
+        literal(Some(task.status.as_str())),
+        literal(task.started.as_deref()),
+        literal(task.completed.as_deref()),
+        literal(task.result.as_deref()),
+        literal(task.blocker.as_deref()),
+    );
     let next = match next {
-        Some(terms) => claim(
+        Some(terms) => claim_after(
             tx,
+            &format!("{finished};\n"),
             &agent_id,
             &Grant {
                 worker: &worker,
                 terms,
             },
         )?,
-        None => None,
+        None => {
+            tx.defer(finished);
+            None
+        }
     };
     Ok((task, next))
 }
@@ -306,12 +338,11 @@ pub(super) fn give_back(
     token: &Token<'_>,
     patch: &mut Patcher<'_>,
 ) -> PgResult<Task> {
-    let seq = current(tx, token)?.seq;
     let (task, _) = finish(tx, token, patch, None)?;
-    tx.execute(
-        "UPDATE tasks SET attempts = attempts - 1 WHERE seq = $1 AND attempts > 0",
-        &[&seq],
-    )?;
+    tx.defer(format!(
+        "UPDATE tasks SET attempts = attempts - 1 WHERE id = {} AND attempts > 0",
+        literal(Some(token.task_id))
+    ));
     Ok(task)
 }
 

@@ -45,7 +45,7 @@ pub(super) fn task_from_row(row: &Row) -> PgResult<Task> {
 
 /// The task columns of a row read by the simple protocol (as text), in
 /// `TASK_COLUMNS` order.
-fn task_from_text(row: &SimpleQueryRow) -> PgResult<Task> {
+pub(super) fn task_from_text(row: &SimpleQueryRow) -> PgResult<Task> {
     let text = |i: usize| row.get(i).map(str::to_owned);
     let required = |i: usize| {
         text(i).ok_or_else(|| {
