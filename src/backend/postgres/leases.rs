@@ -6,7 +6,7 @@
 
 use postgres::{Row, SimpleQueryRow};
 
-use super::pool::{literal, Tx};
+use super::pool::{literal, Tx, NOW_MS_SQL};
 use super::tasks::{task_from_text, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::{Fail, PgResult};
 use crate::backend::{seconds, Actor, Claimable, Grant, LeaseRow, Patcher};
@@ -34,9 +34,6 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
         expires_ms: row.try_get(at + 8)?,
     })
 }
-
-/// The transaction's time in milliseconds, in SQL (the value of [`Tx::now_ms`]).
-const NOW_MS_SQL: &str = "floor(extract(epoch FROM now()) * 1000)::bigint";
 
 /// A column of a row read by the simple protocol, as text.
 fn text(row: &SimpleQueryRow, i: usize) -> PgResult<String> {

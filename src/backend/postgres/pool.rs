@@ -232,6 +232,9 @@ impl Conn {
 /// the transaction's start, the same for every statement of it.
 const NOW_MS: &str = "SELECT floor(extract(epoch FROM now()) * 1000)::bigint";
 
+/// The transaction's time in milliseconds, in SQL (the value of [`Tx::now_ms`]).
+pub(super) const NOW_MS_SQL: &str = "floor(extract(epoch FROM now()) * 1000)::bigint";
+
 /// A task time (RFC 3339, UTC, whole seconds) of the transaction's `now()`, in SQL: the
 /// text [`Tx::now`] gives in Rust.
 pub(super) const NOW_TEXT: &str =
@@ -247,6 +250,8 @@ pub(super) struct Tx<'a> {
     begun: bool,
     /// Whether the commit was sent (after which a failure leaves its outcome unknown).
     committing: bool,
+    /// Set when the write committed in its own last round trip: whether it had events.
+    done: Option<bool>,
     now_ms: i64,
     events: Vec<Pending>,
     deferred: Vec<String>,
@@ -259,6 +264,7 @@ impl<'a> Tx<'a> {
             write,
             begun: false,
             committing: false,
+            done: None,
             now_ms: 0,
             events: Vec::new(),
             deferred: Vec::new(),
@@ -312,6 +318,21 @@ impl Tx<'_> {
             }
         }
         Ok(rows)
+    }
+
+    /// Runs `sql` as [`Tx::begin_with`] does and commits in the same round trip; the
+    /// write is then done, with events (`evented`, told afterwards by
+    /// [`Tx::committed`]) recorded by `sql` itself.
+    pub(super) fn begin_and_commit(&mut self, sql: &str) -> PgResult<Vec<SimpleQueryRow>> {
+        self.committing = true;
+        let rows = self.begin_with(&format!("{sql};\nCOMMIT"))?;
+        self.done = Some(false);
+        Ok(rows)
+    }
+
+    /// Records whether the write that [`Tx::begin_and_commit`] committed had events.
+    pub(super) fn committed(&mut self, evented: bool) {
+        self.done = Some(evented);
     }
 
     /// Runs `sql` and returns its rows.
@@ -383,6 +404,9 @@ impl Tx<'_> {
     /// trip (a simple query of two statements, so the values are written as literals:
     /// [`literal`]). Returns whether there were events.
     fn commit(&mut self) -> PgResult<bool> {
+        if let Some(evented) = self.done {
+            return Ok(evented);
+        }
         if !self.begun && self.deferred.is_empty() && self.events.is_empty() {
             // Nothing was read or written: there is no transaction to end.
             return Ok(false);
@@ -621,7 +645,7 @@ impl Pool {
                 let mut tx = Tx::new(conn, true);
                 let done = f(&mut tx).and_then(|value| Ok((value, tx.commit()?)));
                 if let Err(fail) = &done {
-                    if tx.begun && !tx.conn.client.is_closed() {
+                    if tx.begun && tx.done.is_none() && !tx.conn.client.is_closed() {
                         let _ = tx.conn.client.batch_execute("ROLLBACK");
                     }
                     again = retryable(fail);

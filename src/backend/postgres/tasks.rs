@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use postgres::{Row, SimpleQueryRow};
 
-use super::pool::{literal, Tx, NOW_TEXT};
+use super::pool::{literal, Tx, NOW_MS_SQL, NOW_TEXT};
 use super::{Fail, PgResult};
 use crate::backend::{Actor, Created, EdgeOutcome, Filter, Key, NewRow, Patcher, PrefixOutcome};
 use crate::history::EventKind;
@@ -480,37 +480,39 @@ pub(super) fn delete(
     Ok(true)
 }
 
-/// Moves the agent's first ready task to in_progress: one statement locks the first
-/// ready row no other claimer holds (`FOR UPDATE SKIP LOCKED`) and can change no more
-/// than that one row. It goes with the transaction's start, and its event with the
-/// commit: two round trips. (The event cannot go in the same statement: the counts'
-/// trigger runs at the statement's end, and every write locks its counts before the
-/// feed, never after.)
+/// Moves the agent's first ready task to in_progress, in one round trip with the
+/// transaction's start and commit. The first statement locks the first ready row no
+/// other claimer holds (`FOR UPDATE SKIP LOCKED`), can change no more than that one
+/// row, and notes its ID in a setting of the transaction; the second records the
+/// event of the task so noted. (Two statements, so that the counts' trigger, which
+/// runs at the end of the first, locks its counts before the feed is locked, as in
+/// every write; and one round trip, so that no lock is held while the client is
+/// away.)
 pub(super) fn claim_next(
     tx: &mut Tx<'_>,
     agent_id: &str,
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
-    let rows = tx.begin_with(&format!(
+    let agent = literal(Some(agent_id));
+    let rows = tx.begin_and_commit(&format!(
         "UPDATE tasks SET status = 'in_progress', started = {NOW_TEXT}
          WHERE seq = (SELECT seq FROM tasks
-                      WHERE agent_id = {} AND status = 'queued' AND unmet = 0
+                      WHERE agent_id = {agent} AND status = 'queued' AND unmet = 0
                       ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING {TASK_COLUMNS}",
-        literal(Some(agent_id)),
+         RETURNING {TASK_COLUMNS}, set_config('agent_backlog.claimed', id, true);
+         WITH f AS (UPDATE feed SET seq = seq + 1
+                    WHERE one = 1 AND current_setting('agent_backlog.claimed', true) <> ''
+                    RETURNING seq)
+         INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
+         SELECT f.seq, {NOW_MS_SQL}, {agent}, current_setting('agent_backlog.claimed'),
+                'claimed', {actor}, {data}
+         FROM f",
+        actor = literal(actor),
+        data = literal(Some(&history::claimed(None).to_string())),
     ))?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    let task = task_from_text(row)?;
-    tx.event(
-        agent_id,
-        Some(&task.id),
-        EventKind::Claimed,
-        actor,
-        &history::claimed(None),
-    );
-    Ok(Some(task))
+    let task = rows.first().map(task_from_text).transpose()?;
+    tx.committed(task.is_some());
+    Ok(task)
 }
 
 // -------------------------------------------------------------------------------------
