@@ -23,7 +23,8 @@ PG_SH := scripts/pg.sh
 .PHONY: pg-start pg-stop pg-test
 
 # The environment of a test command that runs its PostgreSQL half too.
-WITH_PG = AGENT_BACKLOG_TEST_PG="$$(bash $(PG_SH) url)"
+WITH_PG = AGENT_BACKLOG_TEST_PG="$$(bash $(PG_SH) url)" \
+	AGENT_BACKLOG_TEST_PG_CA="$${AGENT_BACKLOG_PG_DIR:-$(CURDIR)/target/pg}/server.crt"
 
 pg-start:
 	bash $(PG_SH) start

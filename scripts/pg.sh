@@ -349,6 +349,23 @@ init_cluster() {
 		cat "$PG_DIR/initdb.log" >&2
 		die "initdb failed (output above, also in $PG_DIR/initdb.log)"
 	fi
+	# TLS, for the tests of sslmode=require: a self-signed certificate for 127.0.0.1,
+	# whose copy in $PG_DIR/server.crt the tests trust (the URL's sslrootcert).
+	if command -v openssl >/dev/null; then
+		if openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+			-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+			-addext "basicConstraints=critical,CA:FALSE" \
+			-addext "extendedKeyUsage=serverAuth" \
+			-keyout "$DATA/server.key" -out "$DATA/server.crt" >>"$PG_DIR/initdb.log" 2>&1; then
+			chmod 600 "$DATA/server.key"
+			cp "$DATA/server.crt" "$PG_DIR/server.crt"
+			if ((EUID == 0)); then chown "$PG_OS_USER": "$DATA/server.key" "$DATA/server.crt"; fi
+		else
+			say "warning: openssl could not make a certificate: the server runs without TLS"
+		fi
+	else
+		say "warning: no openssl: the server runs without TLS (its tests are skipped)"
+	fi
 	# Our settings live in a file of their own, rewritten at every start (see
 	# write_settings); postgresql.conf only includes it, last, so that it wins.
 	printf '\n# Added by scripts/pg.sh\ninclude = '\''agent_backlog.conf'\''\n' >>"$DATA/postgresql.conf"
@@ -379,6 +396,8 @@ shared_buffers = 128MB
 # commit that returned is in the WAL, which the restart tests rely on.
 fsync = off
 full_page_writes = off
+# TLS when initdb time made a certificate (server.crt, server.key in data/).
+ssl = $(if [[ -f $DATA/server.crt ]]; then echo on; else echo off; fi)
 EOF
 	if ((EUID == 0)); then chown "$PG_OS_USER": "$DATA/agent_backlog.conf"; fi
 }

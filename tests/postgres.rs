@@ -409,3 +409,69 @@ fn any_text_reaches_the_feed_as_written() {
         title.trim()
     );
 }
+
+/// The `application_name`s of the server's sessions that use TLS, and those that do not.
+fn encrypted_sessions(url: &str, name: &str) -> Vec<bool> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid
+             WHERE a.application_name = $1",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn tls_as_sslmode_says_with_the_certificate_checked_when_asked() {
+    let Some(url) = pg::url() else { return };
+    let Some(ca) = std::env::var("AGENT_BACKLOG_TEST_PG_CA")
+        .ok()
+        .filter(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("no certificate of the test server (AGENT_BACKLOG_TEST_PG_CA): TLS untested");
+        return;
+    };
+    let schemas = pg::Schemas::new(&url, "tls");
+    let plain = schemas.fresh();
+    // require: encrypted, the certificate not checked (as libpq's require).
+    let store = Store::open(format!(
+        "{plain}&sslmode=require&application_name=tls-require"
+    ))
+    .expect("require opens on a server with a self-signed certificate");
+    store.create_task("ops", NewTask::new("over TLS")).unwrap();
+    let sessions = encrypted_sessions(&url, "tls-require");
+    assert!(
+        !sessions.is_empty() && sessions.iter().all(|&e| e),
+        "{sessions:?}"
+    );
+    store.close().unwrap();
+    // verify-full with the server's certificate trusted: encrypted and checked.
+    let store = Store::open(format!(
+        "{plain}&sslmode=verify-full&sslrootcert={ca}&application_name=tls-verified"
+    ))
+    .expect("verify-full opens when the certificate is trusted");
+    assert_eq!(store.summary("ops").unwrap().total, 1);
+    let sessions = encrypted_sessions(&url, "tls-verified");
+    assert!(
+        !sessions.is_empty() && sessions.iter().all(|&e| e),
+        "{sessions:?}"
+    );
+    store.close().unwrap();
+    // verify-full without it: the self-signed certificate is refused, no store.
+    let err = Store::open(format!("{plain}&sslmode=verify-full"))
+        .err()
+        .expect("an untrusted certificate is refused");
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+    // A certificate file that does not exist is named.
+    let err = Store::open(format!(
+        "{plain}&sslmode=require&sslrootcert=/nonexistent.pem"
+    ))
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("/nonexistent.pem"), "{err}");
+}

@@ -4,7 +4,8 @@
 //! - **The URL.** `postgresql://` or `postgres://`, as libpq takes it. Two parameters
 //!   are the store's own and are taken out before the rest goes to the driver:
 //!   `pool_size` (connections kept, 1 to 256; default 8) and `sslrootcert` (a PEM file
-//!   of the certificate authorities to trust, besides the system's).
+//!   of the certificate authorities to trust, besides the system's); `sslmode` also
+//!   takes libpq's `verify-ca` and `verify-full` (see [`tls`]).
 //! - **The pool.** A call takes an idle connection, or opens one when fewer than
 //!   `pool_size` are open, or waits — within its busy timeout — for one to come back.
 //!   A connection that failed (the server restarted, the network dropped) is not put
@@ -53,6 +54,9 @@ pub(super) struct Url {
     pub config: postgres::Config,
     pub pool_size: usize,
     pub root_cert: Option<String>,
+    /// Whether the server's certificate is verified: with `sslmode=verify-ca` or
+    /// `verify-full`, or when `sslrootcert` is given (as libpq does).
+    pub verify: bool,
     /// The URL without its password, for messages.
     pub shown: String,
 }
@@ -69,6 +73,7 @@ impl Url {
         let mut kept = Vec::new();
         let mut pool_size = DEFAULT_POOL_SIZE;
         let mut root_cert = None;
+        let mut verify = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -84,6 +89,12 @@ impl Url {
                         })?;
                 }
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
+                // The driver knows disable, prefer and require; the verifying modes are
+                // require with the certificate checked.
+                "sslmode" if value == "verify-ca" || value == "verify-full" => {
+                    verify = true;
+                    kept.push("sslmode=require");
+                }
                 _ => kept.push(pair),
             }
         }
@@ -102,6 +113,7 @@ impl Url {
         Ok(Url {
             config,
             pool_size,
+            verify: verify || root_cert.is_some(),
             root_cert,
             shown,
         })
@@ -160,10 +172,24 @@ pub(crate) fn hide_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
-/// The TLS of every connection: rustls with the system's certificate authorities and
-/// the URL's `sslrootcert`. Certificates are always verified; whether TLS is used is
-/// the URL's `sslmode` (`prefer` by default, `require`, or `disable`).
-fn tls(root_cert: Option<&str>) -> Result<MakeRustlsConnect> {
+/// The TLS of every connection: rustls (TLS 1.2 and 1.3), used as the URL's `sslmode`
+/// says (`prefer` by default, `require`, `verify-ca`, `verify-full`, `disable`). As with
+/// libpq, `prefer` and `require` encrypt without checking the server's certificate
+/// unless `sslrootcert` is given; `verify-ca` and `verify-full`, or a `sslrootcert`,
+/// check it against the system's certificate authorities and that file, and the name
+/// of the host.
+fn tls(root_cert: Option<&str>, verify: bool) -> Result<MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::storage(format!("TLS cannot be set up: {e}")))?;
+    if !verify {
+        let config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_no_client_auth();
+        return Ok(MakeRustlsConnect::new(config));
+    }
     // The system's authorities are read once per process, not at every open.
     static SYSTEM_ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
     let mut roots = SYSTEM_ROOTS
@@ -193,13 +219,59 @@ fn tls(root_cert: Option<&str>) -> Result<MakeRustlsConnect> {
             )));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::storage(format!("TLS cannot be set up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = builder.with_root_certificates(roots).with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// The certificate check of `sslmode=prefer` and `require` without `sslrootcert`: none,
+/// as libpq's (the connection is encrypted, the server not authenticated); the
+/// handshake's signatures are still checked.
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// An event of a write, inserted when the write commits.
@@ -511,7 +583,7 @@ impl Pool {
             config.application_name("agent-backlog");
         }
         Ok(Pool {
-            tls: tls(url.root_cert.as_deref())?,
+            tls: tls(url.root_cert.as_deref(), url.verify)?,
             config,
             shown: url.shown,
             size: url.pool_size,
