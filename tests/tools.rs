@@ -8,6 +8,8 @@
 
 #[path = "common/conformance.rs"]
 mod conformance;
+#[path = "common/pg.rs"]
+mod pg;
 
 use agent_backlog::ops::{operation, Kind, Place};
 use agent_backlog::tools::Toolbox;
@@ -90,4 +92,34 @@ fn operation_result_is_object(name: &str) -> bool {
 fn conformance_through_the_tools() {
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
     conformance::run(&Tools(Toolbox::new("all", None).unwrap()), &dir, 2);
+}
+
+/// The tools on PostgreSQL: every case on a schema of its own (SPEC §16).
+struct ToolsOnPostgres {
+    tools: Tools,
+    schemas: pg::Schemas,
+}
+
+impl Surface for ToolsOnPostgres {
+    type Store = Store;
+    const NAME: &'static str = "tools";
+
+    fn open(&self) -> Store {
+        Store::open(self.schemas.fresh()).expect("a store on PostgreSQL opens")
+    }
+
+    fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
+        self.tools.call(store, operation, request)
+    }
+}
+
+#[test]
+fn conformance_through_the_tools_on_postgres() {
+    let Some(url) = pg::url() else { return };
+    let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
+    let surface = ToolsOnPostgres {
+        tools: Tools(Toolbox::new("all", None).unwrap()),
+        schemas: pg::Schemas::new(&url, "tools"),
+    };
+    conformance::run(&surface, &dir, 4);
 }
