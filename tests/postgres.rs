@@ -475,3 +475,29 @@ fn tls_as_sslmode_says_with_the_certificate_checked_when_asked() {
     .unwrap();
     assert!(err.to_string().contains("/nonexistent.pem"), "{err}");
 }
+
+#[test]
+fn a_chosen_prefix_racing_a_new_agents_derived_one_never_fails() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "prefix");
+    let stores = stores(&schemas, 2);
+    for round in 0..20 {
+        // `ops-{round}` derives OPS (or its next candidate); `chooser-{round}` asks for
+        // that same prefix at the same moment.
+        let creator = Arc::clone(&stores[0]);
+        let chooser = Arc::clone(&stores[1]);
+        let wanted = if round == 0 {
+            "OPS".to_owned()
+        } else {
+            format!("OPS{}", round + 1)
+        };
+        let t =
+            thread::spawn(move || creator.create_task(&format!("ops-{round}"), NewTask::new("x")));
+        let chosen = chooser.set_prefix(&format!("chooser-{round}"), &wanted);
+        let created = t.join().unwrap().expect("the new agent's create succeeds");
+        match chosen {
+            Ok(set) => assert_ne!(created.id.split('-').next(), Some(set.prefix.as_str())),
+            Err(e) => assert_eq!(e.code(), "conflict", "{e}"),
+        }
+    }
+}

@@ -108,6 +108,9 @@ fn take_numbers(tx: &mut Tx<'_>, agent_id: &str, count: i64) -> PgResult<(String
             let next: i64 = row.try_get(1)?;
             return Ok((row.try_get(0)?, next - count));
         }
+        // A new agent takes a prefix: one at a time with set_prefix, which decides
+        // against the same table (see there).
+        tx.execute("SELECT pg_advisory_xact_lock(7236115116)", &[])?;
         let base = prefix::derive_prefix(agent_id);
         let start: i64 = tx
             .query_opt("SELECT next FROM prefix_bases WHERE base = $1", &[&base])?
@@ -169,8 +172,8 @@ pub(super) fn set_prefix(
     prefix: &str,
     actor: Actor<'_>,
 ) -> PgResult<PrefixOutcome> {
-    // One prefix change at a time: a new agent's derived prefix and a chosen one are
-    // decided against the same table.
+    // One prefix change at a time, and none while a new agent takes its derived prefix
+    // (take_numbers takes the same lock): a prefix found free here stays free.
     tx.execute("SELECT pg_advisory_xact_lock(7236115116)", &[])?;
     let current = tx
         .query_opt(
