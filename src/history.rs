@@ -166,6 +166,25 @@ pub struct AgentSummary {
     pub total: u64,
 }
 
+impl AgentSummary {
+    /// An agent's line of the list: its prefix and its counts (as [`Summary::of`]
+    /// takes them).
+    ///
+    /// [`Summary::of`]: crate::model::Summary
+    pub(crate) fn of(agent_id: String, prefix: String, counts: [i64; 4]) -> AgentSummary {
+        let s = crate::model::Summary::of(counts);
+        AgentSummary {
+            agent_id,
+            prefix,
+            queued: s.queued,
+            in_progress: s.in_progress,
+            complete: s.complete,
+            blocked: s.blocked,
+            total: s.total,
+        }
+    }
+}
+
 /// What [`Store::list_agents`](crate::Store::list_agents) returns:
 /// `{"agents": [...], "total": N}`, by agent_id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -87,6 +87,16 @@ pub struct Reaped {
     pub blocked: Vec<String>,
 }
 
+impl Reaped {
+    /// Records a task whose expired lease moved it to `to` (queued or blocked).
+    pub(crate) fn add(&mut self, task_id: String, to: Status) {
+        match to {
+            Status::Blocked => self.blocked.push(task_id),
+            _ => self.requeued.push(task_id),
+        }
+    }
+}
+
 /// The terms of a leased claim: `lease_seconds` (default 600, 1 to 86,400) and
 /// `max_attempts` (default 3, 1 to 1,000). Out-of-range values are refused by the
 /// store with `invalid_argument`.

@@ -148,6 +148,21 @@ pub struct Summary {
     pub total: u64,
 }
 
+impl Summary {
+    /// The summary of these counts: queued, in_progress, complete, blocked (as a
+    /// backend reads them from its kept counts; a count is never negative).
+    pub(crate) fn of(counts: [i64; 4]) -> Summary {
+        let [queued, in_progress, complete, blocked] = counts.map(|n| n.max(0) as u64);
+        Summary {
+            queued,
+            in_progress,
+            complete,
+            blocked,
+            total: queued + in_progress + complete + blocked,
+        }
+    }
+}
+
 /// The result of [`Store::delete_task`](crate::Store::delete_task): `{"deleted": "MKT-001"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {

@@ -67,6 +67,35 @@ use crate::model::{AgentTask, Status, Summary, Task};
 use crate::plan::{DependencyGraph, DependsOn};
 use crate::rules::history::Checked as EventsChecked;
 
+/// A failure inside a backend: an error of its database (`E`), or a rule's error raised
+/// inside a transaction (which rolls it back). Converted to the public [`Error`] at
+/// the seam ([`DbError`]), so that no driver's type reaches the public API.
+#[derive(Debug)]
+pub(crate) enum Fail<E> {
+    Db(E),
+    Rule(crate::error::Error),
+}
+
+/// A database's error as the contract's error, saying what to do about it.
+pub(crate) trait DbError {
+    fn into_error(self) -> crate::error::Error;
+}
+
+impl<E> From<crate::error::Error> for Fail<E> {
+    fn from(err: crate::error::Error) -> Self {
+        Fail::Rule(err)
+    }
+}
+
+impl<E: DbError> From<Fail<E>> for crate::error::Error {
+    fn from(fail: Fail<E>) -> Self {
+        match fail {
+            Fail::Rule(err) => err,
+            Fail::Db(err) => err.into_error(),
+        }
+    }
+}
+
 /// Who a write is recorded as in its events (SPEC §14); lease operations record
 /// their worker instead.
 pub(crate) type Actor<'a> = Option<&'a str>;
@@ -81,6 +110,98 @@ pub(crate) struct NewRow {
     /// Checked by [`crate::rules::plan::depends_on`]: well-formed IDs, indices of
     /// earlier rows only, no repeats.
     pub depends_on: Vec<DependsOn>,
+}
+
+/// A task ID: the agent's prefix and the task's number, three digits at least (SPEC §5).
+pub(crate) fn task_id(prefix: &str, number: i64) -> String {
+    format!("{prefix}-{number:03}")
+}
+
+/// A row of a create as a backend writes it ([`NewRow::place`]).
+#[derive(Debug)]
+pub(crate) struct Placed {
+    /// The new task, queued.
+    pub task: Task,
+    /// The rows of the tasks it depends on: existing tasks, then earlier rows of the
+    /// batch.
+    pub depends_on: Vec<i64>,
+    /// How many of them are not complete (a new row never is).
+    pub unmet: i64,
+    /// The IDs its `dependency_added` events name, in the order of the request.
+    pub dependency_ids: Vec<String>,
+}
+
+impl NewRow {
+    /// This row as the queued task `id`, created at `created`. `existing` are the rows
+    /// (and whether complete) of its dependencies on existing tasks, in order; `rows`
+    /// and `tasks` are the rows and tasks of the batch's earlier items.
+    pub(crate) fn place(
+        self,
+        id: String,
+        created: &str,
+        existing: &[(i64, bool)],
+        rows: &[i64],
+        tasks: &[Task],
+    ) -> Placed {
+        let earlier: Vec<i64> = self
+            .depends_on
+            .iter()
+            .filter_map(|d| match d {
+                DependsOn::Item(j) => rows.get(*j).copied(),
+                DependsOn::Task(_) => None,
+            })
+            .collect();
+        let unmet = earlier.len() as i64 + existing.iter().filter(|(_, met)| !met).count() as i64;
+        let dependency_ids = self
+            .depends_on
+            .iter()
+            .filter_map(|d| match d {
+                DependsOn::Task(dep_id) => Some(dep_id.clone()),
+                DependsOn::Item(j) => tasks.get(*j).map(|t| t.id.clone()),
+            })
+            .collect();
+        Placed {
+            task: Task {
+                id,
+                title: self.title,
+                description: self.description,
+                priority: self.priority,
+                status: Status::Queued,
+                created: created.to_owned(),
+                started: None,
+                completed: None,
+                result: None,
+                blocker: None,
+            },
+            depends_on: existing.iter().map(|(s, _)| *s).chain(earlier).collect(),
+            unmet,
+            dependency_ids,
+        }
+    }
+}
+
+/// The new tasks of a create by priority, for the one update of the counts per
+/// priority that counts them.
+#[derive(Debug, Default)]
+pub(crate) struct NewCounts {
+    queued: [i64; 10],
+    waiting: [i64; 10],
+}
+
+impl NewCounts {
+    /// Counts a placed row.
+    pub(crate) fn add(&mut self, placed: &Placed) {
+        let p = usize::from(placed.task.priority.clamp(1, 10)) - 1;
+        self.queued[p] += 1;
+        self.waiting[p] += i64::from(placed.unmet > 0);
+    }
+
+    /// Each priority with new tasks: the priority, how many, how many of them wait.
+    pub(crate) fn by_priority(&self) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
+        (0..10)
+            .filter(|&i| self.queued[i] > 0)
+            .map(|i| (i as i64 + 1, self.queued[i], self.waiting[i]))
+    }
 }
 
 /// The idempotency key of a create and the fingerprint of its request
@@ -161,6 +282,36 @@ pub(crate) struct LeaseRow {
 pub(crate) struct Grant<'a> {
     pub worker: &'a str,
     pub terms: Terms,
+}
+
+impl Grant<'_> {
+    /// The lease this grant gives `task` (the agent's queued task whose fence was
+    /// `fence` and attempts `attempts`) at `now_ms`: the next fence and attempt, a new
+    /// token. The task is moved to in_progress, started at `now_ms`, as the claim that
+    /// stores the lease leaves it.
+    pub(crate) fn lease(
+        &self,
+        agent_id: &str,
+        task: &mut Task,
+        fence: i64,
+        attempts: i64,
+        now_ms: i64,
+    ) -> Result<LeaseRow> {
+        let fence = fence + 1;
+        task.status = Status::InProgress;
+        task.started = Some(seconds(now_ms));
+        Ok(LeaseRow {
+            token: crate::rules::lease::new_token(&task.id, fence)?,
+            agent_id: agent_id.to_owned(),
+            task_id: task.id.clone(),
+            worker: self.worker.to_owned(),
+            fence,
+            attempt: attempts + 1,
+            max_attempts: self.terms.max_attempts,
+            granted_ms: now_ms,
+            expires_ms: now_ms + self.terms.lease_ms,
+        })
+    }
 }
 
 /// What a waiting worker looks at before it tries to claim: whether the agent has a

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::lease::{Finish, LeaseTerms};
 use crate::model::{Status, TaskPatch};
+use crate::rules::lifecycle::{self, State};
 use crate::rules::validate::{self, shown};
 
 /// The lease duration when none is given, in seconds.
@@ -212,10 +213,17 @@ pub(crate) fn check(token: &Token<'_>, holder: &Holder) -> Result<()> {
     }
 }
 
-/// What an expired lease does to its task: back to queued, or to blocked with the
-/// contract's blocker once `attempt` has reached `max_attempts`.
-pub(crate) fn expiry(attempt: i64, max_attempts: i64, worker: &str) -> (Status, Option<String>) {
-    if attempt >= max_attempts {
+/// What an expired lease does to its in_progress task (started at `started`), at
+/// `now`: back to queued, or to blocked with the contract's blocker once `attempt` has
+/// reached `max_attempts`. The state to store: its status, started and blocker.
+pub(crate) fn expiry(
+    attempt: i64,
+    max_attempts: i64,
+    worker: &str,
+    started: Option<String>,
+    now: &str,
+) -> State {
+    let (to, blocker) = if attempt >= max_attempts {
         (
             Status::Blocked,
             Some(format!(
@@ -224,7 +232,17 @@ pub(crate) fn expiry(attempt: i64, max_attempts: i64, worker: &str) -> (Status, 
         )
     } else {
         (Status::Queued, None)
-    }
+    };
+    let mut state = State {
+        status: Status::InProgress,
+        started,
+        completed: None,
+        result: None,
+        blocker: None,
+    };
+    lifecycle::apply(&mut state, to, now);
+    state.blocker = blocker;
+    state
 }
 
 /// Milliseconds since the epoch as a lease time: RFC 3339 UTC with milliseconds.
@@ -304,13 +322,20 @@ mod tests {
 
     #[test]
     fn expiry_requeues_until_the_last_attempt() {
-        assert_eq!(expiry(2, 3, "w").0, Status::Queued);
+        let started = Some("2025-12-02T09:00:00Z".to_owned());
+        let now = "2025-12-02T10:00:00Z";
+        let requeued = expiry(2, 3, "w", started.clone(), now);
+        assert_eq!(requeued.status, Status::Queued);
+        assert_eq!((requeued.started, requeued.blocker), (None, None));
+        let blocked = expiry(3, 3, "writer-7", started.clone(), now);
+        assert_eq!(blocked.status, Status::Blocked);
         assert_eq!(
-            expiry(3, 3, "writer-7"),
-            (
-                Status::Blocked,
-                Some("lease expired 3 times; last worker writer-7".into())
-            )
+            blocked.started, started,
+            "a blocked task keeps when it started"
+        );
+        assert_eq!(
+            blocked.blocker.as_deref(),
+            Some("lease expired 3 times; last worker writer-7")
         );
         assert_eq!(format_ms(1_764_669_600_000), "2025-12-02T10:00:00.000Z");
     }

@@ -2,7 +2,7 @@
 //! `depends_on` may name, what makes two idempotent requests the same, and how a
 //! refused cycle is reported.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -187,5 +187,68 @@ mod tests {
                 .contains("MKT-005 → MKT-003 → MKT-004 → MKT-005"),
             "{err}"
         );
+    }
+}
+
+/// A shortest path of dependencies from the task `from` to the task `to` (rows of a
+/// backend, both included), if `from` depends on `to` directly or through others: a
+/// breadth-first search, each level taken in order and each task's dependencies in
+/// creation order, so every backend finds the same path. `edges(level)` gives the
+/// edges `(task, dependency)` out of the tasks of `level`, in any order.
+pub(crate) fn dependency_path<E>(
+    from: i64,
+    to: i64,
+    mut edges: impl FnMut(&[i64]) -> std::result::Result<Vec<(i64, i64)>, E>,
+) -> std::result::Result<Option<Vec<i64>>, E> {
+    let mut parent: HashMap<i64, i64> = HashMap::from([(from, from)]);
+    let mut level = vec![from];
+    while !level.is_empty() {
+        let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (task, dep) in edges(&level)? {
+            out.entry(task).or_default().push(dep);
+        }
+        let mut next = Vec::new();
+        for task in &level {
+            let mut deps = out.remove(task).unwrap_or_default();
+            deps.sort_unstable();
+            for dep in deps {
+                if parent.contains_key(&dep) {
+                    continue;
+                }
+                parent.insert(dep, *task);
+                if dep == to {
+                    let mut path = vec![to];
+                    let mut at = to;
+                    while at != from {
+                        at = parent[&at];
+                        path.push(at);
+                    }
+                    path.reverse();
+                    return Ok(Some(path));
+                }
+                next.push(dep);
+            }
+        }
+        level = next;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::dependency_path;
+
+    /// The edges of a small graph: 1 → 2 → 4, 1 → 3 → 4, 4 → 5.
+    fn edges(level: &[i64]) -> Result<Vec<(i64, i64)>, ()> {
+        let all = [(1, 3), (1, 2), (2, 4), (3, 4), (4, 5)];
+        Ok(all.into_iter().filter(|(t, _)| level.contains(t)).collect())
+    }
+
+    #[test]
+    fn finds_the_first_shortest_path_in_creation_order() {
+        assert_eq!(dependency_path(1, 5, edges), Ok(Some(vec![1, 2, 4, 5])));
+        assert_eq!(dependency_path(3, 5, edges), Ok(Some(vec![3, 4, 5])));
+        assert_eq!(dependency_path(5, 1, edges), Ok(None));
+        assert_eq!(dependency_path(2, 3, edges), Ok(None));
     }
 }

@@ -110,17 +110,8 @@ pub(super) fn agents(
     )?;
     let mut agents = Vec::with_capacity(rows.len());
     for r in rows {
-        let counts: [i64; 4] = [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?];
-        let [queued, in_progress, complete, blocked] = counts.map(|n| n as u64);
-        agents.push(AgentSummary {
-            agent_id: r.try_get(0)?,
-            prefix: r.try_get(1)?,
-            queued,
-            in_progress,
-            complete,
-            blocked,
-            total: queued + in_progress + complete + blocked,
-        });
+        let counts = [r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?];
+        agents.push(AgentSummary::of(r.try_get(0)?, r.try_get(1)?, counts));
     }
     let total: i64 = tx
         .query_one("SELECT count FROM agent_count WHERE one = 1", &[])?

@@ -4,18 +4,18 @@
 //! ([`crate::rules::lease`]); this module loads what they need, locked, and stores
 //! what they decide.
 
-use postgres::{Row, SimpleQueryRow};
+use postgres::Row;
 
+use super::pool::Columns;
 use super::pool::{literal, Tx, NOW_MS_SQL};
-use super::tasks::{task_from_text, TASK_COLUMNS, TASK_COLUMN_COUNT};
+use super::tasks::{task_from, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::{Fail, PgResult};
-use crate::backend::{seconds, Actor, Claimable, Grant, LeaseRow, Patcher};
+use crate::backend::{Actor, Claimable, Grant, LeaseRow, Patcher};
 use crate::history::EventKind;
 use crate::lease::Reaped;
-use crate::model::{Status, Task};
+use crate::model::Task;
 use crate::rules::history;
 use crate::rules::lease::{self, Holder, Terms, Token};
-use crate::rules::lifecycle::{self, State};
 
 /// The lease columns, in the order [`lease_from_row`] reads them.
 const LEASE_COLUMNS: &str = "lease_token, agent_id, id, lease_worker, fence, attempts, \
@@ -32,24 +32,6 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
         max_attempts: row.try_get(at + 6)?,
         granted_ms: row.try_get(at + 7)?,
         expires_ms: row.try_get(at + 8)?,
-    })
-}
-
-/// A column of a row read by the simple protocol, as text.
-fn text(row: &SimpleQueryRow, i: usize) -> PgResult<String> {
-    row.get(i).map(str::to_owned).ok_or_else(|| {
-        Fail::Rule(crate::Error::Internal(format!(
-            "column {i} of a lease came back NULL"
-        )))
-    })
-}
-
-/// A whole-number column of a row read by the simple protocol.
-fn number(row: &SimpleQueryRow, i: usize) -> PgResult<i64> {
-    text(row, i)?.parse().map_err(|_| {
-        Fail::Rule(crate::Error::Internal(format!(
-            "column {i} of a lease is not a number"
-        )))
     })
 }
 
@@ -77,23 +59,15 @@ fn reap_after(
     }
     let now = tx.now()?;
     for row in rows {
-        let seq = number(&row, 0)?;
-        let id = text(&row, 1)?;
-        let attempt = number(&row, 2)?;
-        let max_attempts = number(&row, 3)?;
-        let worker = text(&row, 4)?;
+        let seq = row.number(0)?;
+        let id = row.required(1)?;
+        let attempt = row.number(2)?;
+        let max_attempts = row.number(3)?;
+        let worker = row.required(4)?;
         let started = row.get(5).map(str::to_owned);
-        let agent = text(&row, 6)?;
-        let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
-        let mut state = State {
-            status: Status::InProgress,
-            started,
-            completed: None,
-            result: None,
-            blocker: None,
-        };
-        lifecycle::apply(&mut state, to, &now);
-        state.blocker = blocker;
+        let agent = row.required(6)?;
+        let state = lease::expiry(attempt, max_attempts, &worker, started, &now);
+        let to = state.status;
         tx.execute(
             "UPDATE tasks SET status = $2, started = $3, blocker = $4, fence = fence + 1,
              lease_expires = NULL WHERE seq = $1",
@@ -106,10 +80,7 @@ fn reap_after(
             actor,
             &history::lease_expired(&worker, attempt, to),
         );
-        match to {
-            Status::Blocked => reaped.blocked.push(id),
-            _ => reaped.requeued.push(id),
-        }
+        reaped.add(id, to);
     }
     Ok(reaped)
 }
@@ -137,46 +108,33 @@ fn claim_after(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let mut task = task_from_text(row)?;
-    let seq = number(row, TASK_COLUMN_COUNT)?;
-    let fence = number(row, TASK_COLUMN_COUNT + 1)? + 1;
-    let attempts = number(row, TASK_COLUMN_COUNT + 2)?;
-    let token = lease::new_token(&task.id, fence)?;
+    let mut task = task_from(row)?;
+    let seq = row.number(TASK_COLUMN_COUNT)?;
+    let fence = row.number(TASK_COLUMN_COUNT + 1)?;
+    let attempts = row.number(TASK_COLUMN_COUNT + 2)?;
     let now_ms = tx.now_ms()?;
-    let expires_ms = now_ms + grant.terms.lease_ms;
-    let started = seconds(now_ms);
+    let lease = grant.lease(agent_id, &mut task, fence, attempts, now_ms)?;
     tx.defer(format!(
-        "UPDATE tasks SET status = 'in_progress', started = {}, fence = {fence},
+        "UPDATE tasks SET status = 'in_progress', started = {}, fence = {},
          attempts = attempts + 1, lease_token = {}, lease_worker = {},
-         lease_max_attempts = {}, lease_ms = {}, lease_granted = {now_ms},
-         lease_expires = {expires_ms}
+         lease_max_attempts = {}, lease_ms = {}, lease_granted = {}, lease_expires = {}
          WHERE seq = {seq}",
-        literal(Some(&started)),
-        literal(Some(&token)),
-        literal(Some(grant.worker)),
-        grant.terms.max_attempts,
+        literal(task.started.as_deref()),
+        lease.fence,
+        literal(Some(&lease.token)),
+        literal(Some(&lease.worker)),
+        lease.max_attempts,
         grant.terms.lease_ms,
+        lease.granted_ms,
+        lease.expires_ms,
     ));
     tx.event(
         agent_id,
         Some(&task.id),
         EventKind::Claimed,
         Some(grant.worker),
-        &history::claimed(Some((grant.worker, fence))),
+        &history::claimed(Some((grant.worker, lease.fence))),
     );
-    task.status = Status::InProgress;
-    task.started = Some(started);
-    let lease = LeaseRow {
-        token,
-        agent_id: agent_id.to_owned(),
-        task_id: task.id.clone(),
-        worker: grant.worker.to_owned(),
-        fence,
-        attempt: attempts + 1,
-        max_attempts: grant.terms.max_attempts,
-        granted_ms: now_ms,
-        expires_ms,
-    };
     Ok(Some((task, lease)))
 }
 
@@ -210,18 +168,18 @@ fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
     let (holder, current) = match rows.first() {
         Some(r) => {
             let at = TASK_COLUMN_COUNT;
-            let task = task_from_text(r)?;
+            let task = task_from(r)?;
             let worker = r.get(at + 5).map(str::to_owned);
             let current = Current {
-                seq: number(r, at)?,
-                agent_id: text(r, at + 1)?,
+                seq: r.number(at)?,
+                agent_id: r.required(at + 1)?,
                 lease_ms: r.get(at + 6).and_then(|v| v.parse().ok()).unwrap_or(0),
                 worker: worker.clone().unwrap_or_default(),
                 task: task.clone(),
             };
             let holder = Holder::Task {
                 status: task.status,
-                fence: number(r, at + 2)?,
+                fence: r.number(at + 2)?,
                 token: r.get(at + 3).map(str::to_owned),
                 held: r.get(at + 4) == Some("t"),
                 worker,

@@ -42,34 +42,21 @@ use crate::rules::lease::{Terms, Token};
 
 pub(crate) use pool::{hide_password, is_url};
 
-/// A failure inside the backend: a PostgreSQL error, or a rule's error raised inside
-/// a transaction (which rolls it back). Converted to the public [`Error`] at the seam.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Pg(postgres::Error),
-    Rule(Error),
-}
+/// A failure inside the backend: a PostgreSQL error, or a rule's error
+/// ([`crate::backend::Fail`]).
+pub(crate) type Fail = crate::backend::Fail<postgres::Error>;
 
 pub(crate) type PgResult<T> = std::result::Result<T, Fail>;
 
 impl From<postgres::Error> for Fail {
     fn from(err: postgres::Error) -> Self {
-        Fail::Pg(err)
+        Fail::Db(err)
     }
 }
 
-impl From<Error> for Fail {
-    fn from(err: Error) -> Self {
-        Fail::Rule(err)
-    }
-}
-
-impl From<Fail> for Error {
-    fn from(fail: Fail) -> Self {
-        match fail {
-            Fail::Rule(err) => err,
-            Fail::Pg(err) => storage_error(err),
-        }
+impl crate::backend::DbError for postgres::Error {
+    fn into_error(self) -> Error {
+        storage_error(self)
     }
 }
 
@@ -207,8 +194,7 @@ impl Backend for Postgres {
     }
 
     fn get_task(&self, agent_id: &str, task_id: &str) -> Result<Option<Task>> {
-        self.pool
-            .read(|tx| tasks::load(tx, agent_id, task_id, false))
+        self.pool.read(|tx| tasks::load(tx, agent_id, task_id))
     }
 
     fn update_task(
@@ -230,7 +216,7 @@ impl Backend for Postgres {
             let (rows, total) = tasks::page(tx, filter)?;
             let tasks = rows
                 .iter()
-                .map(tasks::task_from_row)
+                .map(tasks::task_from)
                 .collect::<PgResult<Vec<_>>>()?;
             Ok((tasks, total))
         })
@@ -243,7 +229,7 @@ impl Backend for Postgres {
                 .iter()
                 .map(|row| {
                     Ok(AgentTask {
-                        task: tasks::task_from_row(row)?,
+                        task: tasks::task_from(row)?,
                         agent_id: row.try_get(tasks::TASK_COLUMN_COUNT)?,
                     })
                 })

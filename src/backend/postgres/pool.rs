@@ -274,6 +274,47 @@ impl rustls::client::danger::ServerCertVerifier for Unverified {
     }
 }
 
+/// The columns of a row, from either protocol: a prepared statement's typed row or a
+/// simple query's row of text.
+pub(super) trait Columns {
+    /// Column `i` as text; `None` for NULL.
+    fn text(&self, i: usize) -> PgResult<Option<String>>;
+
+    /// Column `i`, a whole number.
+    fn number(&self, i: usize) -> PgResult<i64>;
+
+    /// Column `i`, which the schema never leaves NULL.
+    fn required(&self, i: usize) -> PgResult<String> {
+        self.text(i)?.ok_or_else(|| {
+            Fail::Rule(Error::Internal(format!(
+                "column {i} came back NULL, which the schema does not allow"
+            )))
+        })
+    }
+}
+
+impl Columns for Row {
+    fn text(&self, i: usize) -> PgResult<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn number(&self, i: usize) -> PgResult<i64> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+impl Columns for SimpleQueryRow {
+    fn text(&self, i: usize) -> PgResult<Option<String>> {
+        Ok(self.get(i).map(str::to_owned))
+    }
+
+    fn number(&self, i: usize) -> PgResult<i64> {
+        self.required(i)?
+            .parse()
+            .map_err(|_| Fail::Rule(Error::Internal(format!("column {i} is not a whole number"))))
+    }
+}
+
 /// An event of a write, inserted when the write commits.
 pub(super) struct Pending {
     agent_id: String,
@@ -557,13 +598,13 @@ pub(super) struct Pool {
 /// Whether the connection was lost (the server restarted, the network failed): a
 /// pooled connection may have been broken while it was idle.
 fn lost(fail: &Fail) -> bool {
-    matches!(fail, Fail::Pg(e) if e.is_closed() || e.as_db_error().is_none())
+    matches!(fail, Fail::Db(e) if e.is_closed() || e.as_db_error().is_none())
 }
 
 /// Whether PostgreSQL asks for the transaction to be run again.
 fn retryable(fail: &Fail) -> bool {
     match fail {
-        Fail::Pg(e) => matches!(
+        Fail::Db(e) => matches!(
             e.code(),
             Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
                 || *c == SqlState::T_R_DEADLOCK_DETECTED
@@ -606,7 +647,7 @@ impl Pool {
             .batch_execute(&format!(
                 "SET lock_timeout = {ms}; SET standard_conforming_strings = on"
             ))
-            .map_err(|e| Error::from(Fail::Pg(e)))?;
+            .map_err(|e| Error::from(Fail::Db(e)))?;
         Ok(client)
     }
 
@@ -694,7 +735,7 @@ impl Pool {
         let mut conn = self.take(deadline)?;
         let result = f(&mut conn);
         let healthy = match &result {
-            Err(Fail::Pg(e)) => !e.is_closed() && e.as_db_error().is_some(),
+            Err(Fail::Db(e)) => !e.is_closed() && e.as_db_error().is_some(),
             _ => true,
         };
         self.give_back(conn, healthy);

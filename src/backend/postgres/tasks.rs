@@ -6,19 +6,22 @@
 
 use std::collections::HashMap;
 
-use postgres::{Row, SimpleQueryRow};
+use postgres::Row;
 
-use super::pool::{literal, Tx, NOW_MS_SQL, NOW_TEXT};
-use super::{Fail, PgResult};
-use crate::backend::{Actor, Created, EdgeOutcome, Filter, Key, NewRow, Patcher, PrefixOutcome};
+use super::pool::{literal, Columns, Tx, NOW_MS_SQL, NOW_TEXT};
+use super::PgResult;
+use crate::backend::{
+    task_id, Actor, Created, EdgeOutcome, Filter, Key, NewCounts, NewRow, Patcher, PrefixOutcome,
+};
 use crate::history::EventKind;
 use crate::model::{Status, Summary, Task};
 use crate::plan::{DependencyGraph, DependsOn, TaskRef};
 use crate::rules::{history, lifecycle, prefix};
 
-/// The task columns, in the order [`task_from_row`] reads them.
-pub(super) const TASK_COLUMNS: &str =
-    "id, title, description, priority, status, created, started, completed, result, blocker";
+/// The task columns, in the order [`task_from`] reads them: all text, so that rows of
+/// either protocol read alike.
+pub(super) const TASK_COLUMNS: &str = "id, title, description, priority::text, status, created, \
+     started, completed, result, blocker";
 /// How many columns [`TASK_COLUMNS`] holds; extra columns of a query come after them.
 pub(super) const TASK_COLUMN_COUNT: usize = 10;
 
@@ -26,70 +29,29 @@ pub(super) const TASK_COLUMN_COUNT: usize = 10;
 pub(super) const READY: &str = "status = 'queued' AND unmet = 0";
 
 /// Reads the task columns, in `TASK_COLUMNS` order, from the start of the row.
-pub(super) fn task_from_row(row: &Row) -> PgResult<Task> {
-    let status: String = row.try_get(4)?;
-    let priority: i32 = row.try_get(3)?;
+pub(super) fn task_from(row: &impl Columns) -> PgResult<Task> {
     Ok(Task {
-        id: row.try_get(0)?,
-        title: row.try_get(1)?,
-        description: row.try_get(2)?,
-        priority: u8::try_from(priority).unwrap_or(0),
-        status: status.parse::<Status>()?,
-        created: row.try_get(5)?,
-        started: row.try_get(6)?,
-        completed: row.try_get(7)?,
-        result: row.try_get(8)?,
-        blocker: row.try_get(9)?,
+        id: row.required(0)?,
+        title: row.required(1)?,
+        description: row.text(2)?,
+        priority: row.required(3)?.parse().unwrap_or(0),
+        status: row.required(4)?.parse::<Status>()?,
+        created: row.required(5)?,
+        started: row.text(6)?,
+        completed: row.text(7)?,
+        result: row.text(8)?,
+        blocker: row.text(9)?,
     })
 }
 
-/// The task columns of a row read by the simple protocol (as text), in
-/// `TASK_COLUMNS` order.
-pub(super) fn task_from_text(row: &SimpleQueryRow) -> PgResult<Task> {
-    let text = |i: usize| row.get(i).map(str::to_owned);
-    let required = |i: usize| {
-        text(i).ok_or_else(|| {
-            Fail::Rule(crate::Error::Internal(format!(
-                "a task column ({i}) came back NULL"
-            )))
-        })
-    };
-    let priority: i32 = required(3)?.parse().unwrap_or(0);
-    Ok(Task {
-        id: required(0)?,
-        title: required(1)?,
-        description: text(2),
-        priority: u8::try_from(priority).unwrap_or(0),
-        status: required(4)?.parse::<Status>()?,
-        created: required(5)?,
-        started: text(6),
-        completed: text(7),
-        result: text(8),
-        blocker: text(9),
-    })
-}
-
-fn format_id(prefix: &str, number: i64) -> String {
-    format!("{prefix}-{number:03}")
-}
-
-/// The task, if it is in the agent's backlog; locked for the write with `lock`.
-pub(super) fn load(
-    tx: &mut Tx<'_>,
-    agent_id: &str,
-    task_id: &str,
-    lock: bool,
-) -> PgResult<Option<Task>> {
-    let sql = if lock {
-        "SELECT id, title, description, priority, status, created, started, completed, result,
-         blocker FROM tasks WHERE id = $1 AND agent_id = $2 FOR UPDATE"
-    } else {
-        "SELECT id, title, description, priority, status, created, started, completed, result,
-         blocker FROM tasks WHERE id = $1 AND agent_id = $2"
-    };
-    tx.query_opt(sql, &[&task_id, &agent_id])?
-        .map(|row| task_from_row(&row))
-        .transpose()
+/// The task, if it is in the agent's backlog.
+pub(super) fn load(tx: &mut Tx<'_>, agent_id: &str, task_id: &str) -> PgResult<Option<Task>> {
+    tx.query_opt(
+        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND agent_id = $2"),
+        &[&task_id, &agent_id],
+    )?
+    .map(|row| task_from(&row))
+    .transpose()
 }
 
 // -------------------------------------------------------------------------------------
@@ -144,22 +106,15 @@ fn take_numbers(tx: &mut Tx<'_>, agent_id: &str, count: i64) -> PgResult<(String
 }
 
 /// Counts new queued tasks of the agent by priority, one upsert per priority present.
-fn count_new(
-    tx: &mut Tx<'_>,
-    agent_id: &str,
-    queued: &[i64; 10],
-    waiting: &[i64; 10],
-) -> PgResult<()> {
-    for (i, (&n, &w)) in queued.iter().zip(waiting).enumerate() {
-        if n > 0 {
-            let priority = i as i32 + 1;
-            tx.execute(
-                "INSERT INTO counts AS c (agent_id, priority, queued, waiting) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (agent_id, priority) DO UPDATE SET
-                 queued = c.queued + excluded.queued, waiting = c.waiting + excluded.waiting",
-                &[&agent_id, &priority, &n, &w],
-            )?;
-        }
+fn count_new(tx: &mut Tx<'_>, agent_id: &str, counts: &NewCounts) -> PgResult<()> {
+    for (priority, queued, waiting) in counts.by_priority() {
+        let priority = priority as i32;
+        tx.execute(
+            "INSERT INTO counts AS c (agent_id, priority, queued, waiting) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (agent_id, priority) DO UPDATE SET
+             queued = c.queued + excluded.queued, waiting = c.waiting + excluded.waiting",
+            &[&agent_id, &priority, &queued, &waiting],
+        )?;
     }
     Ok(())
 }
@@ -246,17 +201,15 @@ fn keyed(tx: &mut Tx<'_>, agent_id: &str, key: &str) -> PgResult<Option<(Vec<u8>
     let count: i64 = row.try_get(2)?;
     let prefix: String = row.try_get(3)?;
     let ids: Vec<String> = (first..first + count)
-        .map(|n| format_id(&prefix, n))
+        .map(|n| task_id(&prefix, n))
         .collect();
     let rows = tx.query(
-        "SELECT id, title, description, priority, status, created, started, completed, result,
-         blocker FROM tasks WHERE id = ANY($1) AND agent_id = $2 ORDER BY seq",
+        &format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ANY($1) AND agent_id = $2 ORDER BY seq"
+        ),
         &[&ids, &agent_id],
     )?;
-    let tasks = rows
-        .iter()
-        .map(task_from_row)
-        .collect::<PgResult<Vec<_>>>()?;
+    let tasks = rows.iter().map(task_from).collect::<PgResult<Vec<_>>>()?;
     Ok(Some((request, tasks)))
 }
 
@@ -318,83 +271,56 @@ pub(super) fn create(
     let count = rows.len() as i64;
     let (prefix, first) = take_numbers(tx, agent_id, count)?;
     let created = tx.now()?;
-    let mut queued = [0i64; 10];
-    let mut waiting = [0i64; 10];
+    let mut counts = NewCounts::default();
     let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
     let mut tasks: Vec<Task> = Vec::with_capacity(rows.len());
     for ((i, row), number) in rows.into_iter().enumerate().zip(first..) {
-        let id = format_id(&prefix, number);
         let existing = deps.get(i).map(Vec::as_slice).unwrap_or_default();
-        let earlier: Vec<i64> = row
-            .depends_on
-            .iter()
-            .filter_map(|d| match d {
-                DependsOn::Item(j) => seqs.get(*j).copied(),
-                DependsOn::Task(_) => None,
-            })
-            .collect();
-        let unmet = earlier.len() as i64 + existing.iter().filter(|(_, met)| !met).count() as i64;
-        let p = usize::from(row.priority.clamp(1, 10)) - 1;
-        queued[p] += 1;
-        waiting[p] += i64::from(unmet > 0);
+        let placed = row.place(task_id(&prefix, number), &created, existing, &seqs, &tasks);
+        counts.add(&placed);
+        let task = &placed.task;
         tx.event(
             agent_id,
-            Some(&id),
+            Some(&task.id),
             EventKind::Created,
             actor,
-            &history::created(&row.title, row.priority),
+            &history::created(&task.title, task.priority),
         );
-        let priority = i32::from(row.priority);
+        let priority = i32::from(task.priority);
         let seq: i64 = tx
             .query_one(
                 "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
                 &[
-                    &id,
+                    &task.id,
                     &agent_id,
-                    &row.title,
-                    &row.description,
+                    &task.title,
+                    &task.description,
                     &priority,
                     &created,
-                    &unmet,
+                    &placed.unmet,
                 ],
             )?
             .try_get(0)?;
-        let targets: Vec<i64> = existing.iter().map(|(s, _)| *s).chain(earlier).collect();
-        if !targets.is_empty() {
+        if !placed.depends_on.is_empty() {
             tx.execute(
                 "INSERT INTO dependencies (task_seq, depends_seq) SELECT $1, unnest($2::bigint[])",
-                &[&seq, &targets],
+                &[&seq, &placed.depends_on],
             )?;
         }
-        for dep in &row.depends_on {
-            let dep_id = match dep {
-                DependsOn::Task(dep_id) => dep_id.as_str(),
-                DependsOn::Item(j) => tasks[*j].id.as_str(),
-            };
+        for dep_id in &placed.dependency_ids {
             tx.event(
                 agent_id,
-                Some(&id),
+                Some(&task.id),
                 EventKind::DependencyAdded,
                 actor,
                 &history::dependency(dep_id),
             );
         }
         seqs.push(seq);
-        tasks.push(Task {
-            id,
-            title: row.title,
-            description: row.description,
-            priority: row.priority,
-            status: Status::Queued,
-            created: created.clone(),
-            started: None,
-            completed: None,
-            result: None,
-            blocker: None,
-        });
+        tasks.push(placed.task);
     }
-    count_new(tx, agent_id, &queued, &waiting)?;
+    count_new(tx, agent_id, &counts)?;
     if let Some(key) = key {
         let request = key.request.to_vec();
         tx.execute(
@@ -427,7 +353,7 @@ pub(super) fn update(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let task = task_from_text(row)?;
+    let task = task_from(row)?;
     let before = task.clone();
     let from = task.status;
     let task = patch(task, &tx.now()?)?;
@@ -513,7 +439,7 @@ pub(super) fn claim_next(
         actor = literal(actor),
         data = literal(Some(&history::claimed(None).to_string())),
     ))?;
-    let task = rows.first().map(task_from_text).transpose()?;
+    let task = rows.first().map(task_from).transpose()?;
     tx.committed(task.is_some());
     Ok(task)
 }
@@ -522,39 +448,18 @@ pub(super) fn claim_next(
 // Edges
 // -------------------------------------------------------------------------------------
 
-/// A path of dependencies from the row `from` to the row `to`, if there is one: a
-/// breadth-first search, so the path is a shortest one.
+/// A path of dependencies from the row `from` to the row `to`, if there is one
+/// ([`crate::rules::plan::dependency_path`]): a query per level of the search.
 fn path(tx: &mut Tx<'_>, from: i64, to: i64) -> PgResult<Option<Vec<i64>>> {
-    let mut parent: HashMap<i64, i64> = HashMap::from([(from, from)]);
-    let mut frontier = vec![from];
-    while !frontier.is_empty() {
-        let rows = tx.query(
-            "SELECT task_seq, depends_seq FROM dependencies WHERE task_seq = ANY($1)
-             ORDER BY task_seq, depends_seq",
-            &[&frontier],
-        )?;
-        let mut following = Vec::new();
-        for row in rows {
-            let (seq, dep): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if parent.contains_key(&dep) {
-                continue;
-            }
-            parent.insert(dep, seq);
-            if dep == to {
-                let mut path = vec![to];
-                let mut at = to;
-                while at != from {
-                    at = parent[&at];
-                    path.push(at);
-                }
-                path.reverse();
-                return Ok(Some(path));
-            }
-            following.push(dep);
-        }
-        frontier = following;
-    }
-    Ok(None)
+    crate::rules::plan::dependency_path(from, to, |level| {
+        tx.query(
+            "SELECT task_seq, depends_seq FROM dependencies WHERE task_seq = ANY($1)",
+            &[&level],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+    })
 }
 
 fn depends_on_ids(tx: &mut Tx<'_>, seq: i64) -> PgResult<Vec<String>> {
@@ -781,18 +686,10 @@ pub(super) fn summary(tx: &mut Tx<'_>, agent_id: &str) -> PgResult<Summary> {
          FROM counts WHERE agent_id = $1",
         &[&agent_id],
     )?;
-    let counts: [i64; 4] = [
+    Ok(Summary::of([
         row.try_get(0)?,
         row.try_get(1)?,
         row.try_get(2)?,
         row.try_get(3)?,
-    ];
-    let [queued, in_progress, complete, blocked] = counts.map(|n| n as u64);
-    Ok(Summary {
-        queued,
-        in_progress,
-        complete,
-        blocked,
-        total: queued + in_progress + complete + blocked,
-    })
+    ]))
 }

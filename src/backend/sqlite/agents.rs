@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{events, SqlResult};
-use crate::backend::{Actor, PrefixOutcome};
+use crate::backend::{Actor, NewCounts, PrefixOutcome};
 use crate::history::EventKind;
 use crate::rules::history;
 use crate::rules::prefix;
@@ -41,21 +41,14 @@ pub(super) fn take_numbers(
 /// Counts new queued tasks of the agent: `queued[p - 1]` of priority `p`, of which
 /// `waiting[p - 1]` wait for dependencies. One upsert per priority present, rather
 /// than a trigger run per inserted row.
-pub(super) fn count_new(
-    tx: &Transaction<'_>,
-    agent_id: &str,
-    queued: &[i64; 10],
-    waiting: &[i64; 10],
-) -> SqlResult<()> {
+pub(super) fn count_new(tx: &Transaction<'_>, agent_id: &str, counts: &NewCounts) -> SqlResult<()> {
     let mut upsert = tx.prepare_cached(
         "INSERT INTO counts (agent_id, priority, queued, waiting) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (agent_id, priority) DO UPDATE SET
          queued = queued + excluded.queued, waiting = waiting + excluded.waiting",
     )?;
-    for (i, (&n, &w)) in queued.iter().zip(waiting).enumerate() {
-        if n > 0 {
-            upsert.execute(params![agent_id, i as i64 + 1, n, w])?;
-        }
+    for (priority, queued, waiting) in counts.by_priority() {
+        upsert.execute(params![agent_id, priority, queued, waiting])?;
     }
     Ok(())
 }

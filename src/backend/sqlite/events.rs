@@ -183,17 +183,8 @@ pub(super) fn agents(
              ORDER BY a.agent_id",
         )?
         .query_map([limit, offset], |r| {
-            let counts: [i64; 4] = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
-            let [queued, in_progress, complete, blocked] = counts.map(|n| n as u64);
-            Ok(AgentSummary {
-                agent_id: r.get(0)?,
-                prefix: r.get(1)?,
-                queued,
-                in_progress,
-                complete,
-                blocked,
-                total: queued + in_progress + complete + blocked,
-            })
+            let counts = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
+            Ok(AgentSummary::of(r.get(0)?, r.get(1)?, counts))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let total: Option<i64> = tx

@@ -15,7 +15,6 @@ use crate::lease::Reaped;
 use crate::model::{Status, Task};
 use crate::rules::history;
 use crate::rules::lease::{self, Holder, Terms, Token};
-use crate::rules::lifecycle::{self, State};
 
 /// The lease columns, in the order [`lease_from_row`] reads them (from `at`).
 const LEASE_COLUMNS: &str = "lease_token, agent_id, id, lease_worker, fence, attempts, \
@@ -84,23 +83,12 @@ pub(super) fn reap(
          lease_expires = NULL WHERE seq = ?1",
     )?;
     for (seq, id, attempt, max_attempts, worker, started, agent) in expired {
-        let (to, blocker) = lease::expiry(attempt, max_attempts, &worker);
-        let mut state = State {
-            status: Status::InProgress,
-            started,
-            completed: None,
-            result: None,
-            blocker: None,
-        };
-        lifecycle::apply(&mut state, to, &now);
-        state.blocker = blocker;
+        let state = lease::expiry(attempt, max_attempts, &worker, started, &now);
+        let to = state.status;
         update.execute(params![seq, to.as_str(), state.started, state.blocker])?;
         let data = history::lease_expired(&worker, attempt, to);
         events::append(tx, &agent, Some(&id), EventKind::LeaseExpired, actor, &data)?;
-        match to {
-            Status::Blocked => reaped.blocked.push(id),
-            _ => reaped.requeued.push(id),
-        }
+        reaped.add(id, to);
     }
     Ok(reaped)
 }
@@ -127,11 +115,8 @@ pub(super) fn claim(
     let Some((mut task, seq, fence, attempts)) = found else {
         return Ok(None);
     };
-    let fence = fence + 1;
-    let token = lease::new_token(&task.id, fence)?;
-    let expires_ms = now_ms + grant.terms.lease_ms;
-    let started = seconds(now_ms);
-    let data = history::claimed(Some((grant.worker, fence)));
+    let lease = grant.lease(agent_id, &mut task, fence, attempts, now_ms)?;
+    let data = history::claimed(Some((grant.worker, lease.fence)));
     let event = events::record(
         tx,
         agent_id,
@@ -149,29 +134,16 @@ pub(super) fn claim(
     )?
     .execute(params![
         seq,
-        started,
-        fence,
-        token,
-        grant.worker,
-        grant.terms.max_attempts,
+        task.started,
+        lease.fence,
+        lease.token,
+        lease.worker,
+        lease.max_attempts,
         grant.terms.lease_ms,
-        now_ms,
-        expires_ms,
+        lease.granted_ms,
+        lease.expires_ms,
         event
     ])?;
-    task.status = Status::InProgress;
-    task.started = Some(started);
-    let lease = LeaseRow {
-        token,
-        agent_id: agent_id.to_owned(),
-        task_id: task.id.clone(),
-        worker: grant.worker.to_owned(),
-        fence,
-        attempt: attempts + 1,
-        max_attempts: grant.terms.max_attempts,
-        granted_ms: now_ms,
-        expires_ms,
-    };
     Ok(Some((task, lease)))
 }
 

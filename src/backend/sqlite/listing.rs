@@ -118,14 +118,6 @@ pub(super) fn summary(conn: &Connection, agent_id: &str) -> SqlResult<Summary> {
         )?
         .query_row([agent_id], |r| {
             Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
-        })?
-        .map(|n| n as u64);
-    let [queued, in_progress, complete, blocked] = counts;
-    Ok(Summary {
-        queued,
-        in_progress,
-        complete,
-        blocked,
-        total: queued + in_progress + complete + blocked,
-    })
+        })?;
+    Ok(Summary::of(counts))
 }

@@ -39,35 +39,21 @@ use crate::rules::lease::{Terms, Token};
 
 pub(crate) use migrations::LATEST;
 
-/// A failure inside the backend: an SQLite error, or a rule's error raised inside a
-/// transaction (which rolls it back). Converted to the public [`Error`] at the seam,
-/// so that no rusqlite type reaches the public API.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Sql(rusqlite::Error),
-    Rule(Error),
-}
+/// A failure inside the backend: an SQLite error, or a rule's error
+/// ([`crate::backend::Fail`]).
+pub(crate) type Fail = crate::backend::Fail<rusqlite::Error>;
 
 pub(crate) type SqlResult<T> = std::result::Result<T, Fail>;
 
 impl From<rusqlite::Error> for Fail {
     fn from(err: rusqlite::Error) -> Self {
-        Fail::Sql(err)
+        Fail::Db(err)
     }
 }
 
-impl From<Error> for Fail {
-    fn from(err: Error) -> Self {
-        Fail::Rule(err)
-    }
-}
-
-impl From<Fail> for Error {
-    fn from(fail: Fail) -> Self {
-        match fail {
-            Fail::Rule(err) => err,
-            Fail::Sql(err) => storage_error(err),
-        }
+impl crate::backend::DbError for rusqlite::Error {
+    fn into_error(self) -> Error {
+        storage_error(self)
     }
 }
 

@@ -6,12 +6,10 @@
 //! status changes to or from complete and deletes adjust it by triggers of the schema
 //! (`migrations/0006_dependencies.sql`), in the same transaction.
 
-use std::collections::HashMap;
-
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::claims::READY;
-use super::tasks::{self, format_id};
+use super::tasks;
 use super::{events, SqlResult};
 use crate::backend::{Actor, Created, EdgeOutcome, Key, NewRow};
 use crate::history::EventKind;
@@ -61,7 +59,7 @@ fn keyed(
     };
     let mut tasks = Vec::new();
     for number in first..first + count {
-        if let Some(task) = tasks::load(tx, agent_id, &format_id(&prefix, number))? {
+        if let Some(task) = tasks::load(tx, agent_id, &crate::backend::task_id(&prefix, number))? {
             tasks.push(task);
         }
     }
@@ -149,39 +147,20 @@ fn depends_on_ids(conn: &Connection, seq: i64) -> SqlResult<Vec<String>> {
 }
 
 /// A path of dependencies from the row `from` to the row `to` (both included), if
-/// `from` depends on `to` directly or through others: a breadth-first search, so the
-/// path is a shortest one.
+/// `from` depends on `to` directly or through others
+/// ([`crate::rules::plan::dependency_path`]).
 fn path(tx: &Transaction<'_>, from: i64, to: i64) -> SqlResult<Option<Vec<i64>>> {
     let mut next = tx.prepare_cached("SELECT depends_seq FROM dependencies WHERE task_seq = ?1")?;
-    let mut parent: HashMap<i64, i64> = HashMap::from([(from, from)]);
-    let mut frontier = vec![from];
-    while !frontier.is_empty() {
-        let mut following = Vec::new();
-        for seq in frontier {
-            let deps = next
-                .query_map([seq], |r| r.get::<_, i64>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+    crate::rules::plan::dependency_path(from, to, |level| {
+        let mut edges = Vec::new();
+        for &seq in level {
+            let deps = next.query_map([seq], |r| r.get::<_, i64>(0))?;
             for dep in deps {
-                if parent.contains_key(&dep) {
-                    continue;
-                }
-                parent.insert(dep, seq);
-                if dep == to {
-                    let mut path = vec![to];
-                    let mut at = to;
-                    while at != from {
-                        at = parent[&at];
-                        path.push(at);
-                    }
-                    path.reverse();
-                    return Ok(Some(path));
-                }
-                following.push(dep);
+                edges.push((seq, dep?));
             }
         }
-        frontier = following;
-    }
-    Ok(None)
+        Ok(edges)
+    })
 }
 
 fn id_of(tx: &Transaction<'_>, seq: i64) -> SqlResult<String> {

@@ -3,10 +3,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{agents, events, SqlResult};
-use crate::backend::{Actor, NewRow, Patcher};
+use crate::backend::{task_id, Actor, NewCounts, NewRow, Patcher};
 use crate::history::EventKind;
 use crate::model::{Status, Task};
-use crate::plan::DependsOn;
 use crate::rules::history;
 use crate::rules::lifecycle;
 
@@ -44,10 +43,6 @@ pub(super) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-pub(super) fn format_id(prefix: &str, number: i64) -> String {
-    format!("{prefix}-{number:03}")
-}
-
 /// Numbers and inserts `rows` as queued tasks of the agent, with their dependencies
 /// (`deps[i]`: the rows and statuses of row `i`'s dependencies on existing tasks,
 /// resolved by the caller; its dependencies on earlier rows are in the row itself).
@@ -61,8 +56,7 @@ pub(super) fn create(
     actor: Actor<'_>,
 ) -> SqlResult<(Vec<Task>, i64)> {
     let (prefix, first) = agents::take_numbers(tx, agent_id, rows.len() as i64)?;
-    let mut queued = [0i64; 10];
-    let mut waiting = [0i64; 10];
+    let mut counts = NewCounts::default();
     let mut insert = tx.prepare_cached(
         "INSERT INTO tasks (id, agent_id, title, description, priority, created, unmet,
          last_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -72,69 +66,50 @@ pub(super) fn create(
     let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
     let mut tasks: Vec<Task> = Vec::with_capacity(rows.len());
     for ((i, row), number) in rows.into_iter().enumerate().zip(first..) {
-        let id = format_id(&prefix, number);
         let existing = deps.get(i).map(Vec::as_slice).unwrap_or_default();
-        // A dependency on an earlier row is on a new, queued task: never met yet.
-        let earlier: Vec<i64> = row
-            .depends_on
-            .iter()
-            .filter_map(|d| match d {
-                DependsOn::Item(j) => seqs.get(*j).copied(),
-                DependsOn::Task(_) => None,
-            })
-            .collect();
-        let unmet = earlier.len() as i64 + existing.iter().filter(|(_, met)| !met).count() as i64;
-        let p = usize::from(row.priority.clamp(1, 10)) - 1;
-        queued[p] += 1;
-        waiting[p] += i64::from(unmet > 0);
+        let placed = row.place(task_id(&prefix, number), created, existing, &seqs, &tasks);
+        counts.add(&placed);
+        let task = &placed.task;
         // The history: the task's creation (the first link of its chain, recorded
         // before the row that points to it), then each of its dependencies.
-        let data = history::created(&row.title, row.priority);
-        let event = events::record(tx, agent_id, Some(&id), EventKind::Created, actor, &data)?;
-        insert.execute(params![
-            id,
+        let data = history::created(&task.title, task.priority);
+        let event = events::record(
+            tx,
             agent_id,
-            row.title,
-            row.description,
-            row.priority,
+            Some(&task.id),
+            EventKind::Created,
+            actor,
+            &data,
+        )?;
+        insert.execute(params![
+            task.id,
+            agent_id,
+            task.title,
+            task.description,
+            task.priority,
             created,
-            unmet,
+            placed.unmet,
             event
         ])?;
         let seq = tx.last_insert_rowid();
-        for depends_seq in existing.iter().map(|(s, _)| *s).chain(earlier) {
+        for depends_seq in &placed.depends_on {
             edge.execute(params![seq, depends_seq])?;
         }
-        for dep in &row.depends_on {
-            let dep_id = match dep {
-                DependsOn::Task(dep_id) => dep_id.as_str(),
-                DependsOn::Item(j) => tasks[*j].id.as_str(),
-            };
+        for dep_id in &placed.dependency_ids {
             let data = history::dependency(dep_id);
             events::append(
                 tx,
                 agent_id,
-                Some(&id),
+                Some(&task.id),
                 EventKind::DependencyAdded,
                 actor,
                 &data,
             )?;
         }
         seqs.push(seq);
-        tasks.push(Task {
-            id,
-            title: row.title,
-            description: row.description,
-            priority: row.priority,
-            status: Status::Queued,
-            created: created.to_owned(),
-            started: None,
-            completed: None,
-            result: None,
-            blocker: None,
-        });
+        tasks.push(placed.task);
     }
-    agents::count_new(tx, agent_id, &queued, &waiting)?;
+    agents::count_new(tx, agent_id, &counts)?;
     Ok((tasks, first))
 }
 
