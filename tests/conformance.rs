@@ -13,7 +13,7 @@ mod conformance;
 mod pg;
 
 use agent_backlog::Store;
-use conformance::{Failure, Outcome, Surface};
+use conformance::{At, Failure, OpensAt, Outcome, Surface};
 
 /// The Rust API.
 struct RustApi;
@@ -23,7 +23,7 @@ impl Surface for RustApi {
     const NAME: &'static str = "rust";
 
     fn open(&self) -> Store {
-        Store::open_in_memory().expect("an in-memory store opens")
+        self.open_at(":memory:")
     }
 
     fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
@@ -40,30 +40,25 @@ fn conformance_through_store_call() {
     conformance::run(&RustApi, &dir, 2);
 }
 
+impl OpensAt for RustApi {
+    fn open_at(&self, location: &str) -> Store {
+        Store::open(location).expect("the store opens")
+    }
+}
+
 /// The Rust API on PostgreSQL: every case on a schema of its own (SPEC §16).
-struct RustOnPostgres {
-    schemas: pg::Schemas,
-}
-
-impl Surface for RustOnPostgres {
-    type Store = Store;
-    const NAME: &'static str = "rust";
-
-    fn open(&self) -> Store {
-        Store::open(self.schemas.fresh()).expect("a store on PostgreSQL opens")
-    }
-
-    fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
-        RustApi.call(store, operation, request)
-    }
-}
-
 #[test]
 fn conformance_on_postgres() {
     let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "conformance");
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
-    let surface = RustOnPostgres {
-        schemas: pg::Schemas::new(&url, "conformance"),
-    };
-    conformance::run(&surface, &dir, 4);
+    let fresh = || schemas.fresh();
+    conformance::run(
+        &At {
+            surface: RustApi,
+            fresh,
+        },
+        &dir,
+        4,
+    );
 }

@@ -14,7 +14,7 @@ mod pg;
 use agent_backlog::ops::{operation, Kind, Place};
 use agent_backlog::tools::Toolbox;
 use agent_backlog::Store;
-use conformance::{Failure, Outcome, Surface};
+use conformance::{At, Failure, OpensAt, Outcome, Surface};
 use serde_json::{json, Map, Value};
 
 struct Tools(Toolbox);
@@ -53,7 +53,7 @@ impl Surface for Tools {
     const NAME: &'static str = "tools";
 
     fn open(&self) -> Store {
-        Store::open_in_memory().expect("an in-memory store opens")
+        self.open_at(":memory:")
     }
 
     fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
@@ -94,32 +94,26 @@ fn conformance_through_the_tools() {
     conformance::run(&Tools(Toolbox::new("all", None).unwrap()), &dir, 2);
 }
 
+impl OpensAt for Tools {
+    fn open_at(&self, location: &str) -> Store {
+        Store::open(location).expect("the store opens")
+    }
+}
+
 /// The tools on PostgreSQL: every case on a schema of its own (SPEC §16).
-struct ToolsOnPostgres {
-    tools: Tools,
-    schemas: pg::Schemas,
-}
-
-impl Surface for ToolsOnPostgres {
-    type Store = Store;
-    const NAME: &'static str = "tools";
-
-    fn open(&self) -> Store {
-        Store::open(self.schemas.fresh()).expect("a store on PostgreSQL opens")
-    }
-
-    fn call(&self, store: &Store, operation: &str, request: &str) -> Outcome {
-        self.tools.call(store, operation, request)
-    }
-}
-
 #[test]
 fn conformance_through_the_tools_on_postgres() {
     let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "tools");
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
-    let surface = ToolsOnPostgres {
-        tools: Tools(Toolbox::new("all", None).unwrap()),
-        schemas: pg::Schemas::new(&url, "tools"),
-    };
-    conformance::run(&surface, &dir, 4);
+    let tools = Tools(Toolbox::new("all", None).unwrap());
+    let fresh = || schemas.fresh();
+    conformance::run(
+        &At {
+            surface: tools,
+            fresh,
+        },
+        &dir,
+        4,
+    );
 }

@@ -18,7 +18,7 @@ use std::ptr;
 use agent_backlog_capi::{
     backlog_call, backlog_close, backlog_open, backlog_string_free, BacklogStore,
 };
-use conformance::{is_compact, Failure, Json, Outcome, Surface};
+use conformance::{is_compact, At, Failure, Json, OpensAt, Outcome, Surface};
 
 /// The codes of the C ABI by number (SPEC §9, §10).
 const CODES: [&str; 8] = [
@@ -116,30 +116,25 @@ fn conformance_through_backlog_call() {
     conformance::run(&CAbi, &dir, 2);
 }
 
+impl OpensAt for CAbi {
+    fn open_at(&self, location: &str) -> CStore {
+        open_c(location)
+    }
+}
+
 /// The C ABI on PostgreSQL: `backlog_open` with a URL, a schema of its own per case.
-struct COnPostgres {
-    schemas: pg::Schemas,
-}
-
-impl Surface for COnPostgres {
-    type Store = CStore;
-    const NAME: &'static str = "c";
-
-    fn open(&self) -> CStore {
-        open_c(&self.schemas.fresh())
-    }
-
-    fn call(&self, store: &CStore, operation: &str, request: &str) -> Outcome {
-        CAbi.call(store, operation, request)
-    }
-}
-
 #[test]
 fn conformance_on_postgres() {
     let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "capi");
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
-    let surface = COnPostgres {
-        schemas: pg::Schemas::new(&url, "capi"),
-    };
-    conformance::run(&surface, &dir, 4);
+    let fresh = || schemas.fresh();
+    conformance::run(
+        &At {
+            surface: CAbi,
+            fresh,
+        },
+        &dir,
+        4,
+    );
 }

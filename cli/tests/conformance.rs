@@ -22,7 +22,7 @@ mod pg;
 use std::fmt::Display;
 
 use common::{Response, Server};
-use conformance::{members, Failure, Json, Member, Outcome, Surface};
+use conformance::{members, At, Failure, Json, Member, OpensAt, Outcome, Surface};
 
 /// The filters whose query-string values the server reads as numbers (cli/src/convert.rs).
 const NUMERIC: [&str; 5] = ["priority", "limit", "offset", "after", "wait_seconds"];
@@ -399,30 +399,25 @@ fn conformance_over_http() {
     conformance::run(&Http, &dir, threads);
 }
 
+impl OpensAt for Http {
+    fn open_at(&self, location: &str) -> Server {
+        Server::start_on(std::path::Path::new(location), &[])
+    }
+}
+
 /// HTTP on PostgreSQL: each case on its own server whose `--db` is a fresh schema.
-struct HttpOnPostgres {
-    schemas: pg::Schemas,
-}
-
-impl Surface for HttpOnPostgres {
-    type Store = Server;
-    const NAME: &'static str = "http";
-
-    fn open(&self) -> Server {
-        Server::start_on(std::path::Path::new(&self.schemas.fresh()), &[])
-    }
-
-    fn call(&self, server: &Server, op: &str, request: &str) -> Outcome {
-        Http.call(server, op, request)
-    }
-}
-
 #[test]
 fn conformance_over_http_on_postgres() {
     let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "http");
     let dir = conformance::data_dir(env!("CARGO_MANIFEST_DIR"));
-    let surface = HttpOnPostgres {
-        schemas: pg::Schemas::new(&url, "http"),
-    };
-    conformance::run(&surface, &dir, 3);
+    let fresh = || schemas.fresh();
+    conformance::run(
+        &At {
+            surface: Http,
+            fresh,
+        },
+        &dir,
+        3,
+    );
 }

@@ -45,6 +45,33 @@ pub trait Surface: Sync {
     fn call(&self, store: &Self::Store, operation: &str, request: &str) -> Outcome;
 }
 
+/// A surface whose store can be opened at a given location (a file, `:memory:` or a
+/// PostgreSQL URL), to run the cases on another backend ([`At`]).
+pub trait OpensAt: Surface {
+    /// Opens the store at `location`, which is empty.
+    fn open_at(&self, location: &str) -> Self::Store;
+}
+
+/// A surface whose every store opens at a fresh location that `fresh` gives (a
+/// PostgreSQL schema of its own, SPEC §16).
+pub struct At<S, F> {
+    pub surface: S,
+    pub fresh: F,
+}
+
+impl<S: OpensAt, F: Fn() -> String + Sync> Surface for At<S, F> {
+    type Store = S::Store;
+    const NAME: &'static str = S::NAME;
+
+    fn open(&self) -> Self::Store {
+        self.surface.open_at(&(self.fresh)())
+    }
+
+    fn call(&self, store: &Self::Store, operation: &str, request: &str) -> Outcome {
+        self.surface.call(store, operation, request)
+    }
+}
+
 /// What one call gave.
 pub type Outcome = Result<String, Failure>;
 
