@@ -2,6 +2,8 @@
 //! formats, the error exit statuses, the database option and its defaults.
 
 mod common;
+#[path = "../../tests/common/pg.rs"]
+mod pg;
 
 use common::*;
 use serde_json::{json, Value};
@@ -1026,4 +1028,48 @@ fn mcp_refuses_a_bad_tool_selection_before_it_starts() {
     let run = cli(&db, &["serve", "--port", "0", "--mcp-tools", "all"]);
     assert_eq!(run.code, 64, "{run:?}");
     assert!(!db.exists(), "a refused start created the database");
+}
+
+/// `--db` names a PostgreSQL store as well as a file (SPEC §16): the same commands, the
+/// same JSON, the same exit statuses; a URL it cannot read is 1, a server it cannot
+/// reach is 5, and neither message shows the password.
+#[test]
+fn the_database_option_takes_a_postgresql_url() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "cli");
+    let at = schemas.fresh();
+    let db = std::path::Path::new(&at);
+    let created = ok(db, &["create", "ops", "Rotate keys", "--priority", "2"]);
+    assert_eq!(created["id"], "OPS-001");
+    let claimed = ok(db, &["claim", "ops"]);
+    assert_eq!(claimed["id"], "OPS-001");
+    assert_eq!(claimed["status"], "in_progress");
+    let done = ok(
+        db,
+        &[
+            "update", "ops", "OPS-001", "--status", "complete", "--result", "rotated",
+        ],
+    );
+    assert_eq!(done["result"], "rotated");
+    assert_eq!(
+        ok(db, &["summary", "ops"]),
+        json!({"queued": 0, "in_progress": 0, "complete": 1, "blocked": 0, "total": 1})
+    );
+    let history = ok(db, &["history", "ops", "OPS-001"]);
+    assert_eq!(history["events"].as_array().map(Vec::len), Some(3));
+    let run = cli(db, &["get", "ops", "OPS-404"]);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    let bad = std::path::Path::new("postgresql://u:s3cret@127.0.0.1:1/db?pool_size=0");
+    let run = cli(bad, &["summary", "ops"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("pool_size"), "{run:?}");
+    let unreachable = std::path::Path::new("postgresql://u:s3cret@127.0.0.1:1/db");
+    let run = cli(unreachable, &["summary", "ops"]);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot connect to PostgreSQL"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("s3cret"), "{run:?}");
 }

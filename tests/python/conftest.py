@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -73,11 +73,16 @@ SERVER_TIMEOUT = 20.0
 
 
 @contextlib.contextmanager
-def serving(db: Path, *options: str) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
-    """`agent-backlog serve --port 0 OPTIONS...` on db (its log beside it): yields the
-    server's base URL (http://127.0.0.1:PORT) and its process, and stops it (SIGTERM;
-    a server that does not stop fails the test)."""
-    log = db.with_name(db.name + ".serve.log")
+def serving(
+    db: Path | str, *options: str, log: Optional[Path] = None
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """`agent-backlog serve --port 0 OPTIONS...` on db (a file, its log beside it unless
+    `log` names one; or a PostgreSQL URL and `log`): yields the server's base URL
+    (http://127.0.0.1:PORT) and its process, and stops it (SIGTERM; a server that does
+    not stop fails the test)."""
+    if log is None:
+        assert isinstance(db, Path), "a server on a URL needs a log file"
+        log = db.with_name(db.name + ".serve.log")
     with log.open("w") as stderr:
         server = subprocess.Popen(
             [agent_backlog_bin(), "--db", str(db), "serve", "--host", "127.0.0.1", "--port", "0", *options],

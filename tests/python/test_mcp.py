@@ -38,6 +38,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.types import CallToolResult, TextContent, Tool
 
 from agent_backlog import Store, tools
+import pgserver
 from conftest import agent_backlog_bin, serving
 
 Target = Union[StdioServerParameters, str]
@@ -83,9 +84,11 @@ def processes_naming(text: str) -> List[str]:
 
 
 @contextlib.contextmanager
-def mcp_server(transport: str, db: Path, tool_set: Optional[str] = None, agent: Optional[str] = None) -> Iterator[Target]:
+def mcp_server(transport: str, db: Union[Path, str], tool_set: Optional[str] = None,
+               agent: Optional[str] = None, log: Optional[Path] = None) -> Iterator[Target]:
     """What a client connects to: the stdio server's command line (the client starts and
-    stops it), or the URL of a running `serve --mcp`."""
+    stops it), or the URL of a running `serve --mcp` (a server on a PostgreSQL URL needs
+    its `log`)."""
     if transport == "stdio":
         args = ["--db", str(db), "mcp"]
         args += ["--tools", tool_set] if tool_set else []
@@ -94,7 +97,7 @@ def mcp_server(transport: str, db: Path, tool_set: Optional[str] = None, agent: 
         return
     options = ["--mcp-tools", tool_set] if tool_set else []
     options += ["--mcp-agent", agent] if agent else []
-    with serving(db, "--mcp", *options) as (base, _):
+    with serving(db, "--mcp", *options, log=log) as (base, _):
         url = base + "/mcp"
         yield url
 
@@ -246,6 +249,26 @@ def test_a_worker_flow_gives_what_the_python_tools_give(transport: str, tmp_path
             assert store.summary("ops") == over_mcp[-1] == {
                 "queued": 0, "in_progress": 0, "complete": 1, "blocked": 1, "total": 2}
             assert over_mcp[-4] == {"result": None}
+
+    anyio.run(main)
+
+
+@pytest.mark.skipif(pgserver.URL is None, reason="AGENT_BACKLOG_TEST_PG is not set (make test sets it)")
+def test_a_worker_flow_on_postgresql(transport: str, tmp_path: Path) -> None:
+    """The same flow over MCP on a store on PostgreSQL (SPEC §16): the same answers as
+    the Python tools give on a file, and the server's store holds what it said."""
+    url = pgserver.fresh_url()
+
+    async def main() -> None:
+        with mcp_server(transport, url, log=tmp_path / "mcp.serve.log") as target:
+            async with connected(target) as client:
+                over_mcp = await worker_flow(caller(client))
+        with Store(tmp_path / "python.db") as other:
+            in_python = await worker_flow(python_caller(other))
+        assert normalised(over_mcp) == normalised(in_python)
+        with Store(url) as store:
+            assert store.summary("ops") == over_mcp[-1]
+            assert store.list_tasks("ops")["tasks"][0] == over_mcp[-3]
 
     anyio.run(main)
 

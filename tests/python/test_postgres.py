@@ -38,25 +38,25 @@ to turn a hang into a failure. Set AGENT_BACKLOG_SEED to repeat a run's random c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 
 import agent_backlog
 import pgserver
-from conftest import ROOT, SERVER_TIMEOUT, agent_backlog_bin, stop
+from conftest import ROOT, serving
 
 pytestmark = pytest.mark.skipif(
     pgserver.URL is None,
@@ -115,26 +115,6 @@ def check_counts(store: agent_backlog.Store, agent: str) -> dict[str, int]:
     assert got == {**counted, "total": len(listed["tasks"])}, (summary, counted)
     assert listed["total"] == len(listed["tasks"])
     return got
-
-
-@contextlib.contextmanager
-def serving_url(url: str, log: Path) -> Iterator[str]:
-    """`agent-backlog --db URL serve --port 0` (as conftest's `serving`, which takes a
-    file): yields its base URL and stops it at the end."""
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            [agent_backlog_bin(), "--db", url, "serve", "--host", "127.0.0.1", "--port", "0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_TIMEOUT
-        while not (found := re.search(r"listening on (http://\S+)", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()}")
-            time.sleep(0.01)
-        yield found.group(1)
-    finally:
-        stop(server)
 
 
 def start_children(args: list[list[str]]) -> list["subprocess.Popen[str]"]:
@@ -276,8 +256,8 @@ def test_two_servers_many_rest_clients_claim_each_task_once(tmp_path: Path) -> N
     logs = tmp_path / "logs"
     logs.mkdir()
     with agent_backlog.Store(url) as store, \
-            serving_url(url, tmp_path / "a.serve.log") as a, \
-            serving_url(url, tmp_path / "b.serve.log") as b:
+            serving(url, log=tmp_path / "a.serve.log") as (a, _), \
+            serving(url, log=tmp_path / "b.serve.log") as (b, _):
         create(store, AGENT, tasks, rng)
         tail = FeedTail(store)
         children: list[subprocess.Popen[str]] = []
@@ -535,6 +515,43 @@ def pg_sh(command: str) -> str:
     done = subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), command],
                           stdout=subprocess.PIPE, text=True, timeout=300, check=True)
     return done.stdout.strip()
+
+
+def test_async_store_on_postgresql() -> None:
+    """AsyncStore on PostgreSQL (SPEC §16, §18): the results of Store, a wait woken by
+    another store's commit (LISTEN/NOTIFY), and a cancelled wait that leaves nothing
+    claimed. Every call on a server waits for the network, so each goes to a thread."""
+    url = pgserver.fresh_url()
+
+    async def main() -> None:
+        async with agent_backlog.AsyncStore(url, actor="async-bot") as store:
+            created = await store.create_task("ops", "first", priority=2)
+            with agent_backlog.Store(url) as blocking:
+                assert await store.get_task("ops", created["id"]) == blocking.get_task("ops", created["id"])
+                claimed = await store.claim_next("ops")
+                assert claimed is not None and claimed["id"] == created["id"]
+
+                def later() -> None:
+                    time.sleep(0.3)
+                    blocking.create_task("ops", "woken")
+
+                producer = threading.Thread(target=later)
+                producer.start()
+                woken = await store.wait_for_task("ops", "w1", 30)
+                producer.join()
+                assert woken is not None and woken["task"]["title"] == "woken"
+                # A wait cancelled while nothing is ready claims nothing.
+                waiting = asyncio.ensure_future(store.wait_for_task("ops", "w2", 30))
+                await asyncio.sleep(0.2)
+                waiting.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await waiting
+                assert blocking.summary("ops") == {
+                    "queued": 0, "in_progress": 2, "complete": 0, "blocked": 0, "total": 2}
+                history = await store.task_history("ops", created["id"])
+                assert [e["actor"] for e in history["events"]] == ["async-bot", "async-bot"]
+
+    asyncio.run(main())
 
 
 @pytest.mark.skipif(not stress(), reason="restarts the shared test server: make stress only "
