@@ -212,6 +212,64 @@ pub(crate) struct Key<'a> {
     pub request: [u8; 32],
 }
 
+/// What a create does about its idempotency key, given what the key's earlier use left
+/// (the fingerprint of that request and the tasks it created that still exist).
+pub(crate) enum KeyUse {
+    /// No key, or a key never used: create, and record the key.
+    Fresh,
+    /// Every task the key created was deleted: the key is free again; forget its
+    /// record, then create and record it anew.
+    Freed,
+    /// The answer, with nothing to write: a replay or a key taken by another request.
+    Answered(Created),
+}
+
+impl KeyUse {
+    /// Decides for `key` and its earlier use, if any.
+    pub(crate) fn of(key: Option<Key<'_>>, earlier: Option<(Vec<u8>, Vec<Task>)>) -> KeyUse {
+        match (key, earlier) {
+            (Some(key), Some((request, done))) if !done.is_empty() => {
+                KeyUse::Answered(if request == key.request {
+                    Created::Replayed(done)
+                } else {
+                    Created::KeyTaken
+                })
+            }
+            (Some(_), Some(_)) => KeyUse::Freed,
+            _ => KeyUse::Fresh,
+        }
+    }
+}
+
+/// Resolves every dependency of `rows` on an existing task with `find` (its row and
+/// whether it is complete), before anything is written: per row, in order. A
+/// dependency that is not a task of the store is the create's answer instead
+/// ([`Created::Unknown`]).
+pub(crate) fn resolve_dependencies<E>(
+    rows: &[NewRow],
+    mut find: impl FnMut(&str) -> std::result::Result<Option<(i64, bool)>, E>,
+) -> std::result::Result<std::result::Result<Vec<Vec<(i64, bool)>>, Created>, E> {
+    let mut deps = Vec::with_capacity(rows.len());
+    for (item, row) in rows.iter().enumerate() {
+        let mut resolved = Vec::new();
+        for dep in &row.depends_on {
+            if let DependsOn::Task(id) = dep {
+                match find(id)? {
+                    Some(found) => resolved.push(found),
+                    None => {
+                        return Ok(Err(Created::Unknown {
+                            item,
+                            task_id: id.clone(),
+                        }))
+                    }
+                }
+            }
+        }
+        deps.push(resolved);
+    }
+    Ok(Ok(deps))
+}
+
 /// What [`Backend::create_tasks`] did.
 #[derive(Debug)]
 pub(crate) enum Created {

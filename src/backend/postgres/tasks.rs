@@ -11,11 +11,12 @@ use postgres::Row;
 use super::pool::{literal, Columns, Tx, NOW_MS_SQL, NOW_TEXT};
 use super::PgResult;
 use crate::backend::{
-    task_id, Actor, Created, EdgeOutcome, Filter, Key, NewCounts, NewRow, Patcher, PrefixOutcome,
+    resolve_dependencies, task_id, Actor, Created, EdgeOutcome, Filter, Key, KeyUse, NewCounts,
+    NewRow, Patcher, PrefixOutcome,
 };
 use crate::history::EventKind;
 use crate::model::{Status, Summary, Task};
-use crate::plan::{DependencyGraph, DependsOn, TaskRef};
+use crate::plan::{DependencyGraph, TaskRef};
 use crate::rules::{history, lifecycle, prefix};
 
 /// The task columns, in the order [`task_from`] reads them: all text, so that rows of
@@ -222,46 +223,29 @@ pub(super) fn create(
     key: Option<Key<'_>>,
     actor: Actor<'_>,
 ) -> PgResult<Created> {
-    let mut freed = false;
-    if let Some(key) = key {
-        // Racing calls with one key: the second waits here for the first's commit.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
-            &[&agent_id, &key.key],
-        )?;
-        match keyed(tx, agent_id, key.key)? {
-            Some((request, done)) if !done.is_empty() => {
-                return Ok(if request == key.request {
-                    Created::Replayed(done)
-                } else {
-                    Created::KeyTaken
-                });
-            }
-            Some(_) => freed = true,
-            None => {}
+    let earlier = match key {
+        Some(key) => {
+            // Racing calls with one key: the second waits here for the first's commit.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+                &[&agent_id, &key.key],
+            )?;
+            keyed(tx, agent_id, key.key)?
         }
-    }
+        None => None,
+    };
+    let freed = match KeyUse::of(key, earlier) {
+        KeyUse::Answered(answer) => return Ok(answer),
+        KeyUse::Freed => true,
+        KeyUse::Fresh => false,
+    };
     if rows.is_empty() {
         return Ok(Created::New(Vec::new()));
     }
-    let mut deps: Vec<Vec<(i64, bool)>> = Vec::with_capacity(rows.len());
-    for (item, row) in rows.iter().enumerate() {
-        let mut resolved = Vec::new();
-        for dep in &row.depends_on {
-            if let DependsOn::Task(id) = dep {
-                match find(tx, id)? {
-                    Some(found) => resolved.push(found),
-                    None => {
-                        return Ok(Created::Unknown {
-                            item,
-                            task_id: id.clone(),
-                        })
-                    }
-                }
-            }
-        }
-        deps.push(resolved);
-    }
+    let deps = match resolve_dependencies(&rows, |id| find(tx, id))? {
+        Ok(deps) => deps,
+        Err(unknown) => return Ok(unknown),
+    };
     if let (true, Some(key)) = (freed, key) {
         tx.execute(
             "DELETE FROM idempotency_keys WHERE agent_id = $1 AND key = $2",

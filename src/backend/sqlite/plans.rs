@@ -11,10 +11,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::claims::READY;
 use super::tasks;
 use super::{events, SqlResult};
-use crate::backend::{Actor, Created, EdgeOutcome, Key, NewRow};
+use crate::backend::{resolve_dependencies, Actor, Created, EdgeOutcome, Key, KeyUse, NewRow};
 use crate::history::EventKind;
 use crate::model::{Status, Task};
-use crate::plan::{DependencyGraph, DependsOn, TaskRef};
+use crate::plan::{DependencyGraph, TaskRef};
 use crate::rules::history;
 
 /// A task of the store by ID, of any agent: its row and whether it is complete.
@@ -75,44 +75,23 @@ pub(super) fn create(
     created: &str,
     actor: Actor<'_>,
 ) -> SqlResult<Created> {
-    let mut freed = false;
-    if let Some(key) = key {
-        match keyed(tx, agent_id, key.key)? {
-            Some((request, done)) if !done.is_empty() => {
-                return Ok(if request == key.request {
-                    Created::Replayed(done)
-                } else {
-                    Created::KeyTaken
-                });
-            }
-            // Every task the key created was deleted: the key is free again.
-            Some(_) => freed = true,
-            None => {}
-        }
-    }
+    let earlier = match key {
+        Some(key) => keyed(tx, agent_id, key.key)?,
+        None => None,
+    };
+    let freed = match KeyUse::of(key, earlier) {
+        KeyUse::Answered(answer) => return Ok(answer),
+        KeyUse::Freed => true,
+        KeyUse::Fresh => false,
+    };
     if rows.is_empty() {
         // An empty batch creates nothing, registers no agent and records no key.
         return Ok(Created::New(Vec::new()));
     }
-    // Resolve every dependency on an existing task before writing anything.
-    let mut deps = Vec::with_capacity(rows.len());
-    for (item, row) in rows.iter().enumerate() {
-        let mut resolved = Vec::new();
-        for dep in &row.depends_on {
-            if let DependsOn::Task(id) = dep {
-                match find(tx, id)? {
-                    Some(found) => resolved.push(found),
-                    None => {
-                        return Ok(Created::Unknown {
-                            item,
-                            task_id: id.clone(),
-                        })
-                    }
-                }
-            }
-        }
-        deps.push(resolved);
-    }
+    let deps = match resolve_dependencies(&rows, |id| find(tx, id))? {
+        Ok(deps) => deps,
+        Err(unknown) => return Ok(unknown),
+    };
     if freed {
         tx.prepare_cached("DELETE FROM idempotency_keys WHERE agent_id = ?1 AND key = ?2")?
             .execute(params![agent_id, key.map(|k| k.key)])?;
