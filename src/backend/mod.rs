@@ -241,6 +241,10 @@ impl KeyUse {
     }
 }
 
+/// Per row of a create, its dependencies on existing tasks: each one's row and whether
+/// it is complete.
+pub(crate) type Resolved = Vec<Vec<(i64, bool)>>;
+
 /// Resolves every dependency of `rows` on an existing task with `find` (its row and
 /// whether it is complete), before anything is written: per row, in order. A
 /// dependency that is not a task of the store is the create's answer instead
@@ -248,7 +252,7 @@ impl KeyUse {
 pub(crate) fn resolve_dependencies<E>(
     rows: &[NewRow],
     mut find: impl FnMut(&str) -> std::result::Result<Option<(i64, bool)>, E>,
-) -> std::result::Result<std::result::Result<Vec<Vec<(i64, bool)>>, Created>, E> {
+) -> std::result::Result<std::result::Result<Resolved, Created>, E> {
     let mut deps = Vec::with_capacity(rows.len());
     for (item, row) in rows.iter().enumerate() {
         let mut resolved = Vec::new();
