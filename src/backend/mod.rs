@@ -72,12 +72,16 @@ use crate::rules::history::Checked as EventsChecked;
 /// the seam ([`DbError`]), so that no driver's type reaches the public API.
 #[derive(Debug)]
 pub(crate) enum Fail<E> {
+    /// The database failed (its driver's error).
     Db(E),
+    /// A rule of the core refused the call inside the transaction.
     Rule(crate::error::Error),
 }
 
 /// A database's error as the contract's error, saying what to do about it.
 pub(crate) trait DbError {
+    /// The contract's error for this failure (a `storage` error saying what to do, or
+    /// `internal` for a broken invariant).
     fn into_error(self) -> crate::error::Error;
 }
 
