@@ -155,7 +155,10 @@ pub(super) struct Opener {
 
 impl Opener {
     fn open(&self, flags: OpenFlags, deadline: &Arc<Deadline>) -> SqlResult<Connection> {
-        let mut conn = Connection::open_with_flags(&self.path, flags)?;
+        let mut conn = match super::vfs::name() {
+            Some(vfs) => Connection::open_with_flags_and_vfs(&self.path, flags, vfs)?,
+            None => Connection::open_with_flags(&self.path, flags)?,
+        };
         conn.busy_handler(Some(busy_handler(
             Arc::clone(deadline),
             Arc::clone(&self.closing),

@@ -17,6 +17,8 @@ mod migrations;
 mod plans;
 mod tasks;
 mod tokens;
+#[allow(unsafe_code)]
+mod vfs;
 mod watch;
 
 use std::path::Path;
