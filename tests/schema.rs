@@ -164,6 +164,77 @@ fn a_version_1_file_migrates() {
     assert_eq!(s.summary("marketing-lead").unwrap().total, 6);
 }
 
+/// Version 9 rebuilds the events table: a file of version 8 keeps every event, its
+/// chain of histories and the seqs after it.
+#[test]
+fn a_version_8_file_keeps_its_history() {
+    let dir = TempDir::new("schema");
+    let path = dir.file("v8.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("fixtures/schema_v8.sql"))
+        .unwrap();
+    assert_eq!(user_version(&path), 8);
+
+    let s = Store::open(&path).unwrap();
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    let feed = s.events(EventQuery::new()).unwrap();
+    let seen: Vec<(i64, Option<&str>, &str, Option<&str>)> = feed
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.task_id.as_deref(),
+                e.kind.as_str(),
+                e.actor.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, Some("ALP-001"), "created", Some("fixture")),
+            (2, Some("ALP-002"), "created", Some("fixture")),
+            (3, Some("ALP-002"), "dependency_added", Some("fixture")),
+            (4, Some("ALP-001"), "claimed", Some("w1")),
+            (5, Some("ALP-001"), "finished", Some("w1")),
+            (6, Some("BET-001"), "created", Some("fixture")),
+            (7, Some("BET-001"), "deleted", Some("fixture")),
+            (8, Some("ALP-002"), "updated", Some("fixture")),
+        ]
+    );
+    let seqs = |agent: &str, task: &str| -> Vec<i64> {
+        s.task_history(agent, task)
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(seqs("alpha", "ALP-002"), vec![2, 3, 8]);
+    assert_eq!(seqs("beta", "BET-001"), vec![6, 7]);
+    // One agent's feed still comes from its index.
+    let beta = s.events(EventQuery::new().agent_id("beta")).unwrap();
+    assert_eq!(
+        beta.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![6, 7]
+    );
+    // New events go on after the last one, and the type is still checked.
+    s.create_task("alpha", NewTask::new("after the migration"))
+        .unwrap();
+    assert_eq!(
+        s.events(EventQuery::new().after(8)).unwrap().events[0].seq,
+        9
+    );
+    let conn = Connection::open(&path).unwrap();
+    let bad = conn.execute(
+        "INSERT INTO events (at, agent_id, type, data) VALUES (0, 'alpha', 'renamed', '{}')",
+        [],
+    );
+    assert!(bad.is_err(), "an unknown event type was stored");
+}
+
 fn assert_refused(path: &std::path::Path, needle: &str) {
     let bytes = std::fs::read(path).unwrap();
     let err = Store::open(path).err().expect("opening must fail");

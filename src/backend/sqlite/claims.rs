@@ -21,11 +21,18 @@ pub(super) const READY: &str = "status = 'queued' AND waiting = 0";
 
 /// The agent's first ready task, by priority then creation order, and its row, with
 /// `extra` columns after the row's `seq`.
+///
+/// The agent's counts name the first priority that has a ready task (at most ten rows
+/// of one agent); the task is then the first entry of one run of the
+/// `(agent_id, priority, status, waiting)` index. ([`PRIORITIES`] would seek the same
+/// run, but a constant `IN` list builds a temporary B-tree on every execution.)
 pub(super) fn next_ready_sql(extra: &str) -> String {
     format!(
         "SELECT {TASK_COLUMNS}, seq{extra} FROM tasks
-         WHERE agent_id = ?1 AND {PRIORITIES} AND {READY}
-         ORDER BY priority, seq LIMIT 1"
+         WHERE agent_id = ?1 AND {READY} AND priority = (
+             SELECT priority FROM counts WHERE agent_id = ?1 AND queued > waiting
+             ORDER BY priority LIMIT 1)
+         ORDER BY seq LIMIT 1"
     )
 }
 

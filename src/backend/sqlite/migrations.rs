@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_dependencies.sql"),
     include_str!("migrations/0007_events.sql"),
     include_str!("migrations/0008_tokens.sql"),
+    include_str!("migrations/0009_no_temporary_btrees.sql"),
 ];
 
 /// The schema version this library writes.
