@@ -36,6 +36,11 @@ pub(super) fn next_ready_sql(extra: &str) -> String {
     )
 }
 
+/// The SQL of [`claim_next`]'s read (also checked by the tests).
+pub(super) fn claim_next_sql() -> String {
+    next_ready_sql(", last_event")
+}
+
 /// Moves the agent's first ready task to in_progress.
 ///
 /// Both statements run under the write lock of one IMMEDIATE transaction, so no other
@@ -49,22 +54,27 @@ pub(super) fn claim_next(
     actor: Actor<'_>,
 ) -> SqlResult<Option<Task>> {
     let found = tx
-        .prepare_cached(&next_ready_sql(""))?
+        .prepare_cached(&claim_next_sql())?
         .query_row([agent_id], |row| {
-            Ok((task_from_row(row)?, row.get::<_, i64>(TASK_COLUMN_COUNT)?))
+            Ok((
+                task_from_row(row)?,
+                row.get::<_, i64>(TASK_COLUMN_COUNT)?,
+                row.get::<_, Option<i64>>(TASK_COLUMN_COUNT + 1)?,
+            ))
         })
         .optional()?;
-    let Some((mut task, seq)) = found else {
+    let Some((mut task, seq, last_event)) = found else {
         return Ok(None);
     };
     let data = history::claimed(None);
-    let event = events::record(
+    let event = events::record_after(
         tx,
         agent_id,
         Some(&task.id),
         EventKind::Claimed,
         actor,
         &data,
+        last_event,
     )?;
     tx.prepare_cached(
         "UPDATE tasks SET status = 'in_progress', started = ?2, last_event = ?3 WHERE seq = ?1",

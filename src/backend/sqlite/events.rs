@@ -35,6 +35,33 @@ pub(super) fn record(
     Ok(tx.last_insert_rowid())
 }
 
+/// [`record`] for a caller that has read the task's row, and with it its last event
+/// (`prev`; `None` for a task being created): no lookup of the task.
+pub(super) fn record_after(
+    tx: &Transaction<'_>,
+    agent_id: &str,
+    task_id: Option<&str>,
+    kind: EventKind,
+    actor: Option<&str>,
+    data: &Value,
+    prev: Option<i64>,
+) -> SqlResult<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (at, agent_id, task_id, type, actor, data, prev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        crate::backend::now_ms(),
+        agent_id,
+        task_id,
+        kind.as_str(),
+        actor,
+        data.to_string(),
+        prev
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
 /// Records one event and makes it the last of its task's chain (a deleted task's
 /// chain ends in `deleted_tasks`).
 pub(super) fn append(

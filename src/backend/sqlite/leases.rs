@@ -12,7 +12,7 @@ use crate::backend::Actor;
 use crate::backend::{seconds, Claimable, Grant, LeaseRow, Patcher};
 use crate::history::EventKind;
 use crate::lease::Reaped;
-use crate::model::{Status, Task};
+use crate::model::Task;
 use crate::rules::history;
 use crate::rules::lease::{self, Holder, Terms, Token};
 
@@ -102,28 +102,30 @@ pub(super) fn claim(
     let now_ms = crate::backend::now_ms();
     reap(tx, Some(agent_id), now_ms, Some(grant.worker))?;
     let found = tx
-        .prepare_cached(&next_ready_sql(", fence, attempts"))?
+        .prepare_cached(&next_ready_sql(", fence, attempts, last_event"))?
         .query_row([agent_id], |row| {
             Ok((
                 task_from_row(row)?,
                 row.get::<_, i64>(TASK_COLUMN_COUNT)?,
                 row.get::<_, i64>(TASK_COLUMN_COUNT + 1)?,
                 row.get::<_, i64>(TASK_COLUMN_COUNT + 2)?,
+                row.get::<_, Option<i64>>(TASK_COLUMN_COUNT + 3)?,
             ))
         })
         .optional()?;
-    let Some((mut task, seq, fence, attempts)) = found else {
+    let Some((mut task, seq, fence, attempts, last_event)) = found else {
         return Ok(None);
     };
     let lease = grant.lease(agent_id, &mut task, fence, attempts, now_ms)?;
     let data = history::claimed(Some((grant.worker, lease.fence)));
-    let event = events::record(
+    let event = events::record_after(
         tx,
         agent_id,
         Some(&task.id),
         EventKind::Claimed,
         Some(grant.worker),
         &data,
+        last_event,
     )?;
     tx.prepare_cached(
         "UPDATE tasks SET status = 'in_progress', started = ?2, fence = ?3,
@@ -154,50 +156,56 @@ struct Held {
     row: Option<Current>,
 }
 
-/// The task of a current lease: its row, agent, lease duration and worker.
+/// The task of a current lease: the task, its row, agent, lease duration, worker and
+/// last event.
 struct Current {
+    task: Task,
     seq: i64,
     agent_id: String,
     lease_ms: i64,
     worker: String,
+    last_event: Option<i64>,
 }
 
 fn holder(tx: &Connection, token: &Token<'_>) -> SqlResult<Held> {
     let found = tx
-        .prepare_cached(
-            "SELECT seq, agent_id, status, fence, lease_token, lease_expires IS NOT NULL,
-             lease_worker, lease_ms FROM tasks WHERE id = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token,
+             lease_expires IS NOT NULL, lease_worker, lease_ms, last_event
+             FROM tasks WHERE id = ?1"
+        ))?
         .query_row([token.task_id], |r| {
-            let status: String = r.get(2)?;
+            let at = TASK_COLUMN_COUNT;
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                status,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, bool>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<i64>>(7)?,
+                task_from_row(r)?,
+                r.get::<_, i64>(at)?,
+                r.get::<_, String>(at + 1)?,
+                r.get::<_, i64>(at + 2)?,
+                r.get::<_, Option<String>>(at + 3)?,
+                r.get::<_, bool>(at + 4)?,
+                r.get::<_, Option<String>>(at + 5)?,
+                r.get::<_, Option<i64>>(at + 6)?,
+                r.get::<_, Option<i64>>(at + 7)?,
             ))
         })
         .optional()?;
-    if let Some((seq, agent_id, status, fence, current, held, worker, lease_ms)) = found {
-        let status = status.parse::<Status>()?;
+    if let Some((task, seq, agent_id, fence, current, held, worker, lease_ms, last_event)) = found {
         let worker_name = worker.clone().unwrap_or_default();
         return Ok(Held {
             holder: Holder::Task {
-                status,
+                status: task.status,
                 fence,
                 token: current,
                 held,
                 worker,
             },
             row: Some(Current {
+                task,
                 seq,
                 agent_id,
                 lease_ms: lease_ms.unwrap_or(0),
                 worker: worker_name,
+                last_event,
             }),
         });
     }
@@ -214,8 +222,7 @@ fn holder(tx: &Connection, token: &Token<'_>) -> SqlResult<Held> {
     })
 }
 
-/// The row and agent of the task whose current lease `token` is; the lease rules'
-/// error otherwise.
+/// The task of `token`'s current lease; the lease rules' error otherwise.
 fn current(tx: &Connection, token: &Token<'_>) -> SqlResult<Current> {
     let held = holder(tx, token)?;
     lease::check(token, &held.holder)?;
@@ -257,23 +264,23 @@ pub(super) fn finish(
     next: Option<Terms>,
 ) -> SqlResult<(Task, Option<(Task, LeaseRow)>)> {
     let Current {
+        task,
         seq,
         agent_id,
         worker,
+        last_event,
         ..
     } = current(tx, token)?;
-    let task = tx
-        .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE seq = ?1"))?
-        .query_row([seq], task_from_row)?;
     let task = patch(task, &crate::backend::now())?;
     let data = history::finished(task.status);
-    let event = events::record(
+    let event = events::record_after(
         tx,
         &agent_id,
         Some(&task.id),
         EventKind::Finished,
         Some(&worker),
         &data,
+        last_event,
     )?;
     tx.prepare_cached(
         "UPDATE tasks SET status = ?2, started = ?3, completed = ?4, result = ?5,

@@ -73,13 +73,14 @@ pub(super) fn create(
         // The history: the task's creation (the first link of its chain, recorded
         // before the row that points to it), then each of its dependencies.
         let data = history::created(&task.title, task.priority);
-        let event = events::record(
+        let event = events::record_after(
             tx,
             agent_id,
             Some(&task.id),
             EventKind::Created,
             actor,
             &data,
+            None,
         )?;
         insert.execute(params![
             task.id,

@@ -4,7 +4,7 @@
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
 
-use super::claims::next_ready_sql;
+use super::claims::{claim_next_sql, next_ready_sql};
 use super::listing::{count_sql, page_sql};
 use super::tasks::load_sql;
 use super::*;
@@ -106,7 +106,7 @@ fn hot_statements_are_never_re_prepared() {
                 .unwrap();
         }
         db.conns.with_writer_conn(|conn| {
-            [next_ready_sql(""), load_sql()]
+            [claim_next_sql(), load_sql()]
                 .iter()
                 .map(|sql| {
                     conn.prepare_cached(sql)
