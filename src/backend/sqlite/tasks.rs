@@ -135,7 +135,19 @@ pub(super) fn update(
     patch: &mut Patcher<'_>,
     actor: Actor<'_>,
 ) -> SqlResult<Option<Task>> {
-    let Some(task) = load(tx, agent_id, task_id)? else {
+    let found = tx
+        .prepare_cached(&format!(
+            "SELECT {TASK_COLUMNS}, seq, last_event FROM tasks WHERE id = ?1 AND agent_id = ?2"
+        ))?
+        .query_row(params![task_id, agent_id], |r| {
+            Ok((
+                task_from_row(r)?,
+                r.get::<_, i64>(TASK_COLUMN_COUNT)?,
+                r.get::<_, Option<i64>>(TASK_COLUMN_COUNT + 1)?,
+            ))
+        })
+        .optional()?;
+    let Some((task, seq, last_event)) = found else {
         return Ok(None);
     };
     let before = task.clone();
@@ -145,13 +157,14 @@ pub(super) fn update(
         // Nothing changed: nothing to write, and no event.
         return Ok(Some(task));
     };
-    let event = events::record(
+    let event = events::record_after(
         tx,
         agent_id,
         Some(task_id),
         EventKind::Updated,
         actor,
         &data,
+        last_event,
     )?;
     let moved = from != task.status;
     let reopened = lifecycle::is_reopen(from, task.status);
@@ -164,10 +177,10 @@ pub(super) fn update(
          lease_expires = CASE WHEN ?10 THEN NULL ELSE lease_expires END,
          attempts = CASE WHEN ?11 THEN 0 ELSE attempts END,
          last_event = ?12
-         WHERE id = ?1",
+         WHERE seq = ?1",
     )?
     .execute(params![
-        task.id,
+        seq,
         task.title,
         task.description,
         task.priority,
