@@ -29,6 +29,7 @@ bench: bench-rust bench-python bench-postgres
 
 bench-rust:
 	$(CARGO) bench --bench ops
+	$(CARGO) bench --bench cycle
 
 # Redone when this file (and so the pins) changes.
 $(VENV)/bin/bench-deps-installed: $(VENV)/bin/pytest mk/bench.mk
