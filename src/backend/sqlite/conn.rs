@@ -590,7 +590,8 @@ impl Connections {
         let guard = unpoison(self.pool.read());
         let pool = guard.as_ref().ok_or_else(closed)?;
         let mut writer = pool.writer.enter(deadline).map_err(refusal)?;
-        f(writer.conn()).map_err(Error::from)
+        let conn = writer.conn();
+        f(conn).map_err(|fail| super::write_error(conn, fail))
     }
 
     /// Runs `f` in an IMMEDIATE transaction on the writer and commits it when `f`

@@ -119,6 +119,64 @@ fn storage_error(err: rusqlite::Error) -> Error {
     }
 }
 
+/// The contract's error for a failure of a write on `conn` (after its rollback).
+///
+/// A constraint that fails is a bug of this crate (`internal`) — unless the file is
+/// damaged: a flipped bit in the text of a `CHECK`, or in a stored row, can make a
+/// correct write break a constraint. So, only on a constraint failure, the file's
+/// schema is compared with the one the migrations write and the file is checked
+/// (`PRAGMA integrity_check`, which reads all of it); either finding is a `storage`
+/// error saying the file is corrupt.
+fn write_error(conn: &rusqlite::Connection, fail: Fail) -> Error {
+    match fail {
+        Fail::Db(err)
+            if err.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::ConstraintViolation)
+                && !(schema_is_ours(conn) && rows_check(conn)) =>
+        {
+            Error::Storage {
+                message: format!(
+                    "the database file is corrupt (a write broke a constraint, and the \
+                     file's schema or rows are not what agent-backlog writes); restore it \
+                     from a backup or open another file (SQLite: {err})"
+                ),
+                source: Some(Box::new(err)),
+            }
+        }
+        other => Error::from(other),
+    }
+}
+
+/// Whether the schema of the file on `conn` is the one the migrations write (on a
+/// private in-memory database). A schema that cannot be read is not.
+fn schema_is_ours(conn: &rusqlite::Connection) -> bool {
+    fn schema(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, Option<String>)>> {
+        conn.prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY name",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+    }
+    let Ok(found) = schema(conn) else {
+        return false;
+    };
+    let Ok(mut fresh) = rusqlite::Connection::open_in_memory() else {
+        return true;
+    };
+    if migrations::migrate(&mut fresh).is_err() {
+        return true;
+    }
+    schema(&fresh).map_or(true, |expected| expected == found)
+}
+
+/// Whether every page of the file reads, every row keeps its table's constraints and
+/// every index holds what its table does (`PRAGMA integrity_check`: a damaged index
+/// entry can send a correct write to the wrong row).
+fn rows_check(conn: &rusqlite::Connection) -> bool {
+    conn.query_row("PRAGMA integrity_check(1)", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|found| found == "ok")
+}
+
 /// The SQLite backend of a [`Store`](crate::Store).
 pub(crate) struct Sqlite {
     conns: conn::Connections,

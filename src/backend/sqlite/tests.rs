@@ -330,3 +330,57 @@ fn counts_match_the_tasks_after_every_kind_of_write() {
     assert_eq!(by_priority.total, by_priority.tasks.len() as u64);
     assert_eq!(store.summary("b").unwrap().total, 31);
 }
+
+/// A constraint that a write breaks is a bug (`internal`) on a file whose schema is
+/// the one the migrations write, and a corrupt file (`storage`) when a flipped bit
+/// changed the text of one of its checks.
+#[test]
+fn a_broken_constraint_is_internal_unless_the_schema_is_damaged() {
+    let dir = std::env::temp_dir().join(format!("agent-backlog-damaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("damaged.db");
+    let store = Store::open(&path).unwrap();
+    let task = store.create_task("a", NewTask::new("t")).unwrap();
+
+    let raw = Connection::open(&path).unwrap();
+    let bad_type = "INSERT INTO events (at, agent_id, type, data) VALUES (0, 'a', 'renamed', '{}')";
+    let err = raw.execute(bad_type, []).unwrap_err();
+    assert_eq!(write_error(&raw, Fail::Db(err)).code(), "internal");
+
+    // A damaged row: a queued task with a result, which its CHECK forbids. The claim
+    // that moves it breaks the CHECK; the rows' check finds the row.
+    let other = store.create_task("b", NewTask::new("u")).unwrap();
+    raw.execute_batch(&format!(
+        "PRAGMA ignore_check_constraints = ON;
+         UPDATE tasks SET result = 'garbage' WHERE id = '{}';
+         PRAGMA ignore_check_constraints = OFF;",
+        other.id
+    ))
+    .unwrap();
+    let err = store.claim_next("b").unwrap_err();
+    assert_eq!(err.code(), "storage", "{err}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    raw.execute(&format!("DELETE FROM tasks WHERE id = '{}'", other.id), [])
+        .unwrap();
+
+    // The damage of a flipped bit: 'updated' became 'uplated' in the events CHECK.
+    raw.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, '''updated''', '''uplated''')
+         WHERE name = 'events';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    drop(raw);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let err = store
+        .update_task("a", &task.id, TaskPatch::new().title("renamed"))
+        .unwrap_err();
+    assert_eq!(err.code(), "storage", "{err}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    // Nothing was written.
+    assert_eq!(store.get_task("a", &task.id).unwrap().title, "t");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
