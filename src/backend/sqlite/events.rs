@@ -20,19 +20,15 @@ pub(super) fn record(
     actor: Option<&str>,
     data: &Value,
 ) -> SqlResult<i64> {
-    tx.prepare_cached(
-        "INSERT INTO events (at, agent_id, task_id, type, actor, data, prev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_event FROM tasks WHERE id = ?3))",
-    )?
-    .execute(params![
-        crate::backend::now_ms(),
-        agent_id,
-        task_id,
-        kind.as_str(),
-        actor,
-        data.to_string()
-    ])?;
-    Ok(tx.last_insert_rowid())
+    let prev = match task_id {
+        Some(id) => tx
+            .prepare_cached("SELECT last_event FROM tasks WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    record_after(tx, agent_id, task_id, kind, actor, data, prev)
 }
 
 /// [`record`] for a caller that has read the task's row, and with it its last event
