@@ -20,9 +20,15 @@ use crate::plan::{DependencyGraph, TaskRef};
 use crate::rules::{history, lifecycle, prefix};
 
 /// The task columns, in the order [`task_from`] reads them: all text, so that rows of
-/// either protocol read alike.
-pub(super) const TASK_COLUMNS: &str = "id, title, description, priority::text, status, created, \
-     started, completed, result, blocker";
+/// either protocol read alike. The priority as text is named `priority_text`, so that
+/// `ORDER BY priority` in a query that selects these still means the number (an output
+/// column named `priority` would take its place, and sort `10` before `2`).
+pub(super) const TASK_COLUMNS: &str = "id, title, description, priority::text AS priority_text, \
+     status, created, started, completed, result, blocker";
+/// The columns of a task row as stored, in the order of [`TASK_COLUMNS`]: for a
+/// subquery that a query of [`TASK_COLUMNS`] reads from.
+const STORED_TASK_COLUMNS: &str =
+    "id, title, description, priority, status, created, started, completed, result, blocker";
 /// How many columns [`TASK_COLUMNS`] holds; extra columns of a query come after them.
 pub(super) const TASK_COLUMN_COUNT: usize = 10;
 
@@ -648,13 +654,13 @@ pub(super) fn page(tx: &mut Tx<'_>, filter: &Filter<'_>) -> PgResult<(Vec<Row>, 
         .iter()
         .map(|w| {
             let w = if w.is_empty() { String::new() } else { format!(" WHERE {w}") };
-            format!("(SELECT {TASK_COLUMNS}, agent_id, priority AS p, seq FROM tasks{w} ORDER BY priority, seq)")
+            format!("(SELECT {STORED_TASK_COLUMNS}, agent_id, seq FROM tasks{w} ORDER BY priority, seq)")
         })
         .collect();
     let rows = tx.query(
         &format!(
             "SELECT {TASK_COLUMNS}, agent_id FROM ({}) t
-             ORDER BY p, seq LIMIT ${limit_at} OFFSET ${offset_at}",
+             ORDER BY priority, seq LIMIT ${limit_at} OFFSET ${offset_at}",
             arms.join(" UNION ALL ")
         ),
         &params,
