@@ -44,15 +44,19 @@ fn reap_after(
     agent_id: Option<&str>,
     actor: Actor<'_>,
 ) -> PgResult<Reaped> {
-    let which = match agent_id {
-        Some(agent_id) => format!("agent_id = {} AND", literal(Some(agent_id))),
-        None => "lease_expires IS NOT NULL AND".to_owned(),
+    let (which, values) = match agent_id {
+        Some(agent_id) => ("agent_id = $1::text AND", vec![literal(Some(agent_id))]),
+        None => ("lease_expires IS NOT NULL AND", Vec::new()),
     };
-    let rows = tx.begin_with(&format!(
-        "{before}SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
-         FROM tasks WHERE {which} lease_expires <= {NOW_MS_SQL}
-         ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
-    ))?;
+    let expired = tx.named(
+        &format!(
+            "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
+             FROM tasks WHERE {which} lease_expires <= {NOW_MS_SQL}
+             ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
+        ),
+        &values,
+    )?;
+    let rows = tx.begin_with(&format!("{before}{expired}"))?;
     let mut reaped = Reaped::default();
     if rows.is_empty() {
         return Ok(reaped);
@@ -99,12 +103,15 @@ fn claim_after(
     grant: &Grant<'_>,
 ) -> PgResult<Option<(Task, LeaseRow)>> {
     reap_after(tx, before, Some(agent_id), Some(grant.worker))?;
-    let rows = tx.begin_with(&format!(
-        "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
-         WHERE agent_id = {} AND status = 'queued' AND unmet = 0
-         ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-        literal(Some(agent_id))
-    ))?;
+    let first = tx.named(
+        &format!(
+            "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
+             WHERE agent_id = $1::text AND status = 'queued' AND unmet = 0
+             ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ),
+        &[literal(Some(agent_id))],
+    )?;
+    let rows = tx.begin_with(&first)?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -114,20 +121,25 @@ fn claim_after(
     let attempts = row.number(TASK_COLUMN_COUNT + 2)?;
     let now_ms = tx.now_ms()?;
     let lease = grant.lease(agent_id, &mut task, fence, attempts, now_ms)?;
-    tx.defer(format!(
-        "UPDATE tasks SET status = 'in_progress', started = {}, fence = {},
-         attempts = attempts + 1, lease_token = {}, lease_worker = {},
-         lease_max_attempts = {}, lease_ms = {}, lease_granted = {}, lease_expires = {}
-         WHERE seq = {seq}",
-        literal(task.started.as_deref()),
-        lease.fence,
-        literal(Some(&lease.token)),
-        literal(Some(&lease.worker)),
-        lease.max_attempts,
-        grant.terms.lease_ms,
-        lease.granted_ms,
-        lease.expires_ms,
-    ));
+    let store = tx.named(
+        "UPDATE tasks SET status = 'in_progress', started = $1::text, fence = $2::bigint,
+         attempts = attempts + 1, lease_token = $3::text, lease_worker = $4::text,
+         lease_max_attempts = $5::bigint, lease_ms = $6::bigint, lease_granted = $7::bigint,
+         lease_expires = $8::bigint
+         WHERE seq = $9::bigint",
+        &[
+            literal(task.started.as_deref()),
+            lease.fence.to_string(),
+            literal(Some(&lease.token)),
+            literal(Some(&lease.worker)),
+            lease.max_attempts.to_string(),
+            grant.terms.lease_ms.to_string(),
+            lease.granted_ms.to_string(),
+            lease.expires_ms.to_string(),
+            seq.to_string(),
+        ],
+    )?;
+    tx.defer(store);
     tx.event(
         agent_id,
         Some(&task.id),
@@ -160,11 +172,14 @@ struct Current {
 /// The row and agent of the task whose current lease `token` is (locked, in the round
 /// trip that begins the transaction); the lease rules' error otherwise.
 fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
-    let rows = tx.begin_with(&format!(
-        "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token, lease_expires IS NOT NULL,
-         lease_worker, lease_ms FROM tasks WHERE id = {} FOR UPDATE",
-        literal(Some(token.task_id))
-    ))?;
+    let load = tx.named(
+        &format!(
+            "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token, lease_expires IS NOT NULL,
+             lease_worker, lease_ms FROM tasks WHERE id = $1::text FOR UPDATE"
+        ),
+        &[literal(Some(token.task_id))],
+    )?;
+    let rows = tx.begin_with(&load)?;
     let (holder, current) = match rows.first() {
         Some(r) => {
             let at = TASK_COLUMN_COUNT;
@@ -259,15 +274,18 @@ pub(super) fn finish(
         Some(&worker),
         &history::finished(task.status),
     );
-    let finished = format!(
-        "UPDATE tasks SET status = {}, started = {}, completed = {}, result = {},
-         blocker = {}, lease_expires = NULL WHERE seq = {seq}",
-        literal(Some(task.status.as_str())),
-        literal(task.started.as_deref()),
-        literal(task.completed.as_deref()),
-        literal(task.result.as_deref()),
-        literal(task.blocker.as_deref()),
-    );
+    let finished = tx.named(
+        "UPDATE tasks SET status = $1::text, started = $2::text, completed = $3::text,
+         result = $4::text, blocker = $5::text, lease_expires = NULL WHERE seq = $6::bigint",
+        &[
+            literal(Some(task.status.as_str())),
+            literal(task.started.as_deref()),
+            literal(task.completed.as_deref()),
+            literal(task.result.as_deref()),
+            literal(task.blocker.as_deref()),
+            seq.to_string(),
+        ],
+    )?;
     let next = match next {
         Some(terms) => claim_after(
             tx,
@@ -294,10 +312,11 @@ pub(super) fn give_back(
     patch: &mut Patcher<'_>,
 ) -> PgResult<Task> {
     let (task, _) = finish(tx, token, patch, None)?;
-    tx.defer(format!(
-        "UPDATE tasks SET attempts = attempts - 1 WHERE id = {} AND attempts > 0",
-        literal(Some(token.task_id))
-    ));
+    let taken_back = tx.named(
+        "UPDATE tasks SET attempts = attempts - 1 WHERE id = $1::text AND attempts > 0",
+        &[literal(Some(token.task_id))],
+    )?;
+    tx.defer(taken_back);
     Ok(task)
 }
 

@@ -18,6 +18,10 @@
 //!   the busy timeout. Its events are inserted by its last statement, which takes
 //!   their seqs from the feed's one row and holds it until the commit: seqs grow with
 //!   commit order.
+//! - **Statements** are planned once per connection. Those sent with a `BEGIN` or a
+//!   `COMMIT` go by the simple protocol, as `EXECUTE` of a statement the connection
+//!   prepared with `PREPARE` the first time it ran it ([`Tx::named`]); the others are
+//!   prepared by the extended protocol.
 //! - **Time.** Each write reads the database's clock once, as it begins; every time
 //!   it stores (task times, lease times, event times) is that one.
 //! - **Fork.** A call in a process forked from the one that opened the store is a
@@ -324,13 +328,24 @@ pub(super) struct Pending {
     data: String,
 }
 
-/// One connection and the statements it has prepared.
+/// One connection and the statements it has prepared: for the extended protocol
+/// (`statements`), and by name for the simple one (`named`, see [`Tx::named`]).
 pub(super) struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The name of each statement prepared with `PREPARE`, by its SQL.
+    named: HashMap<String, String>,
 }
 
 impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            statements: HashMap::new(),
+            named: HashMap::new(),
+        }
+    }
+
     fn statement(&mut self, sql: &str) -> PgResult<Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
@@ -339,6 +354,44 @@ impl Conn {
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
+
+    /// The name under which `sql` is prepared on this connection; the first time, it
+    /// is prepared (`PREPARE`, in a round trip of its own). A `PREPARE` is not undone
+    /// by a rollback, so the name is kept as soon as the server has it.
+    fn prepared(&mut self, sql: &str) -> PgResult<&str> {
+        if !self.named.contains_key(sql) {
+            let name = format!("agent_backlog_{}", self.named.len() + 1);
+            self.client
+                .batch_execute(&format!("PREPARE {name} AS {sql}"))?;
+            self.named.insert(sql.to_owned(), name);
+        }
+        Ok(&self.named[sql])
+    }
+}
+
+/// The most values a statement run by [`Tx::named`] is prepared with: a batch's
+/// statements (one row of values per event) are written out instead, so that a
+/// connection prepares only the few shapes a worker's writes take.
+const MOST_NAMED_VALUES: usize = 64;
+
+/// `sql` with each `$n` replaced by `values[n - 1]`, in one pass (a value that
+/// contains `$` is not looked into).
+fn inline(sql: &str, values: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() + values.iter().map(String::len).sum::<usize>());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        match rest[at + 1..at + 1 + digits].parse::<usize>() {
+            Ok(n) if (1..=values.len()).contains(&n) => out.push_str(&values[n - 1]),
+            _ => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The database's clock as a write transaction began, in milliseconds: `now()` is
@@ -400,7 +453,8 @@ impl Tx<'_> {
     pub(super) fn begin_with(&mut self, sql: &str) -> PgResult<Vec<SimpleQueryRow>> {
         let first = self.write && !self.begun;
         let text = if first {
-            format!("BEGIN; {NOW_MS}; {sql}")
+            let now = self.named(NOW_MS, &[])?;
+            format!("BEGIN; {now}; {sql}")
         } else {
             sql.to_owned()
         };
@@ -431,6 +485,24 @@ impl Tx<'_> {
             }
         }
         Ok(rows)
+    }
+
+    /// `sql` (one statement, its values `$1`, `$2`… given as SQL text in `values`:
+    /// [`literal`]s and numbers) as a statement for [`Tx::begin_with`] and
+    /// [`Tx::defer`]: `EXECUTE` of the statement prepared on this connection, so that
+    /// the server plans it once per connection rather than at every call; written out
+    /// instead when it has more than [`MOST_NAMED_VALUES`] values. Each `$n` of `sql`
+    /// should carry its type (`$1::text`).
+    pub(super) fn named(&mut self, sql: &str, values: &[String]) -> PgResult<String> {
+        if values.len() > MOST_NAMED_VALUES {
+            return Ok(inline(sql, values));
+        }
+        let name = self.conn.prepared(sql)?;
+        Ok(if values.is_empty() {
+            format!("EXECUTE {name}")
+        } else {
+            format!("EXECUTE {name}({})", values.join(", "))
+        })
     }
 
     /// Runs `sql` as [`Tx::begin_with`] does and commits in the same round trip; the
@@ -528,7 +600,7 @@ impl Tx<'_> {
         let mut sql: Vec<String> = std::mem::take(&mut self.deferred);
         let evented = !self.events.is_empty();
         if evented {
-            sql.push(self.events_sql());
+            sql.push(self.events_sql()?);
         }
         sql.push("COMMIT".to_owned());
         self.committing = true;
@@ -537,32 +609,38 @@ impl Tx<'_> {
     }
 
     /// The statement that inserts the write's events with the next seqs of the feed.
-    fn events_sql(&mut self) -> String {
+    fn events_sql(&mut self) -> PgResult<String> {
         let events = std::mem::take(&mut self.events);
         let n = events.len();
-        let rows: Vec<String> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                format!(
-                    "({}, {}, {}, {}, {}, {})",
-                    i + 1,
-                    literal(Some(&e.agent_id)),
-                    literal(e.task_id.as_deref()),
-                    literal(Some(e.kind.as_str())),
-                    literal(e.actor.as_deref()),
-                    literal(Some(&e.data)),
-                )
-            })
-            .collect();
-        format!(
+        let mut values = vec![self.now_ms.to_string()];
+        let mut rows = Vec::with_capacity(n);
+        for (i, e) in events.iter().enumerate() {
+            let at = values.len();
+            rows.push(format!(
+                "({}, ${}::text, ${}::text, ${}::text, ${}::text, ${}::text)",
+                i + 1,
+                at + 1,
+                at + 2,
+                at + 3,
+                at + 4,
+                at + 5
+            ));
+            values.extend([
+                literal(Some(&e.agent_id)),
+                literal(e.task_id.as_deref()),
+                literal(Some(e.kind.as_str())),
+                literal(e.actor.as_deref()),
+                literal(Some(&e.data)),
+            ]);
+        }
+        let sql = format!(
             "WITH f AS (UPDATE feed SET seq = seq + {n} WHERE one = 1 RETURNING seq)
              INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
-             SELECT (SELECT seq FROM f) - {n} + e.n, {at}, e.agent_id, e.task_id, e.type, e.actor, e.data
+             SELECT (SELECT seq FROM f) - {n} + e.n, $1::bigint, e.agent_id, e.task_id, e.type, e.actor, e.data
              FROM (VALUES {rows}) AS e (n, agent_id, task_id, type, actor, data)",
-            at = self.now_ms,
             rows = rows.join(", "),
-        )
+        );
+        self.named(&sql, &values)
     }
 }
 
@@ -679,10 +757,7 @@ impl Pool {
                 state.open += 1;
                 drop(state);
                 return match self.connect() {
-                    Ok(client) => Ok(Conn {
-                        client,
-                        statements: HashMap::new(),
-                    }),
+                    Ok(client) => Ok(Conn::new(client)),
                     Err(e) => {
                         lock(&self.state).open -= 1;
                         self.freed.notify_one();
@@ -851,5 +926,20 @@ impl Pool {
     /// Whether the pool was closed.
     pub(super) fn is_closed(&self) -> bool {
         lock(&self.state).closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline;
+
+    #[test]
+    fn inline_puts_each_value_in_its_place_once() {
+        let values = ["'costs $2'::text".to_owned(), "7".to_owned()];
+        assert_eq!(
+            inline("SELECT $1, $2, $1, $12, '$'", &values),
+            "SELECT 'costs $2'::text, 7, 'costs $2'::text, $12, '$'"
+        );
+        assert_eq!(inline("SELECT 1", &values), "SELECT 1");
     }
 }

@@ -335,11 +335,13 @@ pub(super) fn update(
     patch: &mut Patcher<'_>,
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
-    let rows = tx.begin_with(&format!(
-        "SELECT {TASK_COLUMNS} FROM tasks WHERE id = {} AND agent_id = {} FOR UPDATE",
-        literal(Some(task_id)),
-        literal(Some(agent_id))
-    ))?;
+    let load = tx.named(
+        &format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1::text AND agent_id = $2::text FOR UPDATE"
+        ),
+        &[literal(Some(task_id)), literal(Some(agent_id))],
+    )?;
+    let rows = tx.begin_with(&load)?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -354,23 +356,29 @@ pub(super) fn update(
     let moved = from != task.status;
     let reopened = lifecycle::is_reopen(from, task.status);
     // A move ends a held lease and grows the fence; a reopen resets the attempts.
-    tx.defer(format!(
-        "UPDATE tasks SET title = {}, description = {}, priority = {}, status = {},
-         started = {}, completed = {}, result = {}, blocker = {},
-         fence = fence + CASE WHEN {moved} AND lease_expires IS NOT NULL THEN 1 ELSE 0 END,
-         lease_expires = CASE WHEN {moved} THEN NULL ELSE lease_expires END,
-         attempts = CASE WHEN {reopened} THEN 0 ELSE attempts END
-         WHERE id = {}",
-        literal(Some(&task.title)),
-        literal(task.description.as_deref()),
-        task.priority,
-        literal(Some(task.status.as_str())),
-        literal(task.started.as_deref()),
-        literal(task.completed.as_deref()),
-        literal(task.result.as_deref()),
-        literal(task.blocker.as_deref()),
-        literal(Some(&task.id)),
-    ));
+    let store = tx.named(
+        "UPDATE tasks SET title = $1::text, description = $2::text, priority = $3::integer,
+         status = $4::text, started = $5::text, completed = $6::text, result = $7::text,
+         blocker = $8::text,
+         fence = fence + CASE WHEN $9::boolean AND lease_expires IS NOT NULL THEN 1 ELSE 0 END,
+         lease_expires = CASE WHEN $9::boolean THEN NULL ELSE lease_expires END,
+         attempts = CASE WHEN $10::boolean THEN 0 ELSE attempts END
+         WHERE id = $11::text",
+        &[
+            literal(Some(&task.title)),
+            literal(task.description.as_deref()),
+            task.priority.to_string(),
+            literal(Some(task.status.as_str())),
+            literal(task.started.as_deref()),
+            literal(task.completed.as_deref()),
+            literal(task.result.as_deref()),
+            literal(task.blocker.as_deref()),
+            moved.to_string(),
+            reopened.to_string(),
+            literal(Some(&task.id)),
+        ],
+    )?;
+    tx.defer(store);
     Ok(Some(task))
 }
 
@@ -413,22 +421,33 @@ pub(super) fn claim_next(
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
     let agent = literal(Some(agent_id));
-    let rows = tx.begin_and_commit(&format!(
-        "UPDATE tasks SET status = 'in_progress', started = {NOW_TEXT}
-         WHERE seq = (SELECT seq FROM tasks
-                      WHERE agent_id = {agent} AND status = 'queued' AND unmet = 0
-                      ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING {TASK_COLUMNS}, set_config('agent_backlog.claimed', id, true);
-         WITH f AS (UPDATE feed SET seq = seq + 1
-                    WHERE one = 1 AND current_setting('agent_backlog.claimed', true) <> ''
-                    RETURNING seq)
-         INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
-         SELECT f.seq, {NOW_MS_SQL}, {agent}, current_setting('agent_backlog.claimed'),
-                'claimed', {actor}, {data}
-         FROM f",
-        actor = literal(actor),
-        data = literal(Some(&history::claimed(None).to_string())),
-    ))?;
+    let claim = tx.named(
+        &format!(
+            "UPDATE tasks SET status = 'in_progress', started = {NOW_TEXT}
+             WHERE seq = (SELECT seq FROM tasks
+                          WHERE agent_id = $1::text AND status = 'queued' AND unmet = 0
+                          ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING {TASK_COLUMNS}, set_config('agent_backlog.claimed', id, true)"
+        ),
+        std::slice::from_ref(&agent),
+    )?;
+    let event = tx.named(
+        &format!(
+            "WITH f AS (UPDATE feed SET seq = seq + 1
+                        WHERE one = 1 AND current_setting('agent_backlog.claimed', true) <> ''
+                        RETURNING seq)
+             INSERT INTO events (seq, at, agent_id, task_id, type, actor, data)
+             SELECT f.seq, {NOW_MS_SQL}, $1::text, current_setting('agent_backlog.claimed'),
+                    'claimed', $2::text, $3::text
+             FROM f"
+        ),
+        &[
+            agent,
+            literal(actor),
+            literal(Some(&history::claimed(None).to_string())),
+        ],
+    )?;
+    let rows = tx.begin_and_commit(&format!("{claim};\n{event}"))?;
     let task = rows.first().map(task_from).transpose()?;
     tx.committed(task.is_some());
     Ok(task)
