@@ -277,6 +277,11 @@ fn leases_expire_by_the_database_clock_and_a_late_finish_is_lost() {
         .claim_lease("ops", "w2", LeaseTerms::new())
         .unwrap()
         .is_none());
+    // A task queued meanwhile, of a lower priority: the claim that requeues the expired
+    // lease first finds this one, and must search again and take the requeued task.
+    let later = stores[0]
+        .create_task("ops", NewTask::new("later").priority(9))
+        .unwrap();
     thread::sleep(Duration::from_millis(1300));
     let second = stores[1]
         .claim_lease("ops", "w2", LeaseTerms::new())
@@ -284,6 +289,12 @@ fn leases_expire_by_the_database_clock_and_a_late_finish_is_lost() {
         .expect("the expired lease's task is claimed again");
     assert_eq!(second.task.id, first.task.id);
     assert_eq!(second.lease.attempt, 2);
+    // The row that the claim found first and did not take is free again.
+    let third = stores[0]
+        .claim_lease("ops", "w3", LeaseTerms::new())
+        .unwrap()
+        .expect("the lower-priority task is still claimable");
+    assert_eq!(third.task.id, later.id);
     let late = stores[0]
         .finish_lease(
             &first.lease.token,

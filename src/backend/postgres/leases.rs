@@ -4,7 +4,7 @@
 //! ([`crate::rules::lease`]); this module loads what they need, locked, and stores
 //! what they decide.
 
-use postgres::Row;
+use postgres::{Row, SimpleQueryRow};
 
 use super::pool::Columns;
 use super::pool::{literal, Tx, NOW_MS_SQL};
@@ -35,28 +35,26 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
     })
 }
 
-/// Ends the expired leases of the agent (of every agent with `None`) as of the write's
-/// time. Leases whose task another writer holds are left to it. `before` is run first,
-/// in the same round trip (statements whose result nothing needs).
-fn reap_after(
-    tx: &mut Tx<'_>,
-    before: &str,
-    agent_id: Option<&str>,
-    actor: Actor<'_>,
-) -> PgResult<Reaped> {
+/// The statement that locks the expired leases of the agent (of every agent with
+/// `None`) as of the write's time, for [`reap_rows`]. Leases whose task another
+/// writer holds are left to it.
+fn expired_sql(tx: &mut Tx<'_>, agent_id: Option<&str>) -> PgResult<String> {
     let (which, values) = match agent_id {
         Some(agent_id) => ("agent_id = $1::text AND", vec![literal(Some(agent_id))]),
         None => ("lease_expires IS NOT NULL AND", Vec::new()),
     };
-    let expired = tx.named(
+    tx.named(
         &format!(
             "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
              FROM tasks WHERE {which} lease_expires <= {NOW_MS_SQL}
              ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
         ),
         &values,
-    )?;
-    let rows = tx.begin_with(&format!("{before}{expired}"))?;
+    )
+}
+
+/// Ends the leases of the rows [`expired_sql`] locked.
+fn reap_rows(tx: &mut Tx<'_>, rows: Vec<SimpleQueryRow>, actor: Actor<'_>) -> PgResult<Reaped> {
     let mut reaped = Reaped::default();
     if rows.is_empty() {
         return Ok(reaped);
@@ -91,18 +89,23 @@ fn reap_after(
 
 /// Ends the expired leases of the agent (of every agent with `None`).
 pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
-    reap_after(tx, "", agent_id, actor)
+    let expired = expired_sql(tx, agent_id)?;
+    let rows = tx.begin_with(&expired)?;
+    reap_rows(tx, rows, actor)
 }
 
 /// Requeues the agent's expired leases, then takes its first ready task with a lease
-/// (`before` runs first, in the same round trip). The lease is stored with the commit.
+/// (`before` runs first). One round trip sends `before`, the search for expired leases
+/// and the claim's search; when expired leases were requeued, the claim searches again
+/// after them (the row it found first stays locked until the commit, claimed or
+/// not). The lease is stored with the commit.
 fn claim_after(
     tx: &mut Tx<'_>,
     before: &str,
     agent_id: &str,
     grant: &Grant<'_>,
 ) -> PgResult<Option<(Task, LeaseRow)>> {
-    reap_after(tx, before, Some(agent_id), Some(grant.worker))?;
+    let expired = expired_sql(tx, Some(agent_id))?;
     let first = tx.named(
         &format!(
             "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
@@ -111,7 +114,15 @@ fn claim_after(
         ),
         &[literal(Some(agent_id))],
     )?;
-    let rows = tx.begin_with(&first)?;
+    let mut results = tx.begin_with_each(&format!("{before}{expired};\n{first}"))?;
+    let found = results.pop().unwrap_or_default();
+    let expired = results.pop().unwrap_or_default();
+    let reaped = reap_rows(tx, expired, Some(grant.worker))?;
+    let rows = if reaped.requeued.is_empty() {
+        found
+    } else {
+        tx.begin_with(&first)?
+    };
     let Some(row) = rows.first() else {
         return Ok(None);
     };

@@ -448,9 +448,20 @@ impl Tx<'_> {
     }
 
     /// Runs `sql` (statements with their values as [`literal`]s; its rows are those of
-    /// its last statement), beginning the write's transaction in the same round trip
-    /// when it has not begun.
+    /// its last statement that returned some), beginning the write's transaction in the
+    /// same round trip when it has not begun.
     pub(super) fn begin_with(&mut self, sql: &str) -> PgResult<Vec<SimpleQueryRow>> {
+        let mut each = self.begin_with_each(sql)?;
+        // A COMMIT after the statement that returned rows returns none.
+        Ok(match each.iter().rposition(|rows| !rows.is_empty()) {
+            Some(last) => each.swap_remove(last),
+            None => Vec::new(),
+        })
+    }
+
+    /// Runs `sql` as [`Tx::begin_with`] does; returns the rows of each of its
+    /// statements, in order.
+    pub(super) fn begin_with_each(&mut self, sql: &str) -> PgResult<Vec<Vec<SimpleQueryRow>>> {
         let first = self.write && !self.begun;
         let text = if first {
             let now = self.named(NOW_MS, &[])?;
@@ -462,10 +473,10 @@ impl Tx<'_> {
         // roll back.
         self.begun |= first;
         let messages = self.conn.client.simple_query(&text)?;
-        // The rows of the last statement that returned some (a COMMIT after it
-        // returns none).
+        // The BEGIN and the clock's statement are not the caller's.
+        let own = if first { 2 } else { 0 };
         let mut statement = 0;
-        let mut rows = Vec::new();
+        let mut each = Vec::new();
         let mut current = Vec::new();
         for message in messages {
             match message {
@@ -476,15 +487,15 @@ impl Tx<'_> {
                 }
                 SimpleQueryMessage::Row(row) => current.push(row),
                 SimpleQueryMessage::CommandComplete(_) => {
-                    statement += 1;
-                    if !current.is_empty() {
-                        rows = std::mem::take(&mut current);
+                    if statement >= own {
+                        each.push(std::mem::take(&mut current));
                     }
+                    statement += 1;
                 }
                 _ => {}
             }
         }
-        Ok(rows)
+        Ok(each)
     }
 
     /// `sql` (one statement, its values `$1`, `$2`… given as SQL text in `values`:
