@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,18 @@ def db_path(tmp_path: Path) -> Path:
 def store(db_path: Path) -> Iterator[agent_backlog.Store]:
     with agent_backlog.Store(db_path) as s:
         yield s
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt during the test, as in an interactive Python. A
+    process started in the background by a shell without job control (`make test &` in
+    a script) inherits SIGINT ignored, and Python then installs no handler of its own."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def run_example(name: str, *args: str) -> list[str]:

@@ -441,6 +441,7 @@ def test_a_wait_that_times_out_returns_an_empty_page(store: Store) -> None:
     assert [ev["seq"] for ev in store.events(after=0, wait_seconds=60)["events"]] == [1]
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_interrupts_a_wait_for_events(db_path: Path) -> None:
     with Store(db_path) as store:
         timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))

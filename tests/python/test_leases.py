@@ -119,6 +119,7 @@ def test_wait_for_task_wakes_on_a_task_made_by_another_process(tmp_path: Path) -
         assert claim is not None and claim["task"]["title"] == "from afar"
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_ctrl_c_interrupts_a_wait(tmp_path: Path) -> None:
     with Store(tmp_path / "b.db") as store:
         timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
