@@ -8,7 +8,7 @@ use postgres::{Row, SimpleQueryRow};
 
 use super::pool::Columns;
 use super::pool::{literal, Tx, NOW_MS_SQL};
-use super::tasks::{task_from, TASK_COLUMNS, TASK_COLUMN_COUNT};
+use super::tasks::{lifecycle_values, task_from, TASK_COLUMNS, TASK_COLUMN_COUNT};
 use super::{Fail, PgResult};
 use crate::backend::{Actor, Claimable, Grant, LeaseRow, Patcher};
 use crate::history::EventKind;
@@ -288,14 +288,7 @@ pub(super) fn finish(
     let finished = tx.named(
         "UPDATE tasks SET status = $1::text, started = $2::text, completed = $3::text,
          result = $4::text, blocker = $5::text, lease_expires = NULL WHERE seq = $6::bigint",
-        &[
-            literal(Some(task.status.as_str())),
-            literal(task.started.as_deref()),
-            literal(task.completed.as_deref()),
-            literal(task.result.as_deref()),
-            literal(task.blocker.as_deref()),
-            seq.to_string(),
-        ],
+        &[&lifecycle_values(&task)[..], &[seq.to_string()]].concat(),
     )?;
     let next = match next {
         Some(terms) => claim_after(

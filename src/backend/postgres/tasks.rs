@@ -51,6 +51,17 @@ pub(super) fn task_from(row: &impl Columns) -> PgResult<Task> {
     })
 }
 
+/// A task's lifecycle columns as SQL values ([`literal`]s), in the order status,
+/// started, completed, result, blocker: for the statements that store its new state.
+pub(super) fn lifecycle_values(task: &Task) -> [String; 5] {
+    [
+        literal(Some(task.status.as_str())),
+        literal(task.started.as_deref()),
+        literal(task.completed.as_deref()),
+        literal(task.result.as_deref()),
+        literal(task.blocker.as_deref()),
+    ]
+}
 /// The task, if it is in the agent's backlog.
 pub(super) fn load(tx: &mut Tx<'_>, agent_id: &str, task_id: &str) -> PgResult<Option<Task>> {
     tx.query_opt(
@@ -365,18 +376,19 @@ pub(super) fn update(
          attempts = CASE WHEN $10::boolean THEN 0 ELSE attempts END
          WHERE id = $11::text",
         &[
-            literal(Some(&task.title)),
-            literal(task.description.as_deref()),
-            task.priority.to_string(),
-            literal(Some(task.status.as_str())),
-            literal(task.started.as_deref()),
-            literal(task.completed.as_deref()),
-            literal(task.result.as_deref()),
-            literal(task.blocker.as_deref()),
-            moved.to_string(),
-            reopened.to_string(),
-            literal(Some(&task.id)),
-        ],
+            &[
+                literal(Some(&task.title)),
+                literal(task.description.as_deref()),
+                task.priority.to_string(),
+            ][..],
+            &lifecycle_values(&task),
+            &[
+                moved.to_string(),
+                reopened.to_string(),
+                literal(Some(&task.id)),
+            ],
+        ]
+        .concat(),
     )?;
     tx.defer(store);
     Ok(Some(task))
