@@ -419,6 +419,17 @@ fn any_text_reaches_the_feed_as_written() {
         store.get_task("obrien", &task.id).unwrap().title,
         title.trim()
     );
+    // A batch's events are too many values to prepare and are written out in the
+    // statement: values that look like its placeholders stay as written.
+    let titles: Vec<String> = (0..20)
+        .map(|i| format!("costs ${i} and '$1' {title}"))
+        .collect();
+    let batch: Vec<NewTask> = titles.iter().map(NewTask::new).collect();
+    let created = store.create_tasks("obrien", batch).unwrap();
+    for (task, title) in created.tasks.iter().zip(&titles) {
+        let history = store.task_history("obrien", &task.id).unwrap();
+        assert_eq!(history.events[0].data["title"], title.trim());
+    }
 }
 
 /// The `application_name`s of the server's sessions that use TLS, and those that do not.
