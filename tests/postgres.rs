@@ -369,6 +369,77 @@ fn a_newer_or_foreign_schema_is_refused_untouched() {
 }
 
 #[test]
+fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "v1");
+    let v1 = schemas.fresh();
+    let schema = v1.rsplit("%3D").next().unwrap().to_owned();
+    // A store at version 1, as a build before the shards left it: tasks made by hand,
+    // counted as that build counted them, one claimed and one finished through its
+    // triggers.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path = \"{schema}\";
+             CREATE TABLE agent_backlog_version (
+                 one integer NOT NULL PRIMARY KEY CHECK (one = 1), version bigint NOT NULL);
+             INSERT INTO agent_backlog_version VALUES (1, 1);
+             {v1_sql}
+             INSERT INTO agents (agent_id, prefix, next_number) VALUES ('ops', 'OPS', 5);
+             INSERT INTO tasks (id, agent_id, title, priority, created) VALUES
+                 ('OPS-001', 'ops', 'a', 2, '2026-01-01T00:00:00Z'),
+                 ('OPS-002', 'ops', 'b', 2, '2026-01-01T00:00:00Z'),
+                 ('OPS-003', 'ops', 'c', 2, '2026-01-01T00:00:00Z'),
+                 ('OPS-004', 'ops', 'd', 7, '2026-01-01T00:00:00Z');
+             INSERT INTO counts (agent_id, priority, queued) VALUES ('ops', 2, 3), ('ops', 7, 1);
+             UPDATE tasks SET status = 'in_progress', started = created WHERE id <> 'OPS-001';
+             UPDATE tasks SET status = 'complete', completed = created WHERE id = 'OPS-004';",
+            v1_sql = include_str!("../src/backend/postgres/migrations/0001_schema.sql"),
+        ))
+        .unwrap();
+    let store = Store::open(&v1).expect("a version 1 store opens and migrates");
+    let summary = store.summary("ops").unwrap();
+    assert_eq!(
+        (summary.queued, summary.in_progress, summary.complete),
+        (1, 2, 1)
+    );
+    // Writes after the migration count in the session's shard; the sums stay exact.
+    let claimed = store.claim_next("ops").unwrap().expect("OPS-001 is queued");
+    assert_eq!(claimed.id, "OPS-001");
+    store
+        .update_task("ops", "OPS-002", TaskPatch::new().status(Status::Complete))
+        .unwrap();
+    store
+        .update_task("ops", "OPS-003", TaskPatch::new().priority(9))
+        .unwrap();
+    let summary = store.summary("ops").unwrap();
+    assert_eq!(
+        (summary.queued, summary.in_progress, summary.complete),
+        (0, 2, 2)
+    );
+    let complete = store
+        .list_tasks(
+            "ops",
+            agent_backlog::ListQuery::new().status(Status::Complete),
+        )
+        .unwrap();
+    assert_eq!(complete.total, 2);
+    assert_eq!(
+        store
+            .list_agents(agent_backlog::Page::default())
+            .unwrap()
+            .agents[0]
+            .total,
+        4
+    );
+    let version: i64 = client
+        .query_one("SELECT version FROM agent_backlog_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
+}
+
+#[test]
 fn bad_urls_and_unreachable_servers_are_told_apart() {
     let err = Store::open("postgresql://u@127.0.0.1:5432/db?pool_size=0")
         .err()

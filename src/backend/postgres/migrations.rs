@@ -14,7 +14,10 @@ use super::{Fail, PgResult};
 use crate::error::Error;
 
 /// The steps, in order: step `i` brings the schema to version `i + 1`.
-const STEPS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+const STEPS: &[&str] = &[
+    include_str!("migrations/0001_schema.sql"),
+    include_str!("migrations/0002_counts_by_session.sql"),
+];
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = STEPS.len() as i64;

@@ -18,6 +18,9 @@
 //!   the busy timeout. Its events are inserted by its last statement, which takes
 //!   their seqs from the feed's one row and holds it until the commit: seqs grow with
 //!   commit order.
+//! - **Counts.** Each pooled connection takes a shard of the counts of its own as it
+//!   opens ([`take_shard`]), so that writers of one agent never wait for each other's
+//!   row of counts; readers sum the shards.
 //! - **Statements** are planned once per connection. Those sent with a `BEGIN` or a
 //!   `COMMIT` go by the simple protocol, as `EXECUTE` of a statement the connection
 //!   prepared with `PREPARE` the first time it ran it ([`Tx::named`]); the others are
@@ -702,6 +705,29 @@ fn retryable(fail: &Fail) -> bool {
     }
 }
 
+/// How many shards the counts have (migrations/0002_counts_by_session.sql).
+const SHARDS: i32 = 64;
+
+/// The first key of the session advisory locks that hold the shards: shard `k` is
+/// held by the session that holds `(SHARD_LOCKS, k)`.
+const SHARD_LOCKS: i32 = 0x4142_5348;
+
+/// Gives the session a shard of the counts of its own: the first one no other session
+/// holds, kept until the session ends. With every shard held, it shares one, chosen by
+/// its process ID: its counts stay right, it only waits for the sharer's row locks.
+fn take_shard(mut client: Client) -> Result<Client> {
+    client
+        .batch_execute(&format!(
+            "SELECT set_config('agent_backlog.shard', coalesce(
+                 (SELECT k FROM generate_series(0, {last}) AS k
+                  WHERE pg_try_advisory_lock({SHARD_LOCKS}, k) LIMIT 1),
+                 pg_backend_pid() % {SHARDS})::text, false)",
+            last = SHARDS - 1
+        ))
+        .map_err(|e| Error::from(Fail::Db(e)))?;
+    Ok(client)
+}
+
 impl Pool {
     /// A pool for `url`; opens no connection yet.
     pub(super) fn new(url: Url, busy_timeout: Duration) -> Result<Pool> {
@@ -767,7 +793,7 @@ impl Pool {
             if state.open < self.size {
                 state.open += 1;
                 drop(state);
-                return match self.connect() {
+                return match self.connect().and_then(take_shard) {
                     Ok(client) => Ok(Conn::new(client)),
                     Err(e) => {
                         lock(&self.state).open -= 1;
@@ -942,7 +968,45 @@ impl Pool {
 
 #[cfg(test)]
 mod tests {
-    use super::inline;
+    use super::{inline, take_shard, SHARDS};
+
+    /// Sessions open at once hold different shards, and a shard is free again once
+    /// its session ends. Needs the test server (`AGENT_BACKLOG_TEST_PG`).
+    #[test]
+    fn sessions_open_at_once_hold_shards_of_their_own() {
+        let Ok(url) = std::env::var("AGENT_BACKLOG_TEST_PG") else {
+            eprintln!("AGENT_BACKLOG_TEST_PG is not set: skipped (make test sets it)");
+            return;
+        };
+        let open = || {
+            let client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut client = take_shard(client).unwrap();
+            let shard: String = client
+                .query_one("SELECT current_setting('agent_backlog.shard')", &[])
+                .unwrap()
+                .get(0);
+            (client, shard.parse::<i32>().unwrap())
+        };
+        let mut sessions: Vec<_> = (0..4).map(|_| open()).collect();
+        let shards: std::collections::HashSet<i32> = sessions.iter().map(|s| s.1).collect();
+        assert_eq!(shards.len(), 4, "{shards:?}");
+        assert!(shards.iter().all(|k| (0..SHARDS).contains(k)));
+        let (gone, freed) = sessions.remove(0);
+        gone.close().unwrap();
+        // The server lets go of a closed session's locks shortly after it closes.
+        let again = (0..200).any(|_| {
+            let (client, shard) = open();
+            drop(client);
+            shard == freed || {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                false
+            }
+        });
+        assert!(
+            again,
+            "shard {freed} was not taken again after its session ended"
+        );
+    }
 
     #[test]
     fn inline_puts_each_value_in_its_place_once() {

@@ -123,13 +123,15 @@ fn take_numbers(tx: &mut Tx<'_>, agent_id: &str, count: i64) -> PgResult<(String
     }
 }
 
-/// Counts new queued tasks of the agent by priority, one upsert per priority present.
+/// Counts new queued tasks of the agent by priority in the session's shard, one upsert
+/// per priority present.
 fn count_new(tx: &mut Tx<'_>, agent_id: &str, counts: &NewCounts) -> PgResult<()> {
     for (priority, queued, waiting) in counts.by_priority() {
         let priority = priority as i32;
         tx.execute(
-            "INSERT INTO counts AS c (agent_id, priority, queued, waiting) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (agent_id, priority) DO UPDATE SET
+            "INSERT INTO counts AS c (agent_id, priority, shard, queued, waiting)
+             VALUES ($1, $2, agent_backlog_shard(), $3, $4)
+             ON CONFLICT (agent_id, priority, shard) DO UPDATE SET
              queued = c.queued + excluded.queued, waiting = c.waiting + excluded.waiting",
             &[&agent_id, &priority, &queued, &waiting],
         )?;
