@@ -368,6 +368,76 @@ fn a_newer_or_foreign_schema_is_refused_untouched() {
     assert_eq!(tables, 1, "nothing was created beside it");
 }
 
+/// A step of a worker's loop: the finished task and its status, and the next task
+/// claimed with its attempt and fence.
+type Step = (String, Status, Option<(String, u32, u64)>);
+
+/// A worker's loop through `finish_and_claim` where the finish changes what the claim
+/// finds: a finish that makes a dependent ready, a release that puts the task back in
+/// the queue, and another worker's lease that expired meanwhile. Run on a file and on
+/// the server: both give the same steps.
+#[test]
+fn finish_and_claim_takes_what_the_finish_made_ready_as_on_sqlite() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "fac");
+    let run = |store: &Store| -> Vec<Step> {
+        let a = store.create_task("ops", NewTask::new("a")).unwrap();
+        store.create_task("ops", NewTask::new("b")).unwrap();
+        store
+            .create_task("ops", NewTask::new("c").priority(1).depends_on(&a.id))
+            .unwrap();
+        store
+            .create_task("ops", NewTask::new("d").priority(9))
+            .unwrap();
+        let mut token = store
+            .claim_lease("ops", "w1", LeaseTerms::new())
+            .unwrap()
+            .unwrap()
+            .lease
+            .token;
+        let mut steps = Vec::new();
+        let mut step = |token: &str, finish: Finish| {
+            let step = store
+                .finish_and_claim(token, finish, LeaseTerms::new())
+                .unwrap();
+            let next = step
+                .next
+                .as_ref()
+                .map(|c| (c.task.id.clone(), c.lease.attempt, c.lease.fence));
+            steps.push((step.finished.id.clone(), step.finished.status, next));
+            step.next.map(|c| c.lease.token).unwrap_or_default()
+        };
+        // Completing a makes c ready, and c comes first.
+        token = step(&token, Finish::complete());
+        // A release puts c back in the queue, first again: it is claimed again.
+        token = step(&token, Finish::release());
+        // Another worker's lease on b expires; the finish of c requeues it, and b
+        // (priority 5) comes before d (priority 9).
+        let other = store
+            .claim_lease("ops", "w2", LeaseTerms::new().lease_seconds(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(other.task.title, "b");
+        thread::sleep(Duration::from_millis(1_150));
+        token = step(&token, Finish::complete());
+        step(&token, Finish::complete());
+        steps
+    };
+    let on_file = run(&Store::open_in_memory().unwrap());
+    let on_server = run(&Store::open(schemas.fresh()).unwrap());
+    let id = |n: u32| format!("OPS-00{n}");
+    assert_eq!(
+        on_file,
+        vec![
+            (id(1), Status::Complete, Some((id(3), 1, 1))),
+            (id(3), Status::Queued, Some((id(3), 2, 2))),
+            (id(3), Status::Complete, Some((id(2), 2, 3))),
+            (id(2), Status::Complete, Some((id(4), 1, 1))),
+        ]
+    );
+    assert_eq!(on_server, on_file);
+}
+
 #[test]
 fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
     let Some(url) = pg::url() else { return };

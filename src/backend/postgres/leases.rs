@@ -13,7 +13,7 @@ use super::{Fail, PgResult};
 use crate::backend::{Actor, Claimable, Grant, LeaseRow, Patcher};
 use crate::history::EventKind;
 use crate::lease::Reaped;
-use crate::model::Task;
+use crate::model::{Status, Task};
 use crate::rules::history;
 use crate::rules::lease::{self, Holder, Terms, Token};
 
@@ -35,13 +35,29 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
     })
 }
 
-/// The statement that locks the expired leases of the agent (of every agent with
-/// `None`) as of the write's time, for [`reap_rows`]. Leases whose task another
-/// writer holds are left to it.
-fn expired_sql(tx: &mut Tx<'_>, agent_id: Option<&str>) -> PgResult<String> {
-    let (which, values) = match agent_id {
-        Some(agent_id) => ("agent_id = $1::text AND", vec![literal(Some(agent_id))]),
-        None => ("lease_expires IS NOT NULL AND", Vec::new()),
+/// Whose tasks a search looks at: an agent's, or those of the agent of a task that
+/// the same round trip loads (the statement reads the task's agent itself, so that
+/// the search need not wait for the load's answer).
+#[derive(Clone, Copy)]
+enum Whose<'a> {
+    /// Every agent's (expired leases only).
+    All,
+    /// The agent's.
+    Agent(&'a str),
+    /// The agent's of this task, leaving the task itself out.
+    AgentOfTask(&'a str),
+}
+
+/// The statement that locks the expired leases of `whose` as of the write's time, for
+/// [`reap_rows`]. Leases whose task another writer holds are left to it.
+fn expired_sql(tx: &mut Tx<'_>, whose: Whose<'_>) -> PgResult<String> {
+    let (which, values) = match whose {
+        Whose::All => ("lease_expires IS NOT NULL AND", Vec::new()),
+        Whose::Agent(agent_id) => ("agent_id = $1::text AND", vec![literal(Some(agent_id))]),
+        Whose::AgentOfTask(task_id) => (
+            "agent_id = (SELECT agent_id FROM tasks WHERE id = $1::text) AND id <> $1::text AND",
+            vec![literal(Some(task_id))],
+        ),
     };
     tx.named(
         &format!(
@@ -50,6 +66,30 @@ fn expired_sql(tx: &mut Tx<'_>, agent_id: Option<&str>) -> PgResult<String> {
              ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
         ),
         &values,
+    )
+}
+
+/// The statement that locks the first ready task of `whose` (an agent's), for
+/// [`take`].
+fn ready_sql(tx: &mut Tx<'_>, whose: Whose<'_>) -> PgResult<String> {
+    let (agent, value) = match whose {
+        Whose::Agent(agent_id) => ("$1::text", agent_id),
+        Whose::AgentOfTask(task_id) => {
+            ("(SELECT agent_id FROM tasks WHERE id = $1::text)", task_id)
+        }
+        Whose::All => {
+            return Err(Fail::Rule(crate::error::Error::Internal(
+                "a claim searches one agent's tasks; this is a bug".into(),
+            )))
+        }
+    };
+    tx.named(
+        &format!(
+            "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
+             WHERE agent_id = {agent} AND status = 'queued' AND unmet = 0
+             ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ),
+        &[literal(Some(value))],
     )
 }
 
@@ -89,40 +129,57 @@ fn reap_rows(tx: &mut Tx<'_>, rows: Vec<SimpleQueryRow>, actor: Actor<'_>) -> Pg
 
 /// Ends the expired leases of the agent (of every agent with `None`).
 pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
-    let expired = expired_sql(tx, agent_id)?;
+    let expired = expired_sql(tx, agent_id.map_or(Whose::All, Whose::Agent))?;
     let rows = tx.begin_with(&expired)?;
     reap_rows(tx, rows, actor)
 }
 
 /// Requeues the agent's expired leases, then takes its first ready task with a lease
 /// (`before` runs first). One round trip sends `before`, the search for expired leases
-/// and the claim's search; when expired leases were requeued, the claim searches again
-/// after them (the row it found first stays locked until the commit, claimed or
-/// not). The lease is stored with the commit.
+/// and the claim's search. The lease is stored with the commit.
 fn claim_after(
     tx: &mut Tx<'_>,
     before: &str,
     agent_id: &str,
     grant: &Grant<'_>,
 ) -> PgResult<Option<(Task, LeaseRow)>> {
-    let expired = expired_sql(tx, Some(agent_id))?;
-    let first = tx.named(
-        &format!(
-            "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
-             WHERE agent_id = $1::text AND status = 'queued' AND unmet = 0
-             ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ),
-        &[literal(Some(agent_id))],
-    )?;
-    let mut results = tx.begin_with_each(&format!("{before}{expired};\n{first}"))?;
+    let expired = expired_sql(tx, Whose::Agent(agent_id))?;
+    let ready = ready_sql(tx, Whose::Agent(agent_id))?;
+    let mut results = tx.begin_with_each(&format!("{before}{expired};\n{ready}"))?;
     let found = results.pop().unwrap_or_default();
     let expired = results.pop().unwrap_or_default();
+    reap_and_take(tx, expired, found, &ready, agent_id, grant)
+}
+
+/// Requeues the expired leases `expired` (rows of [`expired_sql`]), then takes the
+/// task `found` (rows of `ready`, a [`ready_sql`] sent with it) with a lease. When
+/// leases were requeued, it searches again with `ready`: a requeued task may come
+/// first (the row found first stays locked until the commit, claimed or not).
+fn reap_and_take(
+    tx: &mut Tx<'_>,
+    expired: Vec<SimpleQueryRow>,
+    found: Vec<SimpleQueryRow>,
+    ready: &str,
+    agent_id: &str,
+    grant: &Grant<'_>,
+) -> PgResult<Option<(Task, LeaseRow)>> {
     let reaped = reap_rows(tx, expired, Some(grant.worker))?;
     let rows = if reaped.requeued.is_empty() {
         found
     } else {
-        tx.begin_with(&first)?
+        tx.begin_with(ready)?
     };
+    take(tx, rows, agent_id, grant)
+}
+
+/// Takes the task of `rows` (a [`ready_sql`]'s, if it found one) with a lease, stored
+/// with the commit.
+fn take(
+    tx: &mut Tx<'_>,
+    rows: Vec<SimpleQueryRow>,
+    agent_id: &str,
+    grant: &Grant<'_>,
+) -> PgResult<Option<(Task, LeaseRow)>> {
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -170,27 +227,44 @@ pub(super) fn claim(
     claim_after(tx, "", agent_id, grant)
 }
 
-/// The task of a current lease: its row, agent, lease duration and worker, and the
-/// task as it is.
+/// The task of a current lease: its row, agent, lease duration and worker, the task
+/// as it is, and whether other tasks depend on it.
 struct Current {
     seq: i64,
     agent_id: String,
     lease_ms: i64,
     worker: String,
     task: Task,
+    has_dependents: bool,
+}
+
+/// The statement that loads and locks the task of `token`, for [`current_from`].
+fn load_sql(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<String> {
+    tx.named(
+        &format!(
+            "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token, lease_expires IS NOT NULL,
+             lease_worker, lease_ms,
+             EXISTS (SELECT 1 FROM dependencies d WHERE d.depends_seq = tasks.seq)
+             FROM tasks WHERE id = $1::text FOR UPDATE"
+        ),
+        &[literal(Some(token.task_id))],
+    )
 }
 
 /// The row and agent of the task whose current lease `token` is (locked, in the round
 /// trip that begins the transaction); the lease rules' error otherwise.
 fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
-    let load = tx.named(
-        &format!(
-            "SELECT {TASK_COLUMNS}, seq, agent_id, fence, lease_token, lease_expires IS NOT NULL,
-             lease_worker, lease_ms FROM tasks WHERE id = $1::text FOR UPDATE"
-        ),
-        &[literal(Some(token.task_id))],
-    )?;
+    let load = load_sql(tx, token)?;
     let rows = tx.begin_with(&load)?;
+    current_from(tx, token, rows)
+}
+
+/// [`current`] from the rows of a [`load_sql`].
+fn current_from(
+    tx: &mut Tx<'_>,
+    token: &Token<'_>,
+    rows: Vec<SimpleQueryRow>,
+) -> PgResult<Current> {
     let (holder, current) = match rows.first() {
         Some(r) => {
             let at = TASK_COLUMN_COUNT;
@@ -202,6 +276,7 @@ fn current(tx: &mut Tx<'_>, token: &Token<'_>) -> PgResult<Current> {
                 lease_ms: r.get(at + 6).and_then(|v| v.parse().ok()).unwrap_or(0),
                 worker: worker.clone().unwrap_or_default(),
                 task: task.clone(),
+                has_dependents: r.get(at + 7) == Some("t"),
             };
             let holder = Holder::Task {
                 status: task.status,
@@ -262,50 +337,87 @@ pub(super) fn renew(
 }
 
 /// Applies `patch` to the task of `token` and ends its lease; then, with `next`,
-/// claims the agent's next task with a lease. The finish is sent with what follows it
-/// (the claim's first statement, or the commit).
+/// claims the agent's next task with a lease.
+///
+/// With `next`, the first round trip loads the task and searches for the agent's
+/// expired leases and ready task too, and the second stores the finish and the claim
+/// and commits. When the finish can change what the claim finds (the task has
+/// dependents, or goes back to queued), it is sent before a second search instead.
+/// Without `next`, the finish is sent with the commit.
 pub(super) fn finish(
     tx: &mut Tx<'_>,
     token: &Token<'_>,
     patch: &mut Patcher<'_>,
     next: Option<Terms>,
 ) -> PgResult<(Task, Option<(Task, LeaseRow)>)> {
-    let Current {
-        seq,
-        agent_id,
-        worker,
-        task,
-        ..
-    } = current(tx, token)?;
-    let task = patch(task, &tx.now()?)?;
-    tx.event(
-        &agent_id,
-        Some(&task.id),
-        EventKind::Finished,
-        Some(&worker),
-        &history::finished(task.status),
-    );
-    let finished = tx.named(
-        "UPDATE tasks SET status = $1::text, started = $2::text, completed = $3::text,
-         result = $4::text, blocker = $5::text, lease_expires = NULL WHERE seq = $6::bigint",
-        &[&lifecycle_values(&task)[..], &[seq.to_string()]].concat(),
-    )?;
-    let next = match next {
-        Some(terms) => claim_after(
-            tx,
-            &format!("{finished};\n"),
-            &agent_id,
-            &Grant {
-                worker: &worker,
-                terms,
-            },
-        )?,
-        None => {
-            tx.defer(finished);
-            None
-        }
+    let load = load_sql(tx, token)?;
+    let Some(terms) = next else {
+        let rows = tx.begin_with(&load)?;
+        let current = current_from(tx, token, rows)?;
+        let (task, finished) = finished(tx, current, patch)?;
+        tx.defer(finished.sql);
+        return Ok((task, None));
+    };
+    let whose = Whose::AgentOfTask(token.task_id);
+    let expired = expired_sql(tx, whose)?;
+    let ready = ready_sql(tx, whose)?;
+    let mut results = tx.begin_with_each(&format!("{load};\n{expired};\n{ready}"))?;
+    let found = results.pop().unwrap_or_default();
+    let expired = results.pop().unwrap_or_default();
+    let loaded = results.pop().unwrap_or_default();
+    let current = current_from(tx, token, loaded)?;
+    let (worker, agent_id) = (current.worker.clone(), current.agent_id.clone());
+    let grant = Grant {
+        worker: &worker,
+        terms,
+    };
+    let (task, finished) = finished(tx, current, patch)?;
+    let next = if finished.changes_readiness {
+        let ready = ready_sql(tx, Whose::Agent(&agent_id))?;
+        let found = tx.begin_with(&format!("{};\n{ready}", finished.sql))?;
+        reap_and_take(tx, expired, found, &ready, &agent_id, &grant)?
+    } else {
+        tx.defer(finished.sql);
+        reap_and_take(tx, expired, found, &ready, &agent_id, &grant)?
     };
     Ok((task, next))
+}
+
+/// The statement that stores a finish, and whether it can make another task ready or
+/// be claimed itself.
+struct Finished {
+    sql: String,
+    changes_readiness: bool,
+}
+
+/// Applies `patch` to the task of `current` and records its event; the statement that
+/// stores the finish and ends the lease is for the caller to send.
+fn finished(
+    tx: &mut Tx<'_>,
+    current: Current,
+    patch: &mut Patcher<'_>,
+) -> PgResult<(Task, Finished)> {
+    let task = patch(current.task, &tx.now()?)?;
+    tx.event(
+        &current.agent_id,
+        Some(&task.id),
+        EventKind::Finished,
+        Some(&current.worker),
+        &history::finished(task.status),
+    );
+    let sql = tx.named(
+        "UPDATE tasks SET status = $1::text, started = $2::text, completed = $3::text,
+         result = $4::text, blocker = $5::text, lease_expires = NULL WHERE seq = $6::bigint",
+        &[&lifecycle_values(&task)[..], &[current.seq.to_string()]].concat(),
+    )?;
+    let changes_readiness = current.has_dependents || task.status == Status::Queued;
+    Ok((
+        task,
+        Finished {
+            sql,
+            changes_readiness,
+        },
+    ))
 }
 
 /// Releases the task of `token` with `patch` and takes back the attempt its claim
