@@ -15,6 +15,8 @@
 -- check against the tasks.
 --
 -- A session that set no shard (a connection of another tool) writes shard 0.
+--
+-- The trigger also looks for dependents before it updates them: most tasks have none.
 
 ALTER TABLE counts ADD COLUMN shard integer NOT NULL DEFAULT 0 CHECK (shard BETWEEN 0 AND 63);
 ALTER TABLE counts DROP CONSTRAINT counts_pkey;
@@ -90,8 +92,10 @@ BEGIN
         PERFORM agent_backlog_count_add(NEW, new_waiting, 1);
     END IF;
     -- A task that becomes complete is met for its dependents; one that leaves
-    -- complete (a reopen) is unmet again.
-    IF (OLD.status = 'complete') <> (NEW.status = 'complete') THEN
+    -- complete (a reopen) is unmet again. (Looked up first: an UPDATE that changes
+    -- nothing still costs its start, about as much as the counts' upsert.)
+    IF (OLD.status = 'complete') <> (NEW.status = 'complete')
+        AND EXISTS (SELECT 1 FROM dependencies WHERE depends_seq = NEW.seq) THEN
         UPDATE tasks SET unmet = unmet + CASE WHEN NEW.status = 'complete' THEN -1 ELSE 1 END
         WHERE seq IN (SELECT task_seq FROM dependencies WHERE depends_seq = NEW.seq);
     END IF;
