@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint test-rust clean
+.PHONY: demo test test-all lint test-rust clean
 
 # One release build (no dev-dependencies), then the library and the server at work.
 demo:
@@ -17,10 +17,14 @@ demo:
 	@echo "==> part 2 of 2: the HTTP server — agent-backlog serve, one request per route"
 	AGENT_BACKLOG_BIN=target/release/agent-backlog bash examples/serve_demo.sh
 
-# Every prerequisite of `test` (here and in mk/*.mk) runs first; then the test server
-# of PostgreSQL (mk/postgres.mk) is stopped.
-test: lint test-rust
-	bash scripts/pg.sh stop
+# Every prerequisite of `test-all` (here and in mk/*.mk) runs; then the test server of
+# PostgreSQL (mk/postgres.mk) is stopped, whether they passed or not, and the status is
+# theirs.
+test:
+	@status=0; $(MAKE) --no-print-directory test-all || status=$$?; \
+		bash scripts/pg.sh stop; exit $$status
+
+test-all: lint test-rust
 
 lint:
 	$(CARGO) fmt --check
@@ -34,5 +38,5 @@ clean: pg-stop
 	$(CARGO) clean
 	rm -rf .venv
 
-# Each surface adds its own targets (and its prerequisites of `test`) here.
+# Each surface adds its own targets (and its prerequisites of `test-all`) here.
 include $(wildcard mk/*.mk)

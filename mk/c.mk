@@ -40,7 +40,7 @@ C_TEST_PROGRAMS := $(foreach t,test_api test_threads test_header,\
 
 .PHONY: c-lib header header-check pkgconfig examples-c test-c
 
-test: test-c
+test-all: test-c
 
 # Cargo decides what to rebuild; the programs below are relinked every time (cheap).
 c-lib:

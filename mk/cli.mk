@@ -10,7 +10,7 @@
 
 .PHONY: lint-cli test-cli demo-server cli-bin
 
-test: test-cli
+test-all: test-cli
 
 lint-cli:
 	$(CARGO) fmt -p agent-backlog-cli --check

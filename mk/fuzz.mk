@@ -22,7 +22,7 @@ FUZZ_TARGETS := create_task create_tasks update_task list_query query_query open
 
 .PHONY: test-catalogue-c fuzz fuzz-tools fuzz-build
 
-test: test-catalogue-c
+test-all: test-catalogue-c
 
 # --- the C catalogue -----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ INSTALL_TEST := $(CURDIR)/target/install-test
 
 .PHONY: install release-bin test-install test-wheel test-package
 
-test: test-install test-wheel test-package
+test-all: test-install test-wheel test-package
 
 # The library crate as it would be published: packaged and built from the package.
 test-package:

@@ -23,7 +23,7 @@ chromium:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
-test: test-python lint-python
+test-all: test-python lint-python
 
 # The virtualenv and the pinned tools; redone when the pins change.
 $(VENV)/bin/pytest: tests/python/requirements.txt

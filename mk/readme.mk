@@ -6,7 +6,7 @@
 
 .PHONY: test-readme
 
-test: test-readme
+test-all: test-readme
 
 test-readme: c-lib python-dev cli-bin | pg-test
 	$(WITH_PG) $(VENV)/bin/pytest tests/readme

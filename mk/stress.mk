@@ -28,7 +28,7 @@ RELIABILITY_TESTS := reliability_claims reliability_kill reliability_busy reliab
 
 .PHONY: test-reliability stress stress-rust stress-c stress-python
 
-test: test-reliability
+test-all: test-reliability
 
 $(C_OUT)/race.o: tests/c/race.c $(C_TEST_HEADERS) | $(C_OUT)
 	$(CC) $(C_CFLAGS) -pthread -c $< -o $@
