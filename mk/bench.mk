@@ -16,7 +16,8 @@
 #                       update_task and through finish_and_claim, against hand-written
 #                       psycopg 3 and agent_backlog on an SQLite file; first page and
 #                       summary latency at 10k and 100k tasks (`make bench-postgres
-#                       BENCH_ARGS=--full`: at 1M too)
+#                       BENCH_ARGS=--full`: at 1M too); then the same with the
+#                       server's fsync on (--fsync), each commit waiting for its flush
 
 BENCH_ARGS ?=
 # (also set in mk/python.mk, which is read after this file)
@@ -44,3 +45,5 @@ bench-python: python-dev $(VENV)/bin/bench-deps-installed
 
 bench-postgres: python-dev $(VENV)/bin/bench-deps-installed | pg-start
 	$(WITH_PG) $(VENV_PY) bench/python/pg_bench.py $(BENCH_ARGS)
+	$(WITH_PG) $(VENV_PY) bench/python/pg_bench.py --fsync --json target/bench/pg-fsync.json \
+		$(BENCH_ARGS)

@@ -19,9 +19,12 @@ psycopg 3 version of the same operations, and against agent_backlog on an SQLite
   total) and summary (``count(*) ... GROUP BY status``); both after VACUUM ANALYZE.
 
 The server: ``--url``, else AGENT_BACKLOG_TEST_PG (``make bench`` starts the private
-test server of scripts/pg.sh and sets it). Schemas are dropped after use.
+test server of scripts/pg.sh and sets it). Schemas are dropped after use. The private
+server runs with ``fsync=off``; ``--fsync`` turns it on for the run (``ALTER SYSTEM``,
+reset at the end; a superuser's URL, as the private server's is), so that each commit
+waits for its flush as on a production server. The header says which it was.
 
-    .venv/bin/python bench/python/pg_bench.py [--quick | --full] [--url URL]
+    .venv/bin/python bench/python/pg_bench.py [--quick | --full] [--fsync] [--url URL]
 """
 
 from __future__ import annotations
@@ -348,6 +351,26 @@ def server_version(url: str) -> str:
         return str(row[0]) if row else "?"
 
 
+def server_fsync(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW fsync").fetchone()
+        return str(row[0]) if row else "?"
+
+
+def set_fsync(url: str, on: bool) -> str:
+    """Turns the server's fsync on (or back to its configured value); returns it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = on" if on else "ALTER SYSTEM RESET fsync")
+        conn.execute("SELECT pg_reload_conf()")
+        for _ in range(100):
+            row = conn.execute("SHOW fsync").fetchone()
+            if not on or (row and row[0] == "on"):
+                break
+            time.sleep(0.05)
+        row = conn.execute("SHOW fsync").fetchone()
+        return str(row[0]) if row else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sizing = parser.add_mutually_exclusive_group()
@@ -356,17 +379,27 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("AGENT_BACKLOG_TEST_PG"),
                         help="the PostgreSQL server (default: $AGENT_BACKLOG_TEST_PG)")
     parser.add_argument("--json", default=str(ROOT / "target" / "bench" / "pg.json"))
+    parser.add_argument("--fsync", action="store_true",
+                        help="turn the server's fsync on for the run (needs a superuser)")
     args = parser.parse_args()
     if not args.url:
         parser.error("no server: give --url postgresql://... or set AGENT_BACKLOG_TEST_PG "
                      "(`bash scripts/pg.sh start` prints one)")
+    if args.fsync:
+        try:
+            set_fsync(args.url, True)
+        except psycopg.Error as err:
+            parser.error(f"--fsync could not turn the server's fsync on ({err}); give the URL "
+                         "of a superuser, or leave --fsync out")
     n, runs, calls = (400, 1, 50) if args.quick else (1500, 3, 200)
     sizes = [10_000] if args.quick else [10_000, 100_000] + ([1_000_000] if args.full else [])
     place = Place(args.url)
     try:
         print(f"agent_backlog {agent_backlog.__version__}, psycopg {psycopg.__version__} "
               f"({psycopg.pq.__impl__}), PostgreSQL {server_version(args.url)}, Python "
-              f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores", flush=True)
+              f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, "
+              f"fsync {set_fsync(args.url, True) if args.fsync else server_fsync(args.url)}",
+              flush=True)
         print(f"throughput: {n:,} tasks drained by {', '.join(map(str, WORKERS))} processes, "
               f"median of {runs} interleaved runs", flush=True)
         started = time.monotonic()
@@ -377,6 +410,8 @@ def main() -> None:
         took = time.monotonic() - started
     finally:
         place.cleanup()
+        if args.fsync:
+            set_fsync(args.url, False)
 
     hand = thr["hand"]
     print(f"\n| workload ({n:,} tasks) | " + " | ".join(f"{p} worker{'s' if p > 1 else ''}" for p in WORKERS)
