@@ -129,10 +129,7 @@ fn count_new(tx: &mut Tx<'_>, agent_id: &str, counts: &NewCounts) -> PgResult<()
     for (priority, queued, waiting) in counts.by_priority() {
         let priority = priority as i32;
         tx.execute(
-            "INSERT INTO counts AS c (agent_id, priority, shard, queued, waiting)
-             VALUES ($1, $2, agent_backlog_shard(), $3, $4)
-             ON CONFLICT (agent_id, priority, shard) DO UPDATE SET
-             queued = c.queued + excluded.queued, waiting = c.waiting + excluded.waiting",
+            "SELECT agent_backlog_count_change($1, $2, $3, 0, 0, 0, $4)",
             &[&agent_id, &priority, &queued, &waiting],
         )?;
     }

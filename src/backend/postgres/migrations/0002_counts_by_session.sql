@@ -32,21 +32,31 @@ CREATE FUNCTION agent_backlog_shard() RETURNS integer LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('agent_backlog.shard', true), '')::integer, 0)
 $$;
 
--- Adds (d = 1) or takes away (d = -1) the task `t`, waiting `w` (0 or 1), in the
--- session's share of the counts of its agent and priority.
-CREATE OR REPLACE FUNCTION agent_backlog_count_add(t tasks, w integer, d integer)
+-- Adds these changes to the session's share of the counts of an agent and priority:
+-- the one statement that writes counts (the triggers below and a create's count of
+-- its new tasks call it).
+CREATE FUNCTION agent_backlog_count_change(agent text, prio integer, queued bigint,
+    in_progress bigint, complete bigint, blocked bigint, waiting bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO counts AS c (agent_id, priority, shard, queued, in_progress, complete, blocked, waiting)
-    VALUES (t.agent_id, t.priority, agent_backlog_shard(), d * (t.status = 'queued')::integer,
-            d * (t.status = 'in_progress')::integer, d * (t.status = 'complete')::integer,
-            d * (t.status = 'blocked')::integer, d * w)
+    VALUES (agent, prio, agent_backlog_shard(), queued, in_progress, complete, blocked, waiting)
     ON CONFLICT (agent_id, priority, shard) DO UPDATE SET
         queued = c.queued + excluded.queued,
         in_progress = c.in_progress + excluded.in_progress,
         complete = c.complete + excluded.complete,
         blocked = c.blocked + excluded.blocked,
         waiting = c.waiting + excluded.waiting;
+END $$;
+
+-- Adds (d = 1) or takes away (d = -1) the task `t`, waiting `w` (0 or 1), in the
+-- session's share of the counts of its agent and priority.
+CREATE OR REPLACE FUNCTION agent_backlog_count_add(t tasks, w integer, d integer)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM agent_backlog_count_change(t.agent_id, t.priority,
+        d * (t.status = 'queued')::integer, d * (t.status = 'in_progress')::integer,
+        d * (t.status = 'complete')::integer, d * (t.status = 'blocked')::integer, d * w);
 END $$;
 
 CREATE OR REPLACE FUNCTION agent_backlog_task_counted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -72,20 +82,12 @@ BEGIN
     new_waiting := (NEW.status = 'queued' AND NEW.unmet > 0)::integer;
     IF OLD.priority = NEW.priority THEN
         IF OLD.status <> NEW.status OR old_waiting <> new_waiting THEN
-            INSERT INTO counts AS c (agent_id, priority, shard, queued, in_progress, complete,
-                                     blocked, waiting)
-            VALUES (OLD.agent_id, OLD.priority, agent_backlog_shard(),
-                    (NEW.status = 'queued')::integer - (OLD.status = 'queued')::integer,
-                    (NEW.status = 'in_progress')::integer - (OLD.status = 'in_progress')::integer,
-                    (NEW.status = 'complete')::integer - (OLD.status = 'complete')::integer,
-                    (NEW.status = 'blocked')::integer - (OLD.status = 'blocked')::integer,
-                    new_waiting - old_waiting)
-            ON CONFLICT (agent_id, priority, shard) DO UPDATE SET
-                queued = c.queued + excluded.queued,
-                in_progress = c.in_progress + excluded.in_progress,
-                complete = c.complete + excluded.complete,
-                blocked = c.blocked + excluded.blocked,
-                waiting = c.waiting + excluded.waiting;
+            PERFORM agent_backlog_count_change(OLD.agent_id, OLD.priority,
+                (NEW.status = 'queued')::integer - (OLD.status = 'queued')::integer,
+                (NEW.status = 'in_progress')::integer - (OLD.status = 'in_progress')::integer,
+                (NEW.status = 'complete')::integer - (OLD.status = 'complete')::integer,
+                (NEW.status = 'blocked')::integer - (OLD.status = 'blocked')::integer,
+                new_waiting - old_waiting);
         END IF;
     ELSE
         PERFORM agent_backlog_count_add(OLD, old_waiting, -1);
