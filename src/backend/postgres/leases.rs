@@ -40,56 +40,55 @@ fn lease_from_row(row: &Row, at: usize) -> PgResult<LeaseRow> {
 /// the search need not wait for the load's answer).
 #[derive(Clone, Copy)]
 enum Whose<'a> {
-    /// Every agent's (expired leases only).
-    All,
     /// The agent's.
     Agent(&'a str),
     /// The agent's of this task, leaving the task itself out.
     AgentOfTask(&'a str),
 }
 
-/// The statement that locks the expired leases of `whose` as of the write's time, for
-/// [`reap_rows`]. Leases whose task another writer holds are left to it.
-fn expired_sql(tx: &mut Tx<'_>, whose: Whose<'_>) -> PgResult<String> {
-    let (which, values) = match whose {
-        Whose::All => ("lease_expires IS NOT NULL AND", Vec::new()),
-        Whose::Agent(agent_id) => ("agent_id = $1::text AND", vec![literal(Some(agent_id))]),
-        Whose::AgentOfTask(task_id) => (
-            "agent_id = (SELECT agent_id FROM tasks WHERE id = $1::text) AND id <> $1::text AND",
-            vec![literal(Some(task_id))],
-        ),
+impl Whose<'_> {
+    /// The condition on a task's row, and its one value (`$1`).
+    fn condition(self) -> (&'static str, String) {
+        match self {
+            Whose::Agent(agent_id) => ("agent_id = $1::text", literal(Some(agent_id))),
+            Whose::AgentOfTask(task_id) => (
+                "agent_id = (SELECT agent_id FROM tasks WHERE id = $1::text) AND id <> $1::text",
+                literal(Some(task_id)),
+            ),
+        }
+    }
+}
+
+/// The statement that locks the expired leases of `whose` (of every agent with
+/// `None`) as of the write's time, for [`reap_rows`]. Leases whose task another
+/// writer holds are left to it.
+fn expired_sql(tx: &mut Tx<'_>, whose: Option<Whose<'_>>) -> PgResult<String> {
+    let (which, values) = match whose.map(Whose::condition) {
+        None => ("lease_expires IS NOT NULL", Vec::new()),
+        Some((condition, value)) => (condition, vec![value]),
     };
     tx.named(
         &format!(
             "SELECT seq, id, attempts, lease_max_attempts, lease_worker, started, agent_id
-             FROM tasks WHERE {which} lease_expires <= {NOW_MS_SQL}
+             FROM tasks WHERE {which} AND lease_expires <= {NOW_MS_SQL}
              ORDER BY lease_expires, seq FOR UPDATE SKIP LOCKED"
         ),
         &values,
     )
 }
 
-/// The statement that locks the first ready task of `whose` (an agent's), for
-/// [`take`].
+/// The statement that locks the first ready task of `whose`, for [`take`]. (The
+/// task of [`Whose::AgentOfTask`] is in progress, never ready: leaving it out changes
+/// nothing.)
 fn ready_sql(tx: &mut Tx<'_>, whose: Whose<'_>) -> PgResult<String> {
-    let (agent, value) = match whose {
-        Whose::Agent(agent_id) => ("$1::text", agent_id),
-        Whose::AgentOfTask(task_id) => {
-            ("(SELECT agent_id FROM tasks WHERE id = $1::text)", task_id)
-        }
-        Whose::All => {
-            return Err(Fail::Rule(crate::error::Error::Internal(
-                "a claim searches one agent's tasks; this is a bug".into(),
-            )))
-        }
-    };
+    let (which, value) = whose.condition();
     tx.named(
         &format!(
             "SELECT {TASK_COLUMNS}, seq, fence, attempts FROM tasks
-             WHERE agent_id = {agent} AND status = 'queued' AND unmet = 0
+             WHERE {which} AND status = 'queued' AND unmet = 0
              ORDER BY priority, seq LIMIT 1 FOR UPDATE SKIP LOCKED"
         ),
-        &[literal(Some(value))],
+        &[value],
     )
 }
 
@@ -129,7 +128,7 @@ fn reap_rows(tx: &mut Tx<'_>, rows: Vec<SimpleQueryRow>, actor: Actor<'_>) -> Pg
 
 /// Ends the expired leases of the agent (of every agent with `None`).
 pub(super) fn reap(tx: &mut Tx<'_>, agent_id: Option<&str>, actor: Actor<'_>) -> PgResult<Reaped> {
-    let expired = expired_sql(tx, agent_id.map_or(Whose::All, Whose::Agent))?;
+    let expired = expired_sql(tx, agent_id.map(Whose::Agent))?;
     let rows = tx.begin_with(&expired)?;
     reap_rows(tx, rows, actor)
 }
@@ -143,7 +142,7 @@ fn claim_after(
     agent_id: &str,
     grant: &Grant<'_>,
 ) -> PgResult<Option<(Task, LeaseRow)>> {
-    let expired = expired_sql(tx, Whose::Agent(agent_id))?;
+    let expired = expired_sql(tx, Some(Whose::Agent(agent_id)))?;
     let ready = ready_sql(tx, Whose::Agent(agent_id))?;
     let mut results = tx.begin_with_each(&format!("{before}{expired};\n{ready}"))?;
     let found = results.pop().unwrap_or_default();
@@ -359,7 +358,7 @@ pub(super) fn finish(
         return Ok((task, None));
     };
     let whose = Whose::AgentOfTask(token.task_id);
-    let expired = expired_sql(tx, whose)?;
+    let expired = expired_sql(tx, Some(whose))?;
     let ready = ready_sql(tx, whose)?;
     let mut results = tx.begin_with_each(&format!("{load};\n{expired};\n{ready}"))?;
     let found = results.pop().unwrap_or_default();
