@@ -362,13 +362,11 @@ def set_fsync(url: str, on: bool) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET fsync = on" if on else "ALTER SYSTEM RESET fsync")
         conn.execute("SELECT pg_reload_conf()")
-        for _ in range(100):
-            row = conn.execute("SHOW fsync").fetchone()
-            if not on or (row and row[0] == "on"):
-                break
-            time.sleep(0.05)
-        row = conn.execute("SHOW fsync").fetchone()
-        return str(row[0]) if row else "?"
+    for _ in range(100):
+        if not on or server_fsync(url) == "on":
+            break
+        time.sleep(0.05)
+    return server_fsync(url)
 
 
 def main() -> None:
