@@ -319,6 +319,89 @@ fn leases_expire_by_the_database_clock_and_a_late_finish_is_lost() {
     assert_eq!(done.result.as_deref(), Some("on time"));
 }
 
+/// Runs each statement on the store's schema and asserts that the schema refuses it
+/// with a CHECK violation, changing nothing.
+fn assert_refused_by_the_schema(client: &mut postgres::Client, statements: &[String]) {
+    for sql in statements {
+        let err = client.batch_execute(sql).expect_err(sql);
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::CHECK_VIOLATION),
+            "{sql}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_schema_refuses_impossible_tasks_and_leases() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "checks");
+    let store_url = schemas.fresh();
+    let schema = store_url.rsplit("%3D").next().unwrap().to_owned();
+    let store = Store::open(&store_url).unwrap();
+    store.create_task("ops", NewTask::new("ip")).unwrap();
+    let leased = store
+        .claim_lease("ops", "w", LeaseTerms::new())
+        .unwrap()
+        .unwrap()
+        .task
+        .id;
+    let queued = store.create_task("ops", NewTask::new("q")).unwrap().id;
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("SET search_path = \"{schema}\""))
+        .unwrap();
+    let before = store.get_task("ops", &queued).unwrap();
+    let on = |id: &str, set: &str| format!("UPDATE tasks SET {set} WHERE id = '{id}'");
+    assert_refused_by_the_schema(
+        &mut client,
+        &[
+            // The status invariant (SPEC §4).
+            on(&queued, "status = 'complete'"),
+            on(&queued, "status = 'in_progress'"),
+            on(&queued, "status = 'blocked'"),
+            on(&queued, "status = 'done'"),
+            on(&queued, "started = '2026-01-01T00:00:00Z'"),
+            on(&leased, "result = 'r'"),
+            on(&leased, "started = NULL, lease_expires = NULL"),
+            on(
+                &leased,
+                "status = 'complete', completed = '2019-01-01T00:00:00Z', lease_expires = NULL",
+            ),
+            on(&leased, "status = 'blocked', lease_expires = NULL"),
+            // The columns' lengths and ranges.
+            on(&queued, "title = ''"),
+            on(&queued, "title = repeat('t', 501)"),
+            on(&queued, "description = repeat('d', 65537)"),
+            on(&queued, "priority = 11"),
+            on(&queued, "priority = 0"),
+            on(&queued, "fence = -1"),
+            on(&queued, "attempts = -1"),
+            on(&queued, "unmet = -1"),
+            // A lease only on an in_progress task, whole (SPEC §10).
+            on(
+                &queued,
+                "fence = 1, attempts = 1, lease_token = 't', lease_worker = 'w', \
+                 lease_max_attempts = 3, lease_ms = 1000, lease_granted = 0, lease_expires = 1000",
+            ),
+            on(&leased, "lease_token = NULL"),
+            on(&leased, "lease_expires = lease_granted - 1"),
+            on(&leased, "lease_ms = 999"),
+            on(&leased, "lease_max_attempts = 1001"),
+            on(&leased, "lease_worker = repeat('w', 129)"),
+            on(&leased, "fence = 0"),
+        ],
+    );
+    assert_eq!(store.get_task("ops", &queued).unwrap(), before);
+    // What the rules allow still passes: a blocked task keeps when it was started.
+    client
+        .batch_execute(&on(
+            &leased,
+            "status = 'blocked', blocker = 'b', lease_expires = NULL",
+        ))
+        .unwrap();
+}
+
 #[test]
 fn a_newer_or_foreign_schema_is_refused_untouched() {
     let Some(url) = pg::url() else { return };
@@ -506,7 +589,18 @@ fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
         .query_one("SELECT version FROM agent_backlog_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "migrated to the latest version");
+    // The tasks' rules hold after the migration too.
+    let err = client
+        .batch_execute(&format!(
+            "UPDATE \"{schema}\".tasks SET status = 'complete' WHERE id = 'OPS-001'"
+        ))
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::CHECK_VIOLATION),
+        "{err}"
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::error::Error;
 const STEPS: &[&str] = &[
     include_str!("migrations/0001_schema.sql"),
     include_str!("migrations/0002_counts_by_session.sql"),
+    include_str!("migrations/0003_task_checks_in_one_function.sql"),
 ];
 
 /// The schema version this build writes.
