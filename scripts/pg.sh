@@ -9,6 +9,8 @@
 #                           port and data; used by a test that restarts the server mid-run
 #   scripts/pg.sh url       print the URL of the running cluster; exit 1 when not running
 #   scripts/pg.sh status    say whether it runs and where; exit 0 running, 3 not running
+#   scripts/pg.sh bindir    print the folder of the PostgreSQL programs it runs (pg_dump
+#                           and psql of the server's version are there on Debian)
 #
 # start, restart and url print only the URL on standard output, everything else on
 # standard error, so that `url=$(scripts/pg.sh start)` works. The URL is
@@ -539,6 +541,10 @@ main() {
 		find_programs
 		is_running || die "not running: scripts/pg.sh start"
 		url_for "$(running_port)"
+		;;
+	bindir)
+		find_programs
+		printf '%s\n' "$BINDIR"
 		;;
 	status)
 		set_paths

@@ -517,6 +517,40 @@ def pg_sh(command: str) -> str:
     return done.stdout.strip()
 
 
+def test_a_dump_of_the_store_restores_it_with_its_rules(tmp_path: Path) -> None:
+    """Backups by the database's own tools (docs/POSTGRES.md): `pg_dump --schema` of a
+    store, the schema dropped, the dump restored with psql. The store opens and reads
+    as before, carries on, and its schema still refuses an impossible task (the rules'
+    CHECK calls a function of the table's row type, which the dump must order)."""
+    url = pgserver.fresh_url()
+    schema = url.rsplit("%3D", 1)[1]
+    with agent_backlog.Store(url, actor="backup-bot") as store:
+        store.create_tasks("ops", [{"title": f"t{i}", "priority": 1 + i % 3} for i in range(5)])
+        leased = store.claim_lease("ops", "w1")
+        assert leased is not None
+        done = store.claim_next("ops")
+        assert done is not None
+        store.update_task("ops", done["id"], status="complete", result="r")
+        before = (store.list_tasks("ops"), store.summary("ops"), all_events(store),
+                  store.get_lease("ops", leased["task"]["id"]))
+    bindir = Path(pg_sh("bindir"))
+    dump = tmp_path / "dump.sql"
+    subprocess.run([str(bindir / "pg_dump"), "--dbname", str(pgserver.URL), "--schema", schema,
+                    "--file", str(dump)], check=True, timeout=120)
+    psql = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", str(pgserver.URL)]
+    subprocess.run(psql + ["-c", f'DROP SCHEMA "{schema}" CASCADE'], check=True, timeout=60)
+    subprocess.run(psql + ["-f", str(dump)], check=True, timeout=120, stdout=subprocess.DEVNULL)
+    with agent_backlog.Store(url) as store:
+        assert (store.list_tasks("ops"), store.summary("ops"), all_events(store),
+                store.get_lease("ops", leased["task"]["id"])) == before
+        store.finish_lease(leased["lease"]["token"], "complete", result="after the restore")
+        assert store.summary("ops")["complete"] == 2
+    refused = subprocess.run(
+        psql + ["-c", f"UPDATE \"{schema}\".tasks SET status = 'complete' WHERE status = 'queued'"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert refused.returncode != 0 and "tasks_valid" in refused.stderr, refused.stderr
+
+
 def test_async_store_on_postgresql() -> None:
     """AsyncStore on PostgreSQL (SPEC §16, §18): the results of Store, a wait woken by
     another store's commit (LISTEN/NOTIFY), and a cancelled wait that leaves nothing
