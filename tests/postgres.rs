@@ -753,3 +753,140 @@ fn a_chosen_prefix_racing_a_new_agents_derived_one_never_fails() {
         }
     }
 }
+
+/// Makes the next update of a task abort as a conflict (the trigger of
+/// [`a_write_aborted_as_a_conflict_runs_again_with_all_it_was_given`]).
+fn conflict_at_next_update(client: &mut postgres::Client) {
+    client
+        .batch_execute("SELECT setval('conflicts', 1, false)")
+        .unwrap();
+}
+
+/// Asserts that the conflict was raised and an update ran after it.
+fn assert_ran_again(client: &mut postgres::Client) {
+    let updates: i64 = client
+        .query_one("SELECT last_value FROM conflicts", &[])
+        .unwrap()
+        .get(0);
+    assert!(updates >= 2, "no update ran after the conflict ({updates})");
+}
+
+/// A write that PostgreSQL aborts as a conflict (a deadlock or a serialization failure)
+/// runs again from the start, and the second run stores everything the call was given:
+/// the result of a finish, the blocker of a block, a new title and description. A
+/// trigger made for the test aborts the first update of a task after each reset of
+/// its sequence, as the server would abort the loser of a deadlock.
+#[test]
+fn a_write_aborted_as_a_conflict_runs_again_with_all_it_was_given() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "retry");
+    let store_url = schemas.fresh();
+    let schema = store_url.rsplit("%3D").next().unwrap().to_owned();
+    let store = Store::open(&store_url).unwrap();
+    let ids: Vec<String> = [
+        "finished",
+        "finished then next",
+        "next",
+        "returned",
+        "updated",
+    ]
+    .into_iter()
+    .map(|title| store.create_task("ops", NewTask::new(title)).unwrap().id)
+    .collect();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "SET search_path = \"{schema}\";
+             CREATE SEQUENCE conflicts;
+             CREATE FUNCTION conflict_once() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('conflicts') = 1 THEN
+                     RAISE EXCEPTION 'a conflict made by the test'
+                         USING ERRCODE = 'serialization_failure';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER conflict_once BEFORE UPDATE ON tasks
+                 FOR EACH ROW EXECUTE FUNCTION conflict_once();"
+        ))
+        .unwrap();
+    let complete = |result: &str| Finish {
+        status: Status::Complete,
+        result: Some(result.into()),
+        blocker: None,
+    };
+    let claim = || {
+        store
+            .claim_lease("ops", "w", LeaseTerms::new())
+            .unwrap()
+            .unwrap()
+    };
+
+    let first = claim();
+    conflict_at_next_update(&mut client);
+    let done = store
+        .finish_lease(&first.lease.token, complete("the result"))
+        .unwrap();
+    assert_ran_again(&mut client);
+    assert_eq!(done.result.as_deref(), Some("the result"));
+
+    let second = claim();
+    conflict_at_next_update(&mut client);
+    let handed_on = store
+        .finish_and_claim(
+            &second.lease.token,
+            complete("the second result"),
+            LeaseTerms::new(),
+        )
+        .unwrap();
+    assert_ran_again(&mut client);
+    assert_eq!(
+        handed_on.finished.result.as_deref(),
+        Some("the second result")
+    );
+    let next = handed_on.next.expect("the next task is claimed");
+    assert_eq!(next.task.id, ids[2]);
+
+    conflict_at_next_update(&mut client);
+    let blocked = store
+        .finish_lease(
+            &next.lease.token,
+            Finish {
+                status: Status::Blocked,
+                result: None,
+                blocker: Some("waits for a person".into()),
+            },
+        )
+        .unwrap();
+    assert_ran_again(&mut client);
+    assert_eq!(blocked.blocker.as_deref(), Some("waits for a person"));
+
+    let fourth = claim();
+    assert_eq!(fourth.task.id, ids[3]);
+    conflict_at_next_update(&mut client);
+    let returned = store.return_lease(&fourth.lease.token).unwrap();
+    assert_ran_again(&mut client);
+    assert_eq!(returned.status, Status::Queued);
+
+    conflict_at_next_update(&mut client);
+    let changed = store
+        .update_task(
+            "ops",
+            &ids[4],
+            TaskPatch::new()
+                .title("renamed")
+                .description("a new description")
+                .status(Status::Blocked)
+                .blocker("on hold"),
+        )
+        .unwrap();
+    assert_ran_again(&mut client);
+    assert_eq!(changed.title, "renamed");
+    assert_eq!(changed.description.as_deref(), Some("a new description"));
+    assert_eq!(changed.blocker.as_deref(), Some("on hold"));
+
+    // What the calls stored is what they returned.
+    for task in [&done, &handed_on.finished, &blocked, &returned, &changed] {
+        assert_eq!(&store.get_task("ops", &task.id).unwrap(), task);
+    }
+}

@@ -389,8 +389,11 @@ pub(crate) struct Claimable {
 }
 
 /// The rule that turns a loaded task into its patched form, given the backend's "now".
-/// It returns the task to store, or an error that rolls the transaction back.
-pub(crate) type Patcher<'a> = dyn FnMut(Task, &str) -> Result<Task> + 'a;
+/// It returns the task to store, or an error that rolls the transaction back. A
+/// backend may call it more than once for one call of the store (PostgreSQL runs a
+/// write again from the start when the server aborts it as a conflict), so it must
+/// give the same task every time: it is an `Fn`, which cannot use up the patch.
+pub(crate) type Patcher<'a> = dyn Fn(Task, &str) -> Result<Task> + 'a;
 
 /// One database behind a [`Store`](crate::Store). See the module docs for the
 /// promises every implementation keeps.
@@ -436,7 +439,7 @@ pub(crate) trait Backend: Send + Sync {
         &self,
         agent_id: &str,
         task_id: &str,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         actor: Actor<'_>,
     ) -> Result<Option<Task>>;
 
@@ -484,14 +487,14 @@ pub(crate) trait Backend: Send + Sync {
     fn finish_lease(
         &self,
         token: &Token<'_>,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         next: Option<Terms>,
     ) -> Result<(Task, Option<(Task, LeaseRow)>)>;
 
     /// Ends the lease of `token` with `patch` (a release) as [`Backend::finish_lease`]
     /// does, and takes back the attempt its claim counted: the claim is undone, as
     /// if it had never been made, but for the fence. One transaction.
-    fn return_lease(&self, token: &Token<'_>, patch: &mut Patcher<'_>) -> Result<Task>;
+    fn return_lease(&self, token: &Token<'_>, patch: &Patcher<'_>) -> Result<Task>;
 
     /// The task's held lease (`Some(None)` when it holds none, `None` when the task
     /// is not in the agent's backlog). A pure read: an expired lease not yet requeued

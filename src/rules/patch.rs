@@ -61,8 +61,9 @@ impl Checked {
 
     /// What the patch makes of `task` at time `now`: the lifecycle move, then the
     /// blocker and result rules, then the plain fields. An error leaves the task as
-    /// it was (the caller's transaction is rolled back).
-    pub(crate) fn apply(&mut self, mut task: Task, now: &str) -> Result<Task> {
+    /// it was (the caller's transaction is rolled back). The patch is kept: a write
+    /// that runs again from the start applies it again, with the same outcome.
+    pub(crate) fn apply(&self, mut task: Task, now: &str) -> Result<Task> {
         let task_id = task.id.clone();
         let target = self.patch.status.unwrap_or(task.status);
         if !lifecycle::can_move(task.status, target) {
@@ -80,7 +81,7 @@ impl Checked {
             blocker: task.blocker.take(),
         };
         lifecycle::apply(&mut state, target, now);
-        match self.patch.blocker.take() {
+        match self.patch.blocker.clone() {
             Some(Some(blocker)) if target == Status::Blocked => state.blocker = Some(blocker),
             Some(Some(_)) => {
                 return Err(Error::invalid(format!(
@@ -99,7 +100,7 @@ impl Checked {
                 "blocker is required to block {task_id}: give the reason in \"blocker\""
             )));
         }
-        match self.patch.result.take() {
+        match self.patch.result.clone() {
             Some(Some(result)) if target == Status::Complete => state.result = Some(result),
             Some(Some(_)) => {
                 return Err(Error::invalid(format!(
@@ -109,13 +110,13 @@ impl Checked {
             Some(None) => state.result = None,
             None => {}
         }
-        if let Some(title) = self.title.take() {
+        if let Some(title) = self.title.clone() {
             task.title = title;
         }
         if let Some(priority) = self.priority {
             task.priority = priority;
         }
-        if let Some(description) = self.patch.description.take() {
+        if let Some(description) = self.patch.description.clone() {
             task.description = description;
         }
         debug_assert!(lifecycle::holds(&state), "{state:?}");

@@ -163,10 +163,10 @@ impl Store {
     /// returns the task. `lease_lost` when the token no longer holds the lease.
     pub fn finish_lease(&self, token: &str, finish: Finish) -> Result<Task> {
         let token = rules::token(token)?;
-        let mut checked = patch::check(rules::finish_patch(finish)?)?;
+        let checked = patch::check(rules::finish_patch(finish)?)?;
         let (task, _) =
             self.backend
-                .finish_lease(&token, &mut |task, now| checked.apply(task, now), None)?;
+                .finish_lease(&token, &|task, now| checked.apply(task, now), None)?;
         Ok(task)
     }
 
@@ -195,11 +195,11 @@ impl Store {
         terms: LeaseTerms,
     ) -> Result<Finished> {
         let token = rules::token(token)?;
-        let mut checked = patch::check(rules::finish_patch(finish)?)?;
+        let checked = patch::check(rules::finish_patch(finish)?)?;
         let terms = rules::terms(terms)?;
         let (finished, next) = self.backend.finish_lease(
             &token,
-            &mut |task, now| checked.apply(task, now),
+            &|task, now| checked.apply(task, now),
             Some(terms),
         )?;
         Ok(Finished {
@@ -227,9 +227,9 @@ impl Store {
     /// ```
     pub fn return_lease(&self, token: &str) -> Result<Task> {
         let token = rules::token(token)?;
-        let mut checked = patch::check(rules::finish_patch(Finish::release())?)?;
+        let checked = patch::check(rules::finish_patch(Finish::release())?)?;
         self.backend
-            .return_lease(&token, &mut |task, now| checked.apply(task, now))
+            .return_lease(&token, &|task, now| checked.apply(task, now))
     }
 
     /// A handle that ends this store's waits from any thread, at once: a

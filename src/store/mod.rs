@@ -250,7 +250,7 @@ impl Store {
     pub fn update_task(&self, agent_id: &str, task_id: &str, patch: TaskPatch) -> Result<Task> {
         validate::agent_id(agent_id)?;
         validate::task_id(task_id)?;
-        let mut checked = patch::check(patch)?;
+        let checked = patch::check(patch)?;
         if checked.is_empty() {
             return self.get_task(agent_id, task_id);
         }
@@ -258,7 +258,7 @@ impl Store {
             .update_task(
                 agent_id,
                 task_id,
-                &mut |task, now| checked.apply(task, now),
+                &|task, now| checked.apply(task, now),
                 self.actor(),
             )?
             .ok_or_else(|| not_found(agent_id, task_id))

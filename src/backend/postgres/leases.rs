@@ -346,7 +346,7 @@ pub(super) fn renew(
 pub(super) fn finish(
     tx: &mut Tx<'_>,
     token: &Token<'_>,
-    patch: &mut Patcher<'_>,
+    patch: &Patcher<'_>,
     next: Option<Terms>,
 ) -> PgResult<(Task, Option<(Task, LeaseRow)>)> {
     let load = load_sql(tx, token)?;
@@ -391,11 +391,7 @@ struct Finished {
 
 /// Applies `patch` to the task of `current` and records its event; the statement that
 /// stores the finish and ends the lease is for the caller to send.
-fn finished(
-    tx: &mut Tx<'_>,
-    current: Current,
-    patch: &mut Patcher<'_>,
-) -> PgResult<(Task, Finished)> {
+fn finished(tx: &mut Tx<'_>, current: Current, patch: &Patcher<'_>) -> PgResult<(Task, Finished)> {
     let task = patch(current.task, &tx.now()?)?;
     tx.event(
         &current.agent_id,
@@ -421,11 +417,7 @@ fn finished(
 
 /// Releases the task of `token` with `patch` and takes back the attempt its claim
 /// counted.
-pub(super) fn give_back(
-    tx: &mut Tx<'_>,
-    token: &Token<'_>,
-    patch: &mut Patcher<'_>,
-) -> PgResult<Task> {
+pub(super) fn give_back(tx: &mut Tx<'_>, token: &Token<'_>, patch: &Patcher<'_>) -> PgResult<Task> {
     let (task, _) = finish(tx, token, patch, None)?;
     let taken_back = tx.named(
         "UPDATE tasks SET attempts = attempts - 1 WHERE id = $1::text AND attempts > 0",

@@ -201,7 +201,7 @@ impl Backend for Postgres {
         &self,
         agent_id: &str,
         task_id: &str,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         actor: Actor<'_>,
     ) -> Result<Option<Task>> {
         self.write(|tx| tasks::update(tx, agent_id, task_id, patch, actor))
@@ -261,13 +261,13 @@ impl Backend for Postgres {
     fn finish_lease(
         &self,
         token: &Token<'_>,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         next: Option<Terms>,
     ) -> Result<(Task, Option<(Task, LeaseRow)>)> {
         self.write(|tx| leases::finish(tx, token, patch, next))
     }
 
-    fn return_lease(&self, token: &Token<'_>, patch: &mut Patcher<'_>) -> Result<Task> {
+    fn return_lease(&self, token: &Token<'_>, patch: &Patcher<'_>) -> Result<Task> {
         self.write(|tx| leases::give_back(tx, token, patch))
     }
 

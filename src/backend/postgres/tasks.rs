@@ -342,7 +342,7 @@ pub(super) fn update(
     tx: &mut Tx<'_>,
     agent_id: &str,
     task_id: &str,
-    patch: &mut Patcher<'_>,
+    patch: &Patcher<'_>,
     actor: Actor<'_>,
 ) -> PgResult<Option<Task>> {
     let load = tx.named(

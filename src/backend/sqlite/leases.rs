@@ -260,7 +260,7 @@ pub(super) fn renew(
 pub(super) fn finish(
     tx: &Transaction<'_>,
     token: &Token<'_>,
-    patch: &mut Patcher<'_>,
+    patch: &Patcher<'_>,
     next: Option<Terms>,
 ) -> SqlResult<(Task, Option<(Task, LeaseRow)>)> {
     let Current {
@@ -314,7 +314,7 @@ pub(super) fn finish(
 pub(super) fn give_back(
     tx: &Transaction<'_>,
     token: &Token<'_>,
-    patch: &mut Patcher<'_>,
+    patch: &Patcher<'_>,
 ) -> SqlResult<Task> {
     let seq = current(tx, token)?.seq;
     let (task, _) = finish(tx, token, patch, None)?;

@@ -233,7 +233,7 @@ impl Backend for Sqlite {
         &self,
         agent_id: &str,
         task_id: &str,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         actor: Actor<'_>,
     ) -> Result<Option<Task>> {
         self.conns
@@ -286,14 +286,14 @@ impl Backend for Sqlite {
     fn finish_lease(
         &self,
         token: &Token<'_>,
-        patch: &mut Patcher<'_>,
+        patch: &Patcher<'_>,
         next: Option<Terms>,
     ) -> Result<(Task, Option<(Task, LeaseRow)>)> {
         self.conns
             .write(|tx| leases::finish(tx, token, patch, next))
     }
 
-    fn return_lease(&self, token: &Token<'_>, patch: &mut Patcher<'_>) -> Result<Task> {
+    fn return_lease(&self, token: &Token<'_>, patch: &Patcher<'_>) -> Result<Task> {
         self.conns.write(|tx| leases::give_back(tx, token, patch))
     }
 

@@ -132,7 +132,7 @@ pub(super) fn update(
     tx: &Transaction<'_>,
     agent_id: &str,
     task_id: &str,
-    patch: &mut Patcher<'_>,
+    patch: &Patcher<'_>,
     actor: Actor<'_>,
 ) -> SqlResult<Option<Task>> {
     let found = tx
