@@ -261,6 +261,19 @@ fn a_wait_wakes_on_a_commit_of_another_store() {
         .wait_for_task("ops", "w1", Duration::from_millis(200), LeaseTerms::new())
         .unwrap()
         .is_none());
+    // An expiry is a task becoming ready too: the wait sleeps until the lease's end
+    // by the database's clock, then claims the task again.
+    stores[1].create_task("ops", NewTask::new("stalls")).unwrap();
+    let stalled = stores[1]
+        .claim_lease("ops", "w0", LeaseTerms::new().lease_seconds(1))
+        .unwrap()
+        .unwrap();
+    let again = stores[0]
+        .wait_for_task("ops", "w1", Duration::from_secs(30), LeaseTerms::new())
+        .unwrap()
+        .expect("the wait claims the task whose lease expired");
+    assert_eq!(again.task.id, stalled.task.id);
+    assert_eq!(again.lease.attempt, 2);
 }
 
 #[test]

@@ -381,11 +381,14 @@ impl Grant<'_> {
 }
 
 /// What a waiting worker looks at before it tries to claim: whether the agent has a
-/// queued task, and when its first held lease expires.
+/// queued task, and how long until its first held lease expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Claimable {
     pub ready: bool,
-    pub next_expiry_ms: Option<i64>,
+    /// Milliseconds from the look until the first held lease expires (zero or less:
+    /// expired), by the clock that leases expire by: the database's on a server, so
+    /// that a host whose clock is ahead or behind neither spins nor oversleeps.
+    pub next_expiry_in_ms: Option<i64>,
 }
 
 /// The rule that turns a loaded task into its patched form, given the backend's "now".

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Grant, LeaseRow};
+use crate::backend::{Backend, Claimable, Grant, LeaseRow};
 use crate::error::Result;
 use crate::lease::{Claim, Finish, Finished, Lease, LeaseTerms, Reaped};
 use crate::model::Task;
@@ -21,6 +21,14 @@ pub(super) const STOP_POLL: Duration = Duration::from_millis(50);
 /// may run code of the caller's (a Python signal handler), whose own calls may wait.
 pub(super) fn stopped(stop: &mut Option<&mut dyn FnMut() -> bool>) -> bool {
     stop.as_mut().is_some_and(crate::nowait::suspended)
+}
+
+/// When the first held lease of a look expires, on this process's monotonic clock:
+/// the look gives the time left by the database's clock, so a host whose wall clock
+/// is ahead or behind the database's waits as long as the lease has left.
+fn expiry_of(look: &Claimable) -> Option<Instant> {
+    look.next_expiry_in_ms
+        .map(|left| Instant::now() + Duration::from_millis(left.max(0) as u64))
 }
 
 /// A step of a wait: its value, or `None` when it failed because the wait was
@@ -369,15 +377,12 @@ impl Store {
             else {
                 return Ok(None);
             };
+            let mut expiry = expiry_of(&look);
             loop {
                 if look.ready {
                     break;
                 }
                 let now = Instant::now();
-                let expiry = look.next_expiry_ms.map(|ms| {
-                    let left = ms - crate::backend::now_ms();
-                    now + Duration::from_millis(left.max(0) as u64)
-                });
                 if expiry.is_some_and(|at| at <= now) {
                     break;
                 }
@@ -400,6 +405,7 @@ impl Store {
                         return Ok(None);
                     };
                     look = now_look;
+                    expiry = expiry_of(&look);
                 }
             }
         }

@@ -450,17 +450,20 @@ pub(super) fn get(
     }
 }
 
-/// Whether the agent has a ready task, and when its first held lease expires.
+/// Whether the agent has a ready task, and how long until its first held lease
+/// expires by the database's clock.
 pub(super) fn claimable(tx: &mut Tx<'_>, agent_id: &str) -> PgResult<Claimable> {
     let row = tx.query_one(
-        "SELECT (SELECT coalesce(sum(queued - waiting), 0)::bigint FROM counts WHERE agent_id = $1),
-                (SELECT min(lease_expires) FROM tasks
-                 WHERE agent_id = $1 AND lease_expires IS NOT NULL)",
+        &format!(
+            "SELECT (SELECT coalesce(sum(queued - waiting), 0)::bigint FROM counts WHERE agent_id = $1),
+                    (SELECT min(lease_expires) FROM tasks
+                     WHERE agent_id = $1 AND lease_expires IS NOT NULL) - {NOW_MS_SQL}"
+        ),
         &[&agent_id],
     )?;
     let ready: i64 = row.try_get(0)?;
     Ok(Claimable {
         ready: ready > 0,
-        next_expiry_ms: row.try_get(1)?,
+        next_expiry_in_ms: row.try_get(1)?,
     })
 }

@@ -359,6 +359,6 @@ pub(super) fn claimable(tx: &Connection, agent_id: &str) -> SqlResult<Claimable>
         .query_row([agent_id], |r| r.get(0))?;
     Ok(Claimable {
         ready: ready > 0,
-        next_expiry_ms,
+        next_expiry_in_ms: next_expiry_ms.map(|ms| ms - crate::backend::now_ms()),
     })
 }
