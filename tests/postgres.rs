@@ -263,7 +263,9 @@ fn a_wait_wakes_on_a_commit_of_another_store() {
         .is_none());
     // An expiry is a task becoming ready too: the wait sleeps until the lease's end
     // by the database's clock, then claims the task again.
-    stores[1].create_task("ops", NewTask::new("stalls")).unwrap();
+    stores[1]
+        .create_task("ops", NewTask::new("stalls"))
+        .unwrap();
     let stalled = stores[1]
         .claim_lease("ops", "w0", LeaseTerms::new().lease_seconds(1))
         .unwrap()
@@ -601,7 +603,7 @@ fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
         .query_one("SELECT version FROM agent_backlog_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 3, "migrated to the latest version");
+    assert_eq!(version, 4, "migrated to the latest version");
     // The tasks' rules hold after the migration too.
     assert_refused_by_the_schema(
         &mut client,
@@ -902,4 +904,67 @@ fn a_write_aborted_as_a_conflict_runs_again_with_all_it_was_given() {
     for task in [&done, &handed_on.finished, &blocked, &returned, &changed] {
         assert_eq!(&store.get_task("ops", &task.id).unwrap(), task);
     }
+}
+
+/// The URL of database `name` on the server of `url`.
+fn url_of_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = base.rsplit_once('/').expect("a URL names its database").0;
+    format!("{server}/{name}{query}")
+}
+
+/// `list_agents` gives agents by agent_id byte by byte on every database, as on a file:
+/// here on a database whose collation is a language's (ICU `en-US`, which ignores case
+/// and skips `-` at first), where the same calls list the same pages as SQLite's.
+#[test]
+fn agents_are_listed_in_the_same_order_whatever_the_databases_collation() {
+    let Some(url) = pg::url() else { return };
+    let name = format!("t_collation_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0
+                 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+        ))
+        .unwrap();
+    let database_url = url_of_database(&url, &name);
+    let mut client = postgres::Client::connect(&database_url, postgres::NoTls).unwrap();
+    let language_order: bool = client
+        .query_one("SELECT 'alpha' < 'Zeta'", &[])
+        .unwrap()
+        .get(0);
+    assert!(language_order, "the database sorts as English does");
+
+    let on_server = Store::open(&database_url).unwrap();
+    let on_file = Store::open(":memory:").unwrap();
+    for store in [&on_server, &on_file] {
+        for agent in ["alpha", "Zeta", "ops-b", "opsa", "Beta", "ops_c"] {
+            store.create_task(agent, NewTask::new("t")).unwrap();
+        }
+    }
+    let every = agent_backlog::Page::new();
+    let listed = on_server.list_agents(every).unwrap();
+    let ids: Vec<&str> = listed.agents.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(ids, ["Beta", "Zeta", "alpha", "ops-b", "ops_c", "opsa"]);
+    assert_eq!(listed, on_file.list_agents(every).unwrap());
+    let page = agent_backlog::Page {
+        limit: Some(2),
+        offset: Some(3),
+    };
+    assert_eq!(
+        on_server.list_agents(page).unwrap(),
+        on_file.list_agents(page).unwrap()
+    );
+
+    drop(on_server);
+    drop(client);
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
 }
