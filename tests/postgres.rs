@@ -560,7 +560,11 @@ fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
                  ('OPS-004', 'ops', 'd', 7, '2026-01-01T00:00:00Z');
              INSERT INTO counts (agent_id, priority, queued) VALUES ('ops', 2, 3), ('ops', 7, 1);
              UPDATE tasks SET status = 'in_progress', started = created WHERE id <> 'OPS-001';
-             UPDATE tasks SET status = 'complete', completed = created WHERE id = 'OPS-004';",
+             UPDATE tasks SET status = 'complete', completed = created WHERE id = 'OPS-004';
+             INSERT INTO events (seq, at, agent_id, task_id, type, actor, data) VALUES
+                 (1, 0, 'ops', 'OPS-009', 'created', NULL, '{{\"title\":\"e\",\"priority\":5}}'),
+                 (2, 0, 'ops', 'OPS-009', 'deleted', NULL, '{{}}');
+             UPDATE feed SET seq = 2;",
             v1_sql = include_str!("../src/backend/postgres/migrations/0001_schema.sql"),
         ))
         .unwrap();
@@ -603,7 +607,16 @@ fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
         .query_one("SELECT version FROM agent_backlog_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 4, "migrated to the latest version");
+    assert_eq!(version, 5, "migrated to the latest version");
+    // A task deleted before version 5 is remembered from its events: once they are
+    // pruned, its history is empty, not `not_found`.
+    store.prune_events(1_000).unwrap();
+    let history = store.task_history("ops", "OPS-009").unwrap();
+    assert!(history.events.is_empty(), "{history:?}");
+    assert_eq!(
+        store.task_history("ops", "OPS-010").unwrap_err().code(),
+        "not_found"
+    );
     // The tasks' rules hold after the migration too.
     assert_refused_by_the_schema(
         &mut client,

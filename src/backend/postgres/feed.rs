@@ -50,16 +50,20 @@ pub(super) fn page(tx: &mut Tx<'_>, q: &Checked) -> PgResult<Vec<Event>> {
     rows.iter().map(event_from_row).collect()
 }
 
-/// The task's events, oldest first; `None` when it has none and is not in the
-/// agent's backlog.
+/// The task's events, oldest first; `None` when the task never was in the agent's
+/// backlog.
 pub(super) fn history(
     tx: &mut Tx<'_>,
     agent_id: &str,
     task_id: &str,
 ) -> PgResult<Option<Vec<Event>>> {
-    let live = tx
+    // A task that exists or was deleted has a history, empty once its events are
+    // pruned (SPEC §14: not_found only when it never had events).
+    let existed = tx
         .query_opt(
-            "SELECT 1 FROM tasks WHERE id = $1 AND agent_id = $2",
+            "SELECT 1 FROM tasks WHERE id = $1 AND agent_id = $2
+             UNION ALL SELECT 1 FROM deleted_tasks WHERE task_id = $1 AND agent_id = $2
+             LIMIT 1",
             &[&task_id, &agent_id],
         )?
         .is_some();
@@ -73,7 +77,7 @@ pub(super) fn history(
         .iter()
         .map(event_from_row)
         .collect::<PgResult<Vec<_>>>()?;
-    Ok((live || !events.is_empty()).then_some(events))
+    Ok((existed || !events.is_empty()).then_some(events))
 }
 
 /// The seq of the newest event (the feed's counter), 0 when there is none.

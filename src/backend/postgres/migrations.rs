@@ -19,6 +19,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0002_counts_by_session.sql"),
     include_str!("migrations/0003_task_checks_in_one_function.sql"),
     include_str!("migrations/0004_agent_ids_in_byte_order.sql"),
+    include_str!("migrations/0005_deleted_tasks.sql"),
 ];
 
 /// The schema version this build writes.

@@ -121,7 +121,8 @@ pub(super) fn page(conn: &Connection, q: &Checked) -> SqlResult<Vec<Event>> {
 }
 
 /// The task's events, oldest first, read along its chain from its last event; `None`
-/// when it has none and does not exist.
+/// when the task never existed (a deleted task keeps its row of `deleted_tasks`, also
+/// once its events are pruned).
 pub(super) fn history(
     conn: &Connection,
     agent_id: &str,
@@ -132,13 +133,17 @@ pub(super) fn history(
         .query_row([task_id, agent_id], |r| r.get(0))
         .optional()?;
     let head = match live {
-        Some(head) => head,
+        Some(head) => Some(head),
         None => conn
             .prepare_cached(
                 "SELECT last_event FROM deleted_tasks WHERE task_id = ?1 AND agent_id = ?2",
             )?
-            .query_row([task_id, agent_id], |r| r.get(0))
-            .optional()?,
+            .query_row([task_id, agent_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(Some),
+    };
+    let Some(head) = head else {
+        return Ok(None);
     };
     let mut link = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS}, prev FROM events WHERE seq = ?1"
@@ -158,7 +163,7 @@ pub(super) fn history(
         at = prev;
     }
     events.reverse();
-    Ok((live.is_some() || !events.is_empty()).then_some(events))
+    Ok(Some(events))
 }
 
 /// The seq of the newest event (the feed's rowid: one seek), 0 when there is none.
@@ -171,18 +176,14 @@ pub(super) fn last_seq(conn: &Connection) -> SqlResult<i64> {
 /// Deletes the events with a seq below `before`, except the newest event of all: it
 /// keeps the largest rowid in place, so that no seq is ever given again.
 pub(super) fn prune(tx: &Transaction<'_>, before: i64) -> SqlResult<u64> {
+    // A deleted task keeps its row of `deleted_tasks`: its history is then empty, not
+    // `not_found`, which is only for a task that never had events (SPEC §14).
     let n = tx
         .prepare_cached(
             "DELETE FROM events WHERE seq < ?1
              AND seq < (SELECT coalesce(max(seq), 0) FROM events)",
         )?
         .execute([before])?;
-    // A deleted task whose every event is gone has no history left to find.
-    tx.prepare_cached(
-        "DELETE FROM deleted_tasks WHERE NOT EXISTS
-         (SELECT 1 FROM events WHERE seq = deleted_tasks.last_event)",
-    )?
-    .execute([])?;
     Ok(n as u64)
 }
 
