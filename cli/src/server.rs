@@ -580,16 +580,19 @@ struct OpRequest {
 /// The name of the header that says who a request acts as (SPEC §14).
 const ACTOR_HEADER: &str = "agent-backlog-actor";
 
-/// The `Agent-Backlog-Actor` header, as text.
+/// The `Agent-Backlog-Actor` header, as text: UTF-8, so that an actor every other
+/// surface takes (any characters but control characters) can be sent here too.
 fn actor_header(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     headers
         .get(ACTOR_HEADER)
         .map(|value| {
-            value.to_str().map(str::to_owned).map_err(|_| {
-                ApiError::from(Error::InvalidArgument(
-                    "the Agent-Backlog-Actor header must be printable ASCII text".into(),
-                ))
-            })
+            std::str::from_utf8(value.as_bytes())
+                .map(str::to_owned)
+                .map_err(|_| {
+                    ApiError::from(Error::InvalidArgument(
+                        "the Agent-Backlog-Actor header must be UTF-8 text".into(),
+                    ))
+                })
         })
         .transpose()
 }

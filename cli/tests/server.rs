@@ -1221,6 +1221,21 @@ fn history_routes_the_actor_header_and_the_event_stream() {
     server
         .get("/api/events?limit=0")
         .expect_error(400, "invalid_argument");
+
+    // An actor is any text but control characters, on every surface: over HTTP its
+    // header is UTF-8.
+    let made = server.request(
+        "POST",
+        "/api/backlogs/crew",
+        &[
+            ("Content-Type", "application/json"),
+            ("Agent-Backlog-Actor", "José 🛠"),
+        ],
+        Some(br#"{"title": "Fix the build"}"#),
+    );
+    made.expect(201);
+    let history = server.get("/api/backlogs/crew/CRE-001/history").expect(200);
+    assert_eq!(history["events"][0]["actor"], "José 🛠");
 }
 
 /// A follower that reads the feed by `after` (or `Last-Event-ID`) misses nothing when
