@@ -93,20 +93,22 @@ class AsyncStore:
     """A backlog store for asyncio programs: ``Store``'s methods as coroutines, with
     the same arguments, results and errors (see the module docs for what runs where).
 
-    ``AsyncStore(path, *, busy_timeout=None, durability=None, actor=None)`` opens the
-    store as ``Store`` does. Use ``async with AsyncStore(path) as store:`` or
+    ``AsyncStore(path_or_url, *, busy_timeout=None, durability=None, actor=None)`` opens
+    the store as ``Store`` does. Use ``async with AsyncStore(path) as store:`` or
     ``await store.aclose()``. One AsyncStore may serve any number of coroutines.
     """
 
     def __init__(
         self,
-        path: Any,
+        path_or_url: Any,
         *,
         busy_timeout: Any = None,
         durability: Any = None,
         actor: Any = None,
     ) -> None:
-        self._store = Store(path, busy_timeout=busy_timeout, durability=durability, actor=actor)
+        self._store = Store(
+            path_or_url, busy_timeout=busy_timeout, durability=durability, actor=actor
+        )
         self._executor: Optional[ThreadPoolExecutor] = None
         self._executor_lock = threading.Lock()
         self._closed = False

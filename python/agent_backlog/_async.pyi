@@ -42,7 +42,7 @@ class AsyncStore:
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]"],
+        path_or_url: Union[str, "os.PathLike[str]"],
         *,
         busy_timeout: Optional[float] = None,
         durability: Optional[Literal["normal", "full"]] = None,
@@ -175,10 +175,10 @@ class AsyncStore:
     async def events(
         self,
         *,
-        after: Optional[int] = None,
-        limit: Optional[int] = None,
+        after: Optional[int] = 0,
+        limit: Optional[int] = 100,
         agent_id: Optional[str] = None,
-        wait_seconds: Optional[float] = None,
+        wait_seconds: Optional[float] = 0,
     ) -> EventPage:
         """The change feed after ``after``; waits up to ``wait_seconds`` for the next
         change when there is no event yet."""

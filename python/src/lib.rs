@@ -743,24 +743,24 @@ fn arg<T>(py: Python<'_>, result: Result<T, Error>) -> PyResult<T> {
 
 #[pymethods]
 impl PyStore {
-    /// Opens (creating if needed) the store at `path`; see the class docstring.
+    /// Opens (creating if needed) the store at `path_or_url`; see the class docstring.
     #[new]
-    #[pyo3(signature = (path, *, busy_timeout = None, durability = None, actor = None))]
+    #[pyo3(signature = (path_or_url, *, busy_timeout = None, durability = None, actor = None))]
     fn new(
         py: Python<'_>,
-        path: &Bound<'_, PyAny>,
+        path_or_url: &Bound<'_, PyAny>,
         busy_timeout: Option<&Bound<'_, PyAny>>,
         durability: Option<&Bound<'_, PyAny>>,
         actor: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let file: PathBuf = match path.extract() {
+        let file: PathBuf = match path_or_url.extract() {
             Ok(file) => file,
             Err(e) if e.is_instance_of::<PyTypeError>(py) => {
                 return Err(to_py_err(
                     py,
                     Error::InvalidArgument(format!(
-                        "path must be a str or an os.PathLike, got {}",
-                        type_name(path)
+                        "path_or_url must be a str or an os.PathLike (a file's path, \":memory:\" or a postgresql:// URL), got {}",
+                        type_name(path_or_url)
                     )),
                 ))
             }
@@ -1274,7 +1274,7 @@ impl PyStore {
     /// `wait_seconds` it waits (GIL released, Ctrl-C works) for the next change when
     /// there is no event yet.
     #[pyo3(signature = (*, after = None, limit = None, agent_id = None, wait_seconds = None, _waiter = None))]
-    #[pyo3(text_signature = "(self, *, after=None, limit=None, agent_id=None, wait_seconds=None)")]
+    #[pyo3(text_signature = "(self, *, after=0, limit=100, agent_id=None, wait_seconds=0)")]
     fn events<'py>(
         &self,
         py: Python<'py>,

@@ -221,7 +221,7 @@ OPEN_CASES: list[tuple[str, Callable[[Path], Store], str, str]] = [
     ("empty path", lambda d: Store(""), "invalid_argument", "empty path"),
     ("path with a NUL", lambda d: Store("a\x00b.db"), "invalid_argument", "NUL"),
     ("path as bytes", lambda d: Store(b"x.db"),  # type: ignore[arg-type]
-     "invalid_argument", "path must be a str or an os.PathLike, got bytes"),
+     "invalid_argument", "path_or_url must be a str or an os.PathLike"),
     ("path as an int", lambda d: Store(3),  # type: ignore[arg-type]
      "invalid_argument", "got int"),
     ("file: URI of an absolute path", lambda d: Store(f"file:{d}/target.db?mode=memory"), "storage", "cannot open"),

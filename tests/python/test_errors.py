@@ -261,7 +261,7 @@ def test_store_option_refusals(tmp_path: Path, kwargs: dict[str, Any], message: 
 
 
 def test_store_path_refusals(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="^path must be a str or an os.PathLike, got int$"):
+    with pytest.raises(ValidationError, match=r"^path_or_url must be a str or an os\.PathLike \(.*\), got int$"):
         agent_backlog.Store(3)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="path"):
         agent_backlog.Store("")

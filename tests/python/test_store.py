@@ -34,7 +34,7 @@ def test_path_types(tmp_path: Path) -> None:
         with agent_backlog.Store(path) as store:
             store.create_task("ops", "x")
     assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
-    with pytest.raises(agent_backlog.ValidationError, match="^path must be a str or an os.PathLike, got bytes$"):
+    with pytest.raises(agent_backlog.ValidationError, match=r"^path_or_url must be a str or an os\.PathLike \(.*\), got bytes$"):
         agent_backlog.Store(os.fsencode(tmp_path / "c.db"))  # type: ignore[arg-type]
     assert not (tmp_path / "c.db").exists()
 
