@@ -6,7 +6,8 @@
 //! inputs and the fields of its body side by side (`create_task`: `agent_id`, `title`,
 //! `description`, `priority`, `depends_on`, `idempotency_key`). Its result is exactly
 //! the operation's JSON when that is an object, and `{"result": ...}` around it
-//! otherwise; an error is the §7 error object, flagged as an error.
+//! otherwise: a claim is the claim itself, no claim is `{"result": null}`. An error is
+//! the §7 error object, flagged as an error.
 //!
 //! Two rules make the tools easy for a model to call:
 //! - `null` for an argument means "not given", so the strict form of the schemas (every
@@ -149,7 +150,8 @@ impl Tool {
 /// The result of a tool call: the structured content and whether it is an error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// The operation's JSON (an object, or `{"result": ...}`), or the §7 error object.
+    /// The operation's JSON when it is an object, else `{"result": ...}` around it (a
+    /// `null`: nothing to claim, no lease); or the §7 error object.
     pub content: Value,
     /// `true` when `content` is an error object.
     pub is_error: bool,
@@ -276,7 +278,7 @@ impl Toolbox {
                 None => op.call_value(store, request),
             });
         match reply.and_then(|json| parse_result(&json)) {
-            Ok(value) if op.result.is_object() => Outcome {
+            Ok(value) if value.is_object() => Outcome {
                 content: value,
                 is_error: false,
             },
@@ -438,15 +440,22 @@ impl Toolbox {
                 description.push_str(&format!(" It works on the backlog of {agent}."));
             }
         }
-        let result = op.result.schema();
+        // A result that may be null is the object when there is one, `{"result": null}`
+        // when there is none.
         let output_schema = if op.result.is_object() {
-            result
+            op.result.schema()
         } else {
             json!({
                 "type": "object",
-                "properties": {"result": result},
-                "required": ["result"],
-                "additionalProperties": false,
+                "anyOf": [
+                    op.result.present_schema(),
+                    {
+                        "type": "object",
+                        "properties": {"result": {"type": "null"}},
+                        "required": ["result"],
+                        "additionalProperties": false,
+                    },
+                ],
             })
         };
         Tool {
@@ -597,10 +606,7 @@ mod tests {
         }
         let token = |tools: &Toolbox| {
             let claim = tools.call(&store, "claim_lease", json!({"worker": "w"}));
-            claim.content["result"]["lease"]["token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            claim.content["lease"]["token"].as_str().unwrap().to_owned()
         };
         let (theirs, ours) = (token(&other), token(&mine));
         for name in ["renew_lease", "finish_lease", "finish_and_claim"] {
@@ -617,7 +623,7 @@ mod tests {
         }
         // Nothing moved: their task is still leased, and our own token works.
         let lease = other.call(&store, "get_lease", json!({"task_id": "OTH-001"}));
-        assert_eq!(lease.content["result"]["token"], theirs.as_str());
+        assert_eq!(lease.content["token"], theirs.as_str());
         let renewed = mine.call(&store, "renew_lease", json!({"token": ours}));
         assert!(!renewed.is_error, "{renewed:?}");
         let malformed = mine.call(&store, "renew_lease", json!({"token": "nope"}));

@@ -70,12 +70,20 @@ impl Surface for Tools {
             });
         }
         let object = outcome.content.as_object().expect("an object result");
-        let op = operation_result_is_object(operation);
-        let value = if op {
-            outcome.content.clone()
+        // A result that may be null is the object itself when there is one, and
+        // `{"result": null}` when there is none.
+        // (A task has a `result` key too, among nine others.)
+        let value = if !operation_result_is_object(operation)
+            && object.len() == 1
+            && object.contains_key("result")
+        {
+            assert!(
+                object["result"].is_null(),
+                "only null is wrapped: {object:?}"
+            );
+            Value::Null
         } else {
-            assert_eq!(object.len(), 1, "a wrapped result has one key: {object:?}");
-            object["result"].clone()
+            outcome.content.clone()
         };
         Ok(value.to_string())
     }

@@ -83,9 +83,9 @@ class ScriptedModel:
         status = "done"  # a first guess, which the error will correct
         while True:
             claim = json.loads((yield self._call("claim_lease", agent_id=AGENT, worker=WORKER, lease_seconds=60)))
-            if claim["result"] is None:
+            if claim == {"result": None}:
                 break
-            task, token = claim["result"]["task"], claim["result"]["lease"]["token"]
+            task, token = claim["task"], claim["lease"]["token"]
             output = f"{task['title']}: done by {WORKER}"  # the pretend work
             while True:
                 reply = json.loads((yield self._call("finish_lease", token=token, status=status, result=output)))

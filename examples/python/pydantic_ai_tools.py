@@ -86,8 +86,8 @@ def scripted(messages: List[ModelMessage], info: AgentInfo) -> ModelResponse:
     if turn == 2:  # take the most urgent task
         return ModelResponse(parts=[_call(info, "claim_lease", worker=WORKER, lease_seconds=60)])
     if turn == 3:  # (pretend) work, then finish it
-        assert last is not None and last["result"] is not None, last
-        task, token = last["result"]["task"], last["result"]["lease"]["token"]
+        assert last is not None and "lease" in last, last
+        task, token = last["task"], last["lease"]["token"]
         return ModelResponse(parts=[_call(info, "finish_lease", token=token, status="complete",
                                           result=f"{task['title']}: done by {WORKER}")])
     assert last is not None and "error" not in last, last

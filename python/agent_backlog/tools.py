@@ -17,7 +17,8 @@ with an ``AsyncStore``.
 The tools are the ones ``agent-backlog mcp`` serves, from the same definition in the
 core: a tool per operation, with the operation's name; flat arguments (the fields of
 a body beside the other inputs); the result is the operation's JSON when that is an
-object and ``{"result": ...}`` around it otherwise; an error is the error object
+object and ``{"result": ...}`` around it otherwise (a claim is the claim, no claim is
+``{"result": None}``); an error is the error object
 ``{"error": {"code", "message"}}``, returned, never raised, so that the model reads
 what to change.
 

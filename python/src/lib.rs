@@ -1382,7 +1382,7 @@ impl PyStore {
 
     /// Calls the tool `name` (SPEC §15) with its flat `arguments` (a dict) and returns
     /// its structured result: the operation's JSON (`{"result": ...}` around one that is
-    /// not an object), or the error object `{"error": {"code", "message"}}`. Never
+    /// not an object, such as a `null` claim), or the error object `{"error": {"code", "message"}}`. Never
     /// raises a BacklogError; a wait is interruptible. `agent_backlog.tools.call` is the
     /// public form.
     #[pyo3(name = "_call_tool", signature = (name, arguments, *, agent_id = None, _waiter = None))]

@@ -74,7 +74,7 @@ class ToolCallingFake(FakeMessagesListChatModel):
             results = [json.loads(str(m.content)) for m in messages if isinstance(m, ToolMessage)]
             for call in message.tool_calls:
                 if call["args"].get("token") == TOKEN:
-                    call["args"]["token"] = results[-1]["result"]["lease"]["token"]
+                    call["args"]["token"] = results[-1]["lease"]["token"]
         return result
 
 
@@ -133,7 +133,7 @@ def test_a_langchain_agent_loop(store: Store) -> None:
     assert [m.tool_call_id for m in answers] == ["c1", "c2", "c3", "c4"]
     results = [json.loads(str(m.content)) for m in answers]
     assert results[0]["id"] == "OPS-001"
-    assert results[1]["result"]["task"]["id"] == "OPS-001"
+    assert results[1]["task"]["id"] == "OPS-001"
     assert results[2]["status"] == "complete"
     # An error is a tool result the model reads, not an exception in the loop.
     assert results[3] == {"error": {"code": "not_found", "message": "task OPS-404 is not in the backlog of ops"}}
@@ -173,7 +173,7 @@ def test_langchain_tools_on_an_asyncstore(store: Store, db_path: Any) -> None:
             wait = asyncio.create_task(backlog["wait_for_task"].ainvoke(
                 {"worker": "lc", "timeout_seconds": 60, "lease_seconds": None, "max_attempts": None}))
             claimed = json.loads(await wait)
-            assert claimed["result"]["task"]["id"] == "OPS-001"
+            assert claimed["task"]["id"] == "OPS-001"
             idle = asyncio.create_task(backlog["wait_for_task"].ainvoke(
                 {"worker": "lc", "timeout_seconds": 60, "lease_seconds": None, "max_attempts": None}))
             await asyncio.sleep(0.1)
@@ -199,7 +199,7 @@ def last_output(call: ModelCall) -> Any:
 
 def finish_with_token(call: ModelCall) -> Any:
     """A model's turn after claim_lease: finish the lease it got."""
-    token = last_output(call)["result"]["lease"]["token"]
+    token = last_output(call)["lease"]["token"]
     return [function_call("finish_lease", {"token": token, "status": "complete", "result": "3 posts written",
                                            "blocker": None}, call_id="c3")]
 
@@ -276,7 +276,7 @@ def test_a_waiting_tool_does_not_block_the_loop(store: Store) -> None:
     outputs = {item["call_id"]: json.loads(item["output"]) for item in model.calls[1].input
                if isinstance(item, dict) and item.get("type") == "function_call_output"}
     assert outputs["c1"]["id"] == "OPS-001"
-    assert outputs["w1"]["result"]["task"]["id"] == "OPS-001"
+    assert outputs["w1"]["task"]["id"] == "OPS-001"
     assert store.get_task("ops", "OPS-001")["status"] == "in_progress"
 
 
@@ -296,7 +296,7 @@ def test_openai_agents_tools_on_an_asyncstore(store: Store, db_path: Any) -> Non
     run_agent(agent, "Wait for work.")
     outputs = {item["call_id"]: json.loads(item["output"]) for item in model.calls[1].input
                if isinstance(item, dict) and item.get("type") == "function_call_output"}
-    assert outputs["w1"]["result"]["task"]["id"] == outputs["c1"]["id"] == "OPS-001"
+    assert outputs["w1"]["task"]["id"] == outputs["c1"]["id"] == "OPS-001"
     assert store.get_task("ops", "OPS-001")["status"] == "in_progress"
     on_loop.store.close()
 

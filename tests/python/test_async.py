@@ -455,7 +455,7 @@ def test_acall_answers_as_call_does(tmp_path: Path) -> None:
                 await wait
             assert wait_threads_gone("agent-backlog _call_tool") == []
             claimed = await tools.acall(store, "wait_for_task", {"agent_id": AGENT, "worker": "w", "timeout_seconds": 5})
-            assert claimed["result"]["task"]["id"] == "OPS-001"
+            assert claimed["task"]["id"] == "OPS-001"
 
     run(main)
 

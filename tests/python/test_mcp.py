@@ -158,12 +158,12 @@ async def worker_flow(call: Call) -> List[Dict[str, Any]]:
     ]
     claim = await call("claim_lease", {"agent_id": "ops", "worker": "w1", "lease_seconds": 60})
     out.append(claim)
-    out.append(await call("finish_lease", {"token": claim["result"]["lease"]["token"], "status": "complete",
+    out.append(await call("finish_lease", {"token": claim["lease"]["token"], "status": "complete",
                                            "result": "notes written"}))
     claim = await call("claim_lease", {"agent_id": "ops", "worker": "w1", "lease_seconds": None,
                                        "max_attempts": None})
     out.append(claim)
-    out.append(await call("finish_lease", {"token": claim["result"]["lease"]["token"], "status": "blocked",
+    out.append(await call("finish_lease", {"token": claim["lease"]["token"], "status": "blocked",
                                            "blocker": "waiting for CI", "result": None}))
     out.append(await call("claim_lease", {"agent_id": "ops", "worker": "w1"}))
     out.append(await call("get_task", {"agent_id": "ops", "task_id": "OPS-001"}))
@@ -334,8 +334,8 @@ def test_a_server_bound_to_an_agent(transport: str, tmp_path: Path) -> None:
                     assert refused["error"]["code"] == "invalid_argument", refused
                     assert "agent_id" in refused["error"]["message"], refused
                 claim = await call("claim_lease", {"worker": "w1"})
-                assert claim["result"]["lease"]["agent_id"] == "ops"
-                done = await call("finish_lease", {"token": claim["result"]["lease"]["token"], "status": "complete"})
+                assert claim["lease"]["agent_id"] == "ops"
+                done = await call("finish_lease", {"token": claim["lease"]["token"], "status": "complete"})
                 assert done["status"] == "complete"
                 with Store(db) as store:
                     assert store.get_task("ops", "OPS-001") == done
@@ -386,8 +386,8 @@ def test_wait_for_task_waits_and_ends_when_cancelled(transport: str, tmp_path: P
                     created_at = time.monotonic()
                     created = store.create_task("ops", "Wake up")
                 assert woke["after"] < 5, woke
-                assert woke["result"]["task"]["id"] == created["id"]
-                assert woke["result"]["task"]["status"] == "in_progress"
+                assert woke["task"]["id"] == created["id"]
+                assert woke["task"]["status"] == "in_progress"
 
                 # A call the client cancels stops waiting: it claims nothing afterwards.
                 with anyio.move_on_after(0.3) as scope:

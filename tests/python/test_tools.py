@@ -5,8 +5,8 @@
   flattened into a tool's arguments, as the Rust runner tests/tools.rs does: the fields
   of a body (``task`` of create_task, ``patch`` of update_task) beside the other inputs,
   and ``""`` where a patch clears description, blocker or result with ``null``. A
-  success must give the case's result (inside ``{"result": ...}`` for the operations
-  whose result may be null) and match the tool's ``output_schema``; a failure must give
+  success must give the case's result (``{"result": null}`` for a null, which only the
+  operations in WRAPPED give) and match the tool's ``output_schema``; a failure must give
   the error object of the case's code, with nothing written.
 - ``TOOLS``, ``CORE`` and ``select``: a tool per operation, strict parameter schemas,
   the bound form.
@@ -43,7 +43,8 @@ MINE = [c for c in CASES if "surfaces" not in c.data or SURFACE in c.data["surfa
 BODIES = {"create_task": "task", "update_task": "patch"}
 # In update_task, "" clears these (null is "not given" for a tool argument).
 CLEARABLE = {"description", "blocker", "result"}
-# The operations whose result may be null: the tool wraps it in {"result": ...}.
+# The operations whose result may be null: a claim or lease is the tool's result as it
+# is, and null is {"result": null}.
 WRAPPED = {"claim_next", "claim_lease", "wait_for_task", "get_lease"}
 SPEC_CORE = ("list_tasks", "get_task", "create_task", "update_task", "claim_lease", "finish_lease", "summary")
 ANNOTATIONS = {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
@@ -117,11 +118,11 @@ def test_conformance_through_the_tools(case: Case) -> None:
                 error = error_of(reply)
                 pytest.fail(f"expected success, got {error['code']}: {error['message']}")
             validate(op, reply)
-            if op in WRAPPED:
-                assert list(reply) == ["result"], reply
-                result: Any = reply["result"]
-            else:
-                result = reply
+            result: Any = reply
+            if data["result"] is None:
+                assert op in WRAPPED, op
+                assert reply == {"result": None}, reply
+                result = None
             problems = mismatches(expand(data["result"]), result)
             assert not problems, "\n".join(problems)
             return
@@ -371,12 +372,12 @@ def test_a_worker_loop_through_the_tools(store: Store) -> None:
         claim = tools.call(store, "claim_lease", {"agent_id": "ops", "worker": "w1", "lease_seconds": 60,
                                                   "max_attempts": None})
         validate("claim_lease", claim)
-        if claim["result"] is None:
+        if claim == {"result": None}:
             break
-        token = claim["result"]["lease"]["token"]
-        lease = tools.call(store, "get_lease", {"agent_id": "ops", "task_id": claim["result"]["task"]["id"]})
+        token = claim["lease"]["token"]
+        lease = tools.call(store, "get_lease", {"agent_id": "ops", "task_id": claim["task"]["id"]})
         validate("get_lease", lease)
-        assert lease["result"] == claim["result"]["lease"]
+        assert lease == claim["lease"]
         finished = tools.call(store, "finish_lease", {"token": token, "status": "complete", "result": "ok",
                                                       "blocker": None})
         validate("finish_lease", finished)
