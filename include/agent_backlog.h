@@ -17,9 +17,10 @@
  *   out-parameter is code 1 and nothing is written. query_json and options_json may
  *   be NULL (no filter, default options). Free and close of NULL do nothing.
  * - Handles: BacklogStore is opaque. A handle is a number, counted and never reused,
- *   that is only looked up among the open stores, never dereferenced: a handle that
- *   was closed or never opened is code 1 ("store handle is not open"), also after
- *   other stores were opened.
+ *   that is only looked up among the open stores, never dereferenced, so a stale
+ *   handle never reaches a store opened later. A closed handle is code 5 ("the store
+ *   is closed", as every call after a close is); one never opened is code 1 ("store
+ *   handle was never opened").
  * - Threads: every function may be called from any thread; one handle may be used by
  *   several threads at once. Reads never wait for a write; writes of one handle take
  *   turns, each waiting at most the busy timeout from its call. Many processes may
@@ -41,7 +42,7 @@
 #define BACKLOG_OK 0
 
 /**
- * Return code `invalid_argument`: a NULL pointer, invalid UTF-8, a closed handle,
+ * Return code `invalid_argument`: a NULL pointer, invalid UTF-8, a handle never opened,
  * malformed JSON, an unknown field, a wrong type or a value out of range. Nothing
  * was written.
  */
@@ -148,9 +149,8 @@ int backlog_open_with_options(const char *path,
  * no-op.
  *
  * Waits for the call running on the handle in another thread, if any, to finish, then
- * closes the database. Any later call with this handle returns code 1 ("store handle
- * is not open"); a call that raced with the close and lost returns code 5 ("the store
- * is closed"). Handles are never reused, so a stale handle never reaches a store
+ * closes the database. Any later call with this handle returns code 5 ("the store
+ * is closed"), as does a call that raced with the close and lost. Handles are never reused, so a stale handle never reaches a store
  * opened later.
  *
  * Thread safety: may be called from any thread, also while other threads use the

@@ -714,11 +714,11 @@ const C_CASES: &[CCase] = &[
     ("NULL store in summary", H::NullStore, Op::Summary, [ML, Null, Null], INVALID, "store must not be NULL"),
     ("NULL store in claim_next", H::NullStore, Op::Claim, [ML, Null, Null], INVALID, "store must not be NULL"),
     ("NULL store in set_prefix", H::NullStore, Op::Prefix, [Str("new-agent"), Str("NEW"), Null], INVALID, "store must not be NULL"),
-    ("closed handle in create_task", H::Closed, Op::Create, [ML, Str(r#"{"title":"t"}"#), Null], INVALID, "store handle is not open"),
-    ("closed handle in claim_next", H::Closed, Op::Claim, [ML, Null, Null], INVALID, "store handle is not open"),
-    ("closed handle in delete_task", H::Closed, Op::Delete, [ML, Str("MKT-001"), Null], INVALID, "store handle is not open"),
-    ("never-opened handle in update_task", H::Bogus, Op::Update, [ML, Str("MKT-004"), Str(r#"{"priority":1}"#)], INVALID, "store handle is not open"),
-    ("never-opened handle in query_tasks", H::Bogus, Op::Query, [Null, Null, Null], INVALID, "store handle is not open"),
+    ("closed handle in create_task", H::Closed, Op::Create, [ML, Str(r#"{"title":"t"}"#), Null], STORAGE, "the store is closed"),
+    ("closed handle in claim_next", H::Closed, Op::Claim, [ML, Null, Null], STORAGE, "the store is closed"),
+    ("closed handle in delete_task", H::Closed, Op::Delete, [ML, Str("MKT-001"), Null], STORAGE, "the store is closed"),
+    ("never-opened handle in update_task", H::Bogus, Op::Update, [ML, Str("MKT-004"), Str(r#"{"priority":1}"#)], INVALID, "store handle was never opened"),
+    ("never-opened handle in query_tasks", H::Bogus, Op::Query, [Null, Null, Null], INVALID, "store handle was never opened"),
     // NULL strings
     ("NULL agent_id in list_tasks", H::Open, Op::List, [Null, Null, Null], INVALID, "agent_id must not be NULL"),
     ("NULL agent_id in create_task", H::Open, Op::Create, [Null, Str(r#"{"title":"t"}"#), Null], INVALID, "agent_id must not be NULL"),
@@ -787,7 +787,8 @@ fn run_c_case(what: &str, handle: H, op: Op, args: [Arg; 3], want: Want, needle:
     store.fixture();
     let before = store.snapshot();
     let closed = CStore::open(":memory:");
-    let bogus = 0x1000usize as *const BacklogStore;
+    // Far above any handle this process will have been given.
+    let bogus = 0xdead_beef_usize as *const BacklogStore;
     let ptr = match handle {
         H::Open => store.0.cast_const(),
         H::NullStore => ptr::null(),

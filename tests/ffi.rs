@@ -766,13 +766,14 @@ fn closed_and_unknown_handles() {
     assert_eq!(create(&h, "ops", r#"{"title":"t"}"#).0, 0);
     let raw = h.0;
     backlog_close(raw);
+    // Every call after the close is a storage error (SPEC §8).
     let (code, json) = summary(&h, "ops");
-    assert_eq!(code, BACKLOG_INVALID_ARGUMENT);
+    assert_eq!(code, BACKLOG_STORAGE);
     assert!(
-        message(&json).starts_with("store handle is not open (closed or never opened)"),
+        message(&json).starts_with("the store is closed (backlog_close was called on this handle)"),
         "{json}"
     );
-    assert_eq!(claim(&h, "ops").0, BACKLOG_INVALID_ARGUMENT);
+    assert_eq!(claim(&h, "ops").0, BACKLOG_STORAGE);
     // Closing again (here and when `h` drops) is a no-op.
     backlog_close(raw);
 
@@ -781,7 +782,7 @@ fn closed_and_unknown_handles() {
     let fake = Handle(not_a_store.as_mut_ptr().cast());
     let (code, json) = get(&fake, "ops", "OPS-001");
     assert_eq!(code, BACKLOG_INVALID_ARGUMENT);
-    assert!(message(&json).contains("not open"), "{json}");
+    assert!(message(&json).contains("never opened"), "{json}");
     let dangling = Handle(0xdead_beef_usize as *mut BacklogStore);
     assert_eq!(summary(&dangling, "ops").0, BACKLOG_INVALID_ARGUMENT);
     backlog_close(0xdead_beef_usize as *mut BacklogStore);
@@ -893,9 +894,9 @@ fn close_while_other_threads_use_the_handle_fails_cleanly() {
                     scope.spawn(|| {
                         for i in 0..50 {
                             let (code, json) = create(&h, "ops", &format!(r#"{{"title":"t{i}"}}"#));
-                            // Before the close: ok. After: not open (1), or closed under a
-                            // call that had already found the handle (storage, 5).
-                            assert!([0, 1, 5].contains(&code), "{code}: {json}");
+                            // Before the close: ok. After, or racing with it: closed
+                            // (storage, 5), never anything else.
+                            assert!([0, 5].contains(&code), "{code}: {json}");
                         }
                     })
                 })
@@ -906,7 +907,7 @@ fn close_while_other_threads_use_the_handle_fails_cleanly() {
                 u.join().unwrap();
             }
         });
-        assert_eq!(summary(&h, "ops").0, BACKLOG_INVALID_ARGUMENT);
+        assert_eq!(summary(&h, "ops").0, BACKLOG_STORAGE);
     }
 }
 

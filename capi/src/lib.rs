@@ -11,7 +11,8 @@
 //! - **Handles.** A `BacklogStore *` is a token, never dereferenced: it is the key of a
 //!   live [`Store`] in a process-wide registry. Every call looks its handle up and
 //!   clones the `Arc`, so `backlog_close` in another thread cannot free a store that a
-//!   call is using; an unknown handle (closed or never opened) is `invalid_argument`.
+//!   call is using. A closed handle is `storage` ("the store is closed", SPEC §8: every
+//!   call after `close` returns); one never opened is `invalid_argument`.
 //! - **Panics.** Every exported body runs inside [`guard`] (one `catch_unwind`): a panic
 //!   becomes code 6 (`internal`) with the error object, and never unwinds into C.
 //! - **Strings.** Results are `CString`s handed over with `into_raw` and taken back by
@@ -33,7 +34,7 @@ use agent_backlog::{
 
 /// Return code: success; the out-parameter holds the result JSON.
 pub const BACKLOG_OK: c_int = 0;
-/// Return code `invalid_argument`: a NULL pointer, invalid UTF-8, a closed handle,
+/// Return code `invalid_argument`: a NULL pointer, invalid UTF-8, a handle never opened,
 /// malformed JSON, an unknown field, a wrong type or a value out of range. Nothing
 /// was written.
 pub const BACKLOG_INVALID_ARGUMENT: c_int = 1;
@@ -143,22 +144,30 @@ fn register(store: Store) -> Result<*mut BacklogStore> {
     Ok(ptr::without_provenance_mut(number))
 }
 
-/// The store behind a handle, if it is open. Never dereferences `handle`.
+/// The store behind a handle, if it is open. Never dereferences `handle`. A handle
+/// that was given and closed is `storage`, as every call after `close` is (SPEC §8);
+/// one never given is `invalid_argument`.
 fn lookup(handle: *const BacklogStore) -> Result<Arc<Store>> {
     if handle.is_null() {
         return Err(invalid(
             "store must not be NULL: pass the handle that backlog_open gave",
         ));
     }
-    registry(|| STORES.read(), || STORES.try_read())?
-        .get(&handle.addr())
-        .cloned()
-        .ok_or_else(|| {
-            invalid(
-                "store handle is not open (closed or never opened): pass a handle from \
-                 backlog_open that has not been given to backlog_close",
-            )
-        })
+    let number = handle.addr();
+    if let Some(store) = registry(|| STORES.read(), || STORES.try_read())?.get(&number) {
+        return Ok(Arc::clone(store));
+    }
+    if number < NEXT_HANDLE.load(Ordering::Relaxed) {
+        return Err(Error::Storage {
+            message: "the store is closed (backlog_close was called on this handle); open \
+                      it again with backlog_open to use it"
+                .into(),
+            source: None,
+        });
+    }
+    Err(invalid(
+        "store handle was never opened: pass a handle that backlog_open gave",
+    ))
 }
 
 /// Borrows a C string argument as UTF-8.
@@ -405,9 +414,8 @@ pub unsafe extern "C" fn backlog_open_with_options(
 /// no-op.
 ///
 /// Waits for the call running on the handle in another thread, if any, to finish, then
-/// closes the database. Any later call with this handle returns code 1 ("store handle
-/// is not open"); a call that raced with the close and lost returns code 5 ("the store
-/// is closed"). Handles are never reused, so a stale handle never reaches a store
+/// closes the database. Any later call with this handle returns code 5 ("the store
+/// is closed"), as does a call that raced with the close and lost. Handles are never reused, so a stale handle never reaches a store
 /// opened later.
 ///
 /// Thread safety: may be called from any thread, also while other threads use the

@@ -285,8 +285,8 @@ fn a_stale_handle_never_reaches_a_newer_store() {
         "a handle was given twice"
     );
     let (code, json) = via_call(&Handle(stale), "summary", r#"{"agent_id":"a"}"#);
-    assert_eq!(code, BACKLOG_INVALID_ARGUMENT, "{json}");
-    assert!(json.contains("store handle is not open"), "{json}");
+    assert_eq!(code, BACKLOG_STORAGE, "{json}");
+    assert!(json.contains("the store is closed"), "{json}");
     for h in &newer {
         assert_eq!(via_call(h, "summary", r#"{"agent_id":"a"}"#).0, BACKLOG_OK);
     }

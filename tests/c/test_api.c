@@ -399,13 +399,14 @@ static void test_options_and_handles(const char *dir) {
     backlog_close(a);
     backlog_close(b);
 
-    /* A closed handle, and one that was never opened, are code 1 without being read. */
+    /* A closed handle is a storage error, as every call after a close is (SPEC §8); one
+       that was never opened is code 1. Neither is read. */
     closed = a;
-    EXPECT(1, "store handle is not open (closed or never opened)", backlog_summary(closed, "dev", &out));
-    EXPECT(1, "store handle is not open", backlog_claim_next(closed, "dev", &out));
+    EXPECT(5, "the store is closed (backlog_close was called on this handle)", backlog_summary(closed, "dev", &out));
+    EXPECT(5, "the store is closed", backlog_claim_next(closed, "dev", &out));
     backlog_close(closed); /* again: a no-op */
     memset(not_a_store, 0x5a, sizeof not_a_store);
-    EXPECT(1, "store handle is not open", backlog_get_task((BacklogStore *)not_a_store, "dev", "DEV-001", &out));
+    EXPECT(1, "store handle was never opened", backlog_get_task((BacklogStore *)not_a_store, "dev", "DEV-001", &out));
     backlog_close((BacklogStore *)not_a_store);
     CHECK(not_a_store[0] == 0x5a && not_a_store[63] == 0x5a);
 
