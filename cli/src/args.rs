@@ -315,6 +315,12 @@ fn operation_command(op: &'static Operation) -> Command {
     let mut command = Command::new(op.command)
         .about(short(op.doc))
         .long_about(op.doc);
+    // The operation's own name with dashes answers too (`get-dependencies` for
+    // `dependencies`, `claim-next` for `claim`): SPEC §17 names subcommands so.
+    let dashed = op.name.replace('_', "-");
+    if dashed != op.command {
+        command = command.visible_alias(&*Box::leak(dashed.into_boxed_str()));
+    }
     for input in op.inputs {
         command = match input.kind {
             Kind::Object(fields) => fields.iter().fold(command, |mut command, field| {

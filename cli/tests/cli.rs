@@ -737,6 +737,9 @@ fn every_operation_of_the_table_is_a_command() {
         );
         let sub = cli(db, &[op.command, "--help"]);
         assert_eq!(sub.code, 0, "{}", op.command);
+        // The operation's own name with dashes is the same command.
+        let dashed = op.name.replace('_', "-");
+        assert_eq!(cli(db, &[&dashed, "--help"]).stdout, sub.stdout, "{dashed}");
         for input in op.inputs.iter().filter(|i| !i.required) {
             let flag = format!("--{}", input.name.trim_end_matches("_id").replace('_', "-"));
             assert!(sub.stdout.contains(&flag), "{} {flag}", op.command);
