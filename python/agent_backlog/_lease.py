@@ -19,6 +19,12 @@ another worker took the task). ``hold_lease`` does all four::
   lets the exception go on.
 - A lost lease is visible: ``held.lost`` turns true, ``held.check()`` raises
   ``LeaseLostError``, and finishing raises it (the other worker's result stands).
+- The work may also finish the lease itself with the store (``finish_lease`` or
+  ``finish_and_claim`` with ``held.token``): the lease is then not lost, renewing
+  stops, and leaving the block normally raises nothing (``held.finished`` is the task
+  as it is then).
+- A finish that fails for another reason (a bad blocker, a busy database) leaves the
+  lease held and renewed, so the work may try again.
 """
 
 from __future__ import annotations
@@ -37,6 +43,16 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncHeldLease", "HeldLease", "hold_lease", "hold_lease_async"]
 
+# What the core's lease_lost message says when the token's own finish ended the lease
+# (src/rules/lease.rs), as opposed to another worker, an expiry, an update or a delete.
+_FINISHED_BY_ITS_TOKEN = "(the lease was already finished)"
+
+
+def _finished_already(lost: LeaseLostError) -> bool:
+    """Whether the lease ended by a finish with its own token (the work called
+    ``finish_lease`` or ``finish_and_claim`` itself), not lost to anyone."""
+    return _FINISHED_BY_ITS_TOKEN in str(lost)
+
 
 class _Held:
     """What both forms of a held lease keep and show: the task, the lease, the result,
@@ -51,6 +67,7 @@ class _Held:
         """The task as the finish left it, once finished."""
         self.lost_error: Optional[LeaseLostError] = None
         """Why the lease was lost, once it was."""
+        self._ended_by_the_work = False
         if renew_every is None:
             renew_every = _duration(self.lease) / 3
         if not renew_every > 0:
@@ -72,6 +89,15 @@ class _Held:
         long work, so that a worker that stalled stops early."""
         if self.lost_error is not None:
             raise self.lost_error
+
+
+def _lease_ended(held: "_Held", lost: LeaseLostError) -> None:
+    """Records how a lease ended that a call was told is no longer held: by the
+    work's own finish, or lost."""
+    if _finished_already(lost):
+        held._ended_by_the_work = True
+    else:
+        held.lost_error = lost
 
 
 class HeldLease(_Held):
@@ -107,8 +133,7 @@ class HeldLease(_Held):
         blocker: Optional[str] = None,
     ) -> Task:
         """Ends the lease as ``Store.finish_lease`` does; ``LeaseLostError`` when it
-        was lost."""
-        self._stop.set()
+        was lost. Any other error leaves the lease held and renewed."""
         with self._lock:
             if self.finished is not None:
                 raise ValueError(f"the lease on {self.lease['task_id']} is already finished")
@@ -116,10 +141,11 @@ class HeldLease(_Held):
             try:
                 task = self.store.finish_lease(self.token, status, result=result, blocker=blocker)
             except LeaseLostError as lost:
-                self.lost_error = lost
+                self._ended(lost)
                 raise
             self.finished = task
-            return task
+        self._stop.set()
+        return task
 
     def _renew(self) -> None:
         while not self._stop.wait(self._renew_every):
@@ -129,12 +155,19 @@ class HeldLease(_Held):
                 try:
                     self.lease = self.store.renew_lease(self.token)
                 except LeaseLostError as lost:
-                    self.lost_error = lost
+                    self._ended(lost)
                     return
                 except BacklogError:
                     # Busy or briefly unavailable: the next tick tries again, well
                     # before the lease runs out.
                     continue
+
+    def _ended(self, lost: LeaseLostError) -> None:
+        _lease_ended(self, lost)
+
+    def _as_left(self) -> Task:
+        """The task as the work's own finish left it."""
+        return self.store.get_task(self.lease["agent_id"], self.lease["task_id"])
 
     def __enter__(self) -> HeldLease:
         self._renewer.start()
@@ -150,8 +183,16 @@ class HeldLease(_Held):
         self._renewer.join()
         if self.finished is not None:
             return
+        if self._ended_by_the_work:
+            self.finished = self._as_left()
+            return
         if exc_type is None:
-            self.complete(self.result)
+            try:
+                self.complete(self.result)
+            except LeaseLostError:
+                if not self._ended_by_the_work:
+                    raise
+                self.finished = self._as_left()
             return
         if self.lost_error is None:
             try:
@@ -212,8 +253,7 @@ class AsyncHeldLease(_Held):
         blocker: Optional[str] = None,
     ) -> Task:
         """Ends the lease as ``finish_lease`` does; ``LeaseLostError`` when it was
-        lost."""
-        await self._stop_renewing()
+        lost. Any other error leaves the lease held and renewed."""
         async with self._lock:
             if self.finished is not None:
                 raise ValueError(f"the lease on {self.lease['task_id']} is already finished")
@@ -221,10 +261,11 @@ class AsyncHeldLease(_Held):
             try:
                 task = await self.store.finish_lease(self.token, status, result=result, blocker=blocker)
             except LeaseLostError as lost:
-                self.lost_error = lost
+                _lease_ended(self, lost)
                 raise
             self.finished = task
-            return task
+        await self._stop_renewing()
+        return task
 
     async def _renew(self) -> None:
         while True:
@@ -235,10 +276,14 @@ class AsyncHeldLease(_Held):
                 try:
                     self.lease = await self.store.renew_lease(self.token)
                 except LeaseLostError as lost:
-                    self.lost_error = lost
+                    _lease_ended(self, lost)
                     return
                 except BacklogError:
                     continue  # busy: the next tick tries again, well before expiry
+
+    async def _as_left(self) -> Task:
+        """The task as the work's own finish left it."""
+        return await self.store.get_task(self.lease["agent_id"], self.lease["task_id"])
 
     async def _stop_renewing(self) -> None:
         renewer, self._renewer = self._renewer, None
@@ -263,8 +308,16 @@ class AsyncHeldLease(_Held):
         await self._stop_renewing()
         if self.finished is not None:
             return
+        if self._ended_by_the_work:
+            self.finished = await self._as_left()
+            return
         if exc_type is None:
-            await self.complete(self.result)
+            try:
+                await self.complete(self.result)
+            except LeaseLostError:
+                if not self._ended_by_the_work:
+                    raise
+                self.finished = await self._as_left()
             return
         if self.lost_error is None:
             try:

@@ -480,6 +480,31 @@ def test_hold_lease_async_renews_on_the_loop_and_completes() -> None:
     run(main)
 
 
+def test_hold_lease_async_keeps_renewing_after_a_refused_finish_and_takes_the_work_s_own() -> None:
+    async def main() -> None:
+        async with AsyncStore(":memory:") as store:
+            await store.create_tasks(AGENT, [{"title": "a"}, {"title": "b"}])
+            claim = await store.claim_lease(AGENT, "w1", lease_seconds=1)
+            assert claim is not None
+            async with agent_backlog.hold_lease_async(store, claim, renew_every=0.2) as held:
+                with pytest.raises(agent_backlog.ValidationError):
+                    await held.block("")  # refused: the lease is still held and renewed
+                await asyncio.sleep(1.5)
+                assert (await store.reap_expired(AGENT)) == {"requeued": [], "blocked": []}
+                held.result = "done"
+            assert held.finished is not None and held.finished["result"] == "done"
+
+            claim = await store.claim_lease(AGENT, "w1", lease_seconds=1)
+            assert claim is not None
+            async with agent_backlog.hold_lease_async(store, claim, renew_every=0.1) as held:
+                await store.finish_lease(held.token, "complete", result="by the work")
+                await asyncio.sleep(0.3)  # a renewal finds it finished, not lost
+                assert not held.lost
+            assert held.finished is not None and held.finished["result"] == "by the work"
+
+    run(main)
+
+
 def test_hold_lease_async_releases_on_an_exception_and_shows_a_lost_lease() -> None:
     async def main() -> None:
         async with AsyncStore(":memory:") as store:

@@ -172,6 +172,43 @@ def test_hold_lease_finishes_once(store: Store) -> None:
     assert store.get_task(AGENT, claim["task"]["id"])["status"] == "blocked"
 
 
+def test_hold_lease_leaves_a_finish_of_the_work_s_own_as_it_is(store: Store) -> None:
+    # The work finishes the lease itself, with the store and the held token; a renewal
+    # comes after it. The lease was not lost, and leaving the block raises nothing.
+    claim = store.claim_lease(AGENT, "w", lease_seconds=1)
+    assert claim is not None
+    with agent_backlog.hold_lease(store, claim, renew_every=0.1) as held:
+        handed_on = store.finish_and_claim(held.token, "complete", result="done by the work")
+        time.sleep(0.3)
+        assert not held.lost
+        held.check()
+    assert held.finished is not None
+    assert (held.finished["status"], held.finished["result"]) == ("complete", "done by the work")
+    assert handed_on["next"] is not None  # the next task, untouched by the helper
+    assert store.get_task(AGENT, handed_on["next"]["task"]["id"])["status"] == "in_progress"
+    # The same without a renewal in between: the exit's own finish finds it finished.
+    store.create_task(AGENT, "c")
+    claim = store.claim_lease(AGENT, "w")
+    assert claim is not None
+    with agent_backlog.hold_lease(store, claim) as held:
+        store.finish_lease(held.token, "blocked", blocker="the work blocked it")
+    assert held.finished is not None and held.finished["blocker"] == "the work blocked it"
+    assert not held.lost
+
+
+def test_hold_lease_keeps_renewing_after_a_refused_finish(store: Store) -> None:
+    claim = store.claim_lease(AGENT, "w", lease_seconds=1)
+    assert claim is not None
+    with agent_backlog.hold_lease(store, claim, renew_every=0.2) as held:
+        with pytest.raises(agent_backlog.ValidationError):
+            held.block("")  # an empty blocker: refused, the lease still held
+        time.sleep(1.5)  # past the first expiry: only renewals keep it
+        assert store.reap_expired(AGENT) == {"requeued": [], "blocked": []}
+        assert not held.lost
+        held.result = "done after all"
+    assert held.finished is not None and held.finished["result"] == "done after all"
+
+
 def test_hold_lease_releases_on_an_exception(store: Store) -> None:
     claim = store.claim_lease(AGENT, "w")
     assert claim is not None
