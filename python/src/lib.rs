@@ -784,7 +784,8 @@ impl PyStore {
             .map_err(|e| to_py_err(py, e))?;
         Ok(PyStore {
             store: Arc::new(store),
-            path: file.display().to_string(),
+            // Shown by repr: a URL's password is hidden.
+            path: agent_backlog::shown_location(&file.display().to_string()),
         })
     }
 

@@ -551,6 +551,18 @@ def test_a_dump_of_the_store_restores_it_with_its_rules(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "tasks_valid" in refused.stderr, refused.stderr
 
 
+def test_a_url_s_password_is_never_shown() -> None:
+    """repr shows where a store lives, without the password of its URL (the test server
+    trusts loopback, so any password connects)."""
+    url = pgserver.fresh_url().replace("://agent_backlog@", "://agent_backlog:s3cret-pw@", 1)
+    assert "s3cret-pw" in url
+    with agent_backlog.Store(url) as store:
+        shown = repr(store)
+        assert "s3cret-pw" not in shown and "agent_backlog:***@" in shown, shown
+        shown = repr(agent_backlog.AsyncStore(url))
+        assert "s3cret-pw" not in shown and shown.startswith("<agent_backlog.AsyncStore"), shown
+
+
 def test_async_store_on_postgresql() -> None:
     """AsyncStore on PostgreSQL (SPEC §16, §18): the results of Store, a wait woken by
     another store's commit (LISTEN/NOTIFY), and a cancelled wait that leaves nothing
