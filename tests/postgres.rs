@@ -981,3 +981,50 @@ fn agents_are_listed_in_the_same_order_whatever_the_databases_collation() {
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
 }
+
+/// A server that ends the store's sessions (as a restart does: "terminating connection
+/// due to administrator command") costs no call an error: the call that finds its
+/// connection gone runs again on a new one, and the other idle connections, from
+/// before, are not handed out again.
+#[test]
+fn calls_carry_on_when_the_server_ends_every_session() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "ended");
+    let name = format!("ended_{}", std::process::id());
+    let store_url = format!("{}&pool_size=4&application_name={name}", schemas.fresh());
+    let store = Arc::new(Store::open(&store_url).unwrap());
+    store.create_task("ops", NewTask::new("first")).unwrap();
+    // Several connections open and idle.
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            let store = Arc::clone(&store);
+            scope.spawn(move || {
+                for _ in 0..20 {
+                    store.summary("ops").unwrap();
+                }
+            });
+        }
+    });
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    for round in 0..2 {
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = $1) t",
+                &[&name],
+            )
+            .unwrap()
+            .get(0);
+        assert!(ended >= 1, "round {round}: no session of the store to end");
+        // Reads, a snapshot read and writes, each on a connection from before.
+        let summary = store.summary("ops").unwrap();
+        assert_eq!(summary.total, 1 + round);
+        store
+            .list_tasks("ops", agent_backlog::ListQuery::new())
+            .unwrap();
+        store
+            .create_task("ops", NewTask::new(format!("after {round}")))
+            .unwrap();
+        store.claim_next("ops").unwrap().expect("a task is queued");
+    }
+}

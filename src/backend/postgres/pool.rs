@@ -688,9 +688,21 @@ pub(super) struct Pool {
 }
 
 /// Whether the connection was lost (the server restarted, the network failed): a
-/// pooled connection may have been broken while it was idle.
+/// pooled connection may have been broken while it was idle. A server that shuts down
+/// or restarts ends its sessions with an error of its own (class 57P: "terminating
+/// connection due to administrator command"), a failed link is class 08.
 fn lost(fail: &Fail) -> bool {
-    matches!(fail, Fail::Db(e) if e.is_closed() || e.as_db_error().is_none())
+    match fail {
+        Fail::Db(e) => {
+            e.is_closed()
+                || e.as_db_error().is_none()
+                || e.code().is_some_and(|c| {
+                    let code = c.code();
+                    code.starts_with("57P") || code.starts_with("08")
+                })
+        }
+        Fail::Rule(_) => false,
+    }
 }
 
 /// Whether PostgreSQL asks for the transaction to be run again.
@@ -846,12 +858,25 @@ impl Pool {
         }
         let mut conn = self.take(deadline)?;
         let result = f(&mut conn);
-        let healthy = match &result {
-            Err(Fail::Db(e)) => !e.is_closed() && e.as_db_error().is_some(),
-            _ => true,
-        };
-        self.give_back(conn, healthy);
+        let broken = matches!(&result, Err(fail) if lost(fail));
+        self.give_back(conn, !broken);
+        if broken {
+            // The server went away (a restart, most often): the idle connections are
+            // from before, so none is handed out again; the next call connects anew.
+            self.drop_idle();
+        }
         result.map_err(Error::from)
+    }
+
+    /// Lets every idle connection go.
+    fn drop_idle(&self) {
+        let idle = {
+            let mut state = lock(&self.state);
+            state.open -= state.idle.len();
+            std::mem::take(&mut state.idle)
+        };
+        drop(idle);
+        self.freed.notify_all();
     }
 
     /// Runs `f` in a write transaction, again from the start when PostgreSQL aborts it
