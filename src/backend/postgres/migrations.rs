@@ -8,6 +8,7 @@
 //! version than this build knows is refused with nothing changed, and so is a schema
 //! that holds a `tasks` table of another application.
 
+use postgres::error::SqlState;
 use postgres::Client;
 
 use super::{Fail, PgResult};
@@ -115,6 +116,14 @@ fn ensure_schema(client: &mut Client) -> PgResult<String> {
         })?
         .to_owned();
     let quoted = format!("\"{}\"", first.replace('"', "\"\""));
-    client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))?;
+    match client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}")) {
+        // Two sessions creating the schema at once: IF NOT EXISTS looks before it
+        // inserts, so the second can fail on the catalog's unique index (or as a
+        // duplicate schema). The schema is there either way.
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::DUPLICATE_SCHEMA) => {}
+        other => other?,
+    }
     Ok(first)
 }
