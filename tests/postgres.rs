@@ -637,6 +637,15 @@ fn bad_urls_and_unreachable_servers_are_told_apart() {
         .err()
         .unwrap();
     assert_eq!(err.code(), "invalid_argument");
+    assert!(err.to_string().contains("option `sslmode`"), "{err}");
+    let err = Store::open("postgresql://u@127.0.0.1:5432/db?gssencmode=disable")
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "invalid_argument");
+    assert!(
+        err.to_string().contains("unknown option `gssencmode`"),
+        "{err}"
+    );
     // Port 1 on loopback: nothing listens there.
     let err = Store::open("postgres://u:secret@127.0.0.1:1/db")
         .err()
@@ -1026,5 +1035,43 @@ fn calls_carry_on_when_the_server_ends_every_session() {
             .create_task("ops", NewTask::new(format!("after {round}")))
             .unwrap();
         store.claim_next("ops").unwrap().expect("a task is queued");
+    }
+}
+
+/// The URL's TLS options are read as libpq reads them: a Unix socket is never
+/// encrypted whatever `sslmode` says, `sslmode=disable` ignores `sslrootcert`, and
+/// `sslmode=allow` connects (asking for TLS first, as `prefer`).
+#[test]
+fn tls_options_are_read_as_libpq_reads_them() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "tlsopts");
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let sockets: String = admin
+        .query_one("SELECT current_setting('unix_socket_directories')", &[])
+        .unwrap()
+        .get(0);
+    let port: String = admin
+        .query_one("SELECT current_setting('port')", &[])
+        .unwrap()
+        .get(0);
+    let socket = sockets.split(',').next().unwrap().trim().to_owned();
+    let fresh = schemas.fresh();
+    let query = fresh.split_once('?').unwrap().1;
+    let user = url.split("://").nth(1).unwrap().split('@').next().unwrap();
+    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let over_socket = format!(
+        "postgresql://{user}@/{database}?host={socket}&port={port}&sslmode=require&{query}"
+    );
+    let store = Store::open(&over_socket).expect("sslmode=require over a Unix socket");
+    store
+        .create_task("ops", NewTask::new("over the socket"))
+        .unwrap();
+    let base = fresh.clone();
+    for extra in [
+        "sslmode=disable&sslrootcert=/nonexistent/ca.pem",
+        "sslmode=allow",
+    ] {
+        let store = Store::open(&format!("{base}&{extra}")).expect(extra);
+        assert_eq!(store.summary("ops").unwrap().total, 1, "{extra}");
     }
 }

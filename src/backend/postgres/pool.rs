@@ -81,6 +81,7 @@ impl Url {
         let mut pool_size = DEFAULT_POOL_SIZE;
         let mut root_cert = None;
         let mut verify = false;
+        let mut disabled = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -97,10 +98,17 @@ impl Url {
                 }
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 // The driver knows disable, prefer and require; the verifying modes are
-                // require with the certificate checked.
+                // require with the certificate checked, and allow (plain text first,
+                // TLS if the server insists) is taken as prefer, which asks for TLS
+                // first: never less protected than what was asked.
                 "sslmode" if value == "verify-ca" || value == "verify-full" => {
                     verify = true;
                     kept.push("sslmode=require");
+                }
+                "sslmode" if value == "allow" => kept.push("sslmode=prefer"),
+                "sslmode" if value == "disable" => {
+                    disabled = true;
+                    kept.push(pair);
                 }
                 _ => kept.push(pair),
             }
@@ -111,12 +119,33 @@ impl Url {
             format!("{base}?{}", kept.join("&"))
         };
         let shown = hide_password(text);
-        let config: postgres::Config = driver.parse().map_err(|e| {
+        let config: postgres::Config = driver.parse().map_err(|e: postgres::Error| {
+            // The driver's error says only "invalid connection string"; its source says
+            // what (an unknown parameter, a value it does not take).
+            let why = match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            };
             Error::invalid(format!(
-                "the PostgreSQL URL {shown} is not valid ({e}); write it as \
+                "the PostgreSQL URL {shown} is not valid ({why}); write it as \
                  postgresql://user[:password]@host[:port]/database[?sslmode=require]"
             ))
         })?;
+        let mut config = config;
+        // As libpq: a Unix socket is never encrypted, whatever sslmode says, and with
+        // sslmode=disable the certificate options are not looked at.
+        let sockets_only = !config.get_hosts().is_empty()
+            && config
+                .get_hosts()
+                .iter()
+                .all(|host| !matches!(host, postgres::config::Host::Tcp(_)));
+        if sockets_only {
+            config.ssl_mode(postgres::config::SslMode::Disable);
+        }
+        if disabled || sockets_only {
+            verify = false;
+            root_cert = None;
+        }
         Ok(Url {
             config,
             pool_size,
