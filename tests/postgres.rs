@@ -1075,3 +1075,74 @@ fn tls_options_are_read_as_libpq_reads_them() {
         assert_eq!(store.summary("ops").unwrap().total, 1, "{extra}");
     }
 }
+
+/// A write waits at most its busy timeout from its call (SPEC §8), also when it first
+/// waited for a connection of the pool: its wait for a row lock is what is left. Two
+/// writes on a pool of one, each on a row another session holds; the second waits for
+/// the first's connection, then for its own row only as long as its timeout allows.
+#[test]
+fn a_write_waits_at_most_its_busy_timeout_from_its_call() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "busy");
+    let store_url = format!("{}&pool_size=1", schemas.fresh());
+    let schema = store_url
+        .rsplit("%3D")
+        .next()
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let timeout = Duration::from_secs(2);
+    let options = agent_backlog::StoreOptions {
+        busy_timeout: timeout,
+        ..Default::default()
+    };
+    let store = Arc::new(Store::open_with(&store_url, options).unwrap());
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            store
+                .create_task("ops", NewTask::new(format!("t{i}")))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut held = holder.transaction().unwrap();
+    held.batch_execute(&format!(
+        "SELECT 1 FROM \"{schema}\".tasks WHERE id IN ('{}', '{}') FOR UPDATE",
+        ids[0], ids[1]
+    ))
+    .unwrap();
+    let took: Vec<Duration> = thread::scope(|scope| {
+        let writes: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let store = Arc::clone(&store);
+                scope.spawn(move || {
+                    thread::sleep(Duration::from_millis(100 * i as u64));
+                    let start = std::time::Instant::now();
+                    let err = store
+                        .update_task("ops", id, TaskPatch::new().priority(1))
+                        .unwrap_err();
+                    assert_eq!(err.code(), "storage", "{err}");
+                    start.elapsed()
+                })
+            })
+            .collect();
+        writes.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    held.rollback().unwrap();
+    for took in took {
+        assert!(
+            took < timeout + timeout / 2,
+            "a write gave up after {took:?}, past its busy timeout of {timeout:?}"
+        );
+    }
+    // Nothing was written, and the store goes on once the rows are free.
+    let task = store
+        .update_task("ops", &ids[1], TaskPatch::new().priority(1))
+        .unwrap();
+    assert_eq!(task.priority, 1);
+}

@@ -445,6 +445,9 @@ pub(super) struct Tx<'a> {
     conn: &'a mut Conn,
     /// Whether this is a write (a transaction begun by its first statement).
     write: bool,
+    /// When the write's busy timeout ends: each of its round trips waits for a row
+    /// lock at most until then (SPEC §8), however long it waited for its connection.
+    deadline: Instant,
     begun: bool,
     /// Whether the commit was sent (after which a failure leaves its outcome unknown).
     committing: bool,
@@ -456,10 +459,11 @@ pub(super) struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    fn new(conn: &'a mut Conn, write: bool) -> Tx<'a> {
+    fn new(conn: &'a mut Conn, write: bool, deadline: Instant) -> Tx<'a> {
         Tx {
             conn,
             write,
+            deadline,
             begun: false,
             committing: false,
             done: None,
@@ -497,7 +501,9 @@ impl Tx<'_> {
         let first = self.write && !self.begun;
         let text = if first {
             let now = self.named(NOW_MS, &[])?;
-            format!("BEGIN; {now}; {sql}")
+            format!("BEGIN; {}; {now}; {sql}", self.lock_timeout())
+        } else if self.write {
+            format!("{}; {sql}", self.lock_timeout())
         } else {
             sql.to_owned()
         };
@@ -505,14 +511,18 @@ impl Tx<'_> {
         // roll back.
         self.begun |= first;
         let messages = self.conn.client.simple_query(&text)?;
-        // The BEGIN and the clock's statement are not the caller's.
-        let own = if first { 2 } else { 0 };
+        // The BEGIN, the lock timeout and the clock's statement are not the caller's.
+        let own = match (first, self.write) {
+            (true, _) => 3,
+            (false, true) => 1,
+            (false, false) => 0,
+        };
         let mut statement = 0;
         let mut each = Vec::new();
         let mut current = Vec::new();
         for message in messages {
             match message {
-                SimpleQueryMessage::Row(row) if first && statement == 1 => {
+                SimpleQueryMessage::Row(row) if first && statement == 2 => {
                     self.now_ms = row.get(0).and_then(|t| t.parse().ok()).ok_or_else(|| {
                         Fail::Rule(Error::Internal("PostgreSQL did not tell its time".into()))
                     })?;
@@ -646,9 +656,19 @@ impl Tx<'_> {
             sql.push(self.events_sql()?);
         }
         sql.push("COMMIT".to_owned());
+        sql.insert(0, self.lock_timeout());
         self.committing = true;
         self.conn.client.batch_execute(&sql.join(";\n"))?;
         Ok(evented)
+    }
+
+    /// The statement that lets this round trip of the write wait for a row lock only
+    /// for what is left of its busy timeout (at least a millisecond: then any wait
+    /// fails at once, as busy).
+    fn lock_timeout(&self) -> String {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().clamp(1, i32::MAX as u128);
+        format!("SET LOCAL lock_timeout = {ms}")
     }
 
     /// The statement that inserts the write's events with the next seqs of the feed.
@@ -921,7 +941,7 @@ impl Pool {
             let mut again = false;
             let mut reconnect = false;
             let result = self.with_conn(deadline, |conn| {
-                let mut tx = Tx::new(conn, true);
+                let mut tx = Tx::new(conn, true, deadline);
                 let done = f(&mut tx).and_then(|value| Ok((value, tx.commit()?)));
                 if let Err(fail) = &done {
                     if tx.begun && tx.done.is_none() && !tx.conn.client.is_closed() {
@@ -952,13 +972,13 @@ impl Pool {
         let deadline = Instant::now() + self.busy_timeout;
         let mut broken = false;
         let result = self.with_conn(deadline, |conn| {
-            let done = f(&mut Tx::new(conn, false));
+            let done = f(&mut Tx::new(conn, false, deadline));
             broken = matches!(&done, Err(fail) if lost(fail));
             done
         });
         if broken {
             // A connection broken while idle: once more, on a new one.
-            return self.with_conn(deadline, |conn| f(&mut Tx::new(conn, false)));
+            return self.with_conn(deadline, |conn| f(&mut Tx::new(conn, false, deadline)));
         }
         result
     }
@@ -973,7 +993,7 @@ impl Pool {
                     .client
                     .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .map_err(Fail::from)
-                    .and_then(|()| f(&mut Tx::new(conn, false)));
+                    .and_then(|()| f(&mut Tx::new(conn, false, deadline)));
                 *broken = matches!(&done, Err(fail) if lost(fail));
                 let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
                 if !conn.client.is_closed() {
