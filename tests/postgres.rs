@@ -1146,3 +1146,75 @@ fn a_write_waits_at_most_its_busy_timeout_from_its_call() {
         .unwrap();
     assert_eq!(task.priority, 1);
 }
+
+/// Reads never wait for a writer (SPEC §8), also not for the connection a waiting write
+/// holds: with a pool of one held by a write that waits for a row lock, reads of the
+/// same store answer at once (on a connection opened past the pool's size and let go
+/// afterwards).
+#[test]
+fn reads_never_wait_for_the_connection_of_a_waiting_write() {
+    let Some(url) = pg::url() else { return };
+    let schemas = pg::Schemas::new(&url, "readers");
+    let name = format!("readers_{}", std::process::id());
+    let store_url = format!("{}&pool_size=1&application_name={name}", schemas.fresh());
+    let schema = store_url
+        .rsplit("%3D")
+        .next()
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let timeout = Duration::from_secs(3);
+    let options = agent_backlog::StoreOptions {
+        busy_timeout: timeout,
+        ..Default::default()
+    };
+    let store = Arc::new(Store::open_with(&store_url, options).unwrap());
+    let locked = store.create_task("ops", NewTask::new("locked")).unwrap().id;
+    let free = store.create_task("ops", NewTask::new("free")).unwrap().id;
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut held = holder.transaction().unwrap();
+    held.batch_execute(&format!(
+        "SELECT 1 FROM \"{schema}\".tasks WHERE id = '{locked}' FOR UPDATE"
+    ))
+    .unwrap();
+    thread::scope(|scope| {
+        let writer = Arc::clone(&store);
+        let locked = locked.clone();
+        let write = scope.spawn(move || {
+            writer
+                .update_task("ops", &locked, TaskPatch::new().priority(2))
+                .unwrap_err()
+        });
+        thread::sleep(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        assert_eq!(store.get_task("ops", &free).unwrap().title, "free");
+        assert_eq!(store.summary("ops").unwrap().total, 2);
+        assert_eq!(
+            store
+                .list_tasks("ops", agent_backlog::ListQuery::new())
+                .unwrap()
+                .total,
+            2
+        );
+        let took = start.elapsed();
+        assert!(
+            took < timeout / 3,
+            "the reads took {took:?} while a write waited for a row lock"
+        );
+        let err = write.join().unwrap();
+        assert_eq!(err.code(), "storage", "{err}");
+    });
+    held.rollback().unwrap();
+    // The connection opened past the pool's size was let go: one stays.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let open: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 1, "connections of the store left open");
+}

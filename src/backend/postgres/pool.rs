@@ -721,6 +721,8 @@ pub(super) fn literal(value: Option<&str>) -> String {
 struct State {
     idle: Vec<Conn>,
     open: usize,
+    /// How many of the open connections writes are using.
+    writing: usize,
     closed: bool,
 }
 
@@ -840,24 +842,36 @@ impl Pool {
         Ok(())
     }
 
-    /// Takes a connection: an idle one, a new one, or the next one given back before
-    /// `deadline`.
-    fn take(&self, deadline: Instant) -> Result<Conn> {
+    /// Takes a connection for a write or a read: an idle one, a new one, or the next one
+    /// given back before `deadline`. A read never waits for a connection a write holds
+    /// (SPEC §8: reads never wait for a writer): past `pool_size`, it may open one more
+    /// for each connection writes are using, let go when it comes back.
+    fn take(&self, deadline: Instant, write: bool) -> Result<Conn> {
         let mut state = lock(&self.state);
         loop {
             if state.closed {
                 return Err(Error::storage("the store is closed; open it again"));
             }
             if let Some(conn) = state.idle.pop() {
+                state.writing += usize::from(write);
                 return Ok(conn);
             }
-            if state.open < self.size {
+            let cap = if write {
+                self.size
+            } else {
+                self.size + state.writing
+            };
+            if state.open < cap {
                 state.open += 1;
+                state.writing += usize::from(write);
                 drop(state);
                 return match self.connect().and_then(take_shard) {
                     Ok(client) => Ok(Conn::new(client)),
                     Err(e) => {
-                        lock(&self.state).open -= 1;
+                        let mut state = lock(&self.state);
+                        state.open -= 1;
+                        state.writing -= usize::from(write);
+                        drop(state);
                         self.freed.notify_one();
                         Err(e)
                     }
@@ -881,10 +895,12 @@ impl Pool {
         }
     }
 
-    /// Gives a connection back, or lets it go when it failed or the store is closed.
-    fn give_back(&self, conn: Conn, healthy: bool) {
+    /// Gives a connection back, or lets it go when it failed, the store is closed, or
+    /// it was one a read opened past `pool_size`.
+    fn give_back(&self, conn: Conn, healthy: bool, write: bool) {
         let mut state = lock(&self.state);
-        if healthy && !state.closed && !conn.client.is_closed() {
+        state.writing -= usize::from(write);
+        if healthy && !state.closed && !conn.client.is_closed() && state.open <= self.size {
             state.idle.push(conn);
         } else {
             state.open -= 1;
@@ -893,10 +909,11 @@ impl Pool {
         self.freed.notify_one();
     }
 
-    /// Runs `f` on a pooled connection.
+    /// Runs `f` on a pooled connection, for a write (or a migration) or a read.
     fn with_conn<T>(
         &self,
         deadline: Instant,
+        write: bool,
         f: impl FnOnce(&mut Conn) -> PgResult<T>,
     ) -> Result<T> {
         self.usable()?;
@@ -905,10 +922,10 @@ impl Pool {
             // a thread.
             return Err(crate::nowait::would_wait());
         }
-        let mut conn = self.take(deadline)?;
+        let mut conn = self.take(deadline, write)?;
         let result = f(&mut conn);
         let broken = matches!(&result, Err(fail) if lost(fail));
-        self.give_back(conn, !broken);
+        self.give_back(conn, !broken, write);
         if broken {
             // The server went away (a restart, most often): the idle connections are
             // from before, so none is handed out again; the next call connects anew.
@@ -940,7 +957,7 @@ impl Pool {
         loop {
             let mut again = false;
             let mut reconnect = false;
-            let result = self.with_conn(deadline, |conn| {
+            let result = self.with_conn(deadline, true, |conn| {
                 let mut tx = Tx::new(conn, true, deadline);
                 let done = f(&mut tx).and_then(|value| Ok((value, tx.commit()?)));
                 if let Err(fail) = &done {
@@ -971,14 +988,16 @@ impl Pool {
     pub(super) fn read<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> PgResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
         let mut broken = false;
-        let result = self.with_conn(deadline, |conn| {
+        let result = self.with_conn(deadline, false, |conn| {
             let done = f(&mut Tx::new(conn, false, deadline));
             broken = matches!(&done, Err(fail) if lost(fail));
             done
         });
         if broken {
             // A connection broken while idle: once more, on a new one.
-            return self.with_conn(deadline, |conn| f(&mut Tx::new(conn, false, deadline)));
+            return self.with_conn(deadline, false, |conn| {
+                f(&mut Tx::new(conn, false, deadline))
+            });
         }
         result
     }
@@ -988,7 +1007,7 @@ impl Pool {
         let deadline = Instant::now() + self.busy_timeout;
         let mut broken = false;
         let mut once = |broken: &mut bool| {
-            self.with_conn(deadline, |conn| {
+            self.with_conn(deadline, false, |conn| {
                 let done = conn
                     .client
                     .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -1013,7 +1032,7 @@ impl Pool {
     /// Runs `f` on a connection of the pool with nothing around it (migrations).
     pub(super) fn raw<T>(&self, f: impl FnOnce(&mut Client) -> PgResult<T>) -> Result<T> {
         let deadline = Instant::now() + self.busy_timeout;
-        self.with_conn(deadline, |conn| f(&mut conn.client))
+        self.with_conn(deadline, true, |conn| f(&mut conn.client))
     }
 
     /// Marks the pool closed and closes the idle connections; those in use close as
