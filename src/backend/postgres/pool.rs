@@ -81,6 +81,7 @@ impl Url {
         let mut pool_size = DEFAULT_POOL_SIZE;
         let mut root_cert = None;
         let mut verify = false;
+        let mut require = false;
         let mut disabled = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -96,6 +97,8 @@ impl Url {
                             ))
                         })?;
                 }
+                // libpq 16's "system": the system's authorities only, and checked.
+                "sslrootcert" if value == "system" => verify = true,
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 // The driver knows disable, prefer and require; the verifying modes are
                 // require with the certificate checked, and allow (plain text first,
@@ -103,7 +106,7 @@ impl Url {
                 // first: never less protected than what was asked.
                 "sslmode" if value == "verify-ca" || value == "verify-full" => {
                     verify = true;
-                    kept.push("sslmode=require");
+                    require = true;
                 }
                 "sslmode" if value == "allow" => kept.push("sslmode=prefer"),
                 "sslmode" if value == "disable" => {
@@ -112,6 +115,11 @@ impl Url {
                 }
                 _ => kept.push(pair),
             }
+        }
+        // A check of the certificate needs TLS: the verifying modes and
+        // sslrootcert=system are require with the certificate checked.
+        if require || (verify && !disabled && !kept.iter().any(|p| p.starts_with("sslmode="))) {
+            kept.push("sslmode=require");
         }
         let driver = if kept.is_empty() {
             base.to_owned()
@@ -132,6 +140,11 @@ impl Url {
             ))
         })?;
         let mut config = config;
+        // No host: the server's socket on this machine, where libpq would look for it
+        // (Debian's folder, then the one PostgreSQL builds default to).
+        if config.get_hosts().is_empty() {
+            config.host("/var/run/postgresql").host("/tmp");
+        }
         // As libpq: a Unix socket is never encrypted, whatever sslmode says, and with
         // sslmode=disable the certificate options are not looked at.
         let sockets_only = !config.get_hosts().is_empty()
@@ -1061,7 +1074,35 @@ impl Pool {
 
 #[cfg(test)]
 mod tests {
-    use super::{inline, take_shard, SHARDS};
+    use super::{inline, take_shard, Url, SHARDS};
+    use postgres::config::{Host, SslMode};
+
+    #[test]
+    fn urls_are_read_as_libpq_reads_them() {
+        let system = Url::parse("postgresql://u@db.example/d?sslrootcert=system").unwrap();
+        assert!(system.verify && system.root_cert.is_none());
+        assert_eq!(system.config.get_ssl_mode(), SslMode::Require);
+        let socket = Url::parse("postgresql:///d?sslmode=require&sslrootcert=/x.pem").unwrap();
+        let hosts: Vec<String> = socket
+            .config
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                Host::Unix(path) => path.display().to_string(),
+                Host::Tcp(name) => name.clone(),
+            })
+            .collect();
+        assert_eq!(hosts, ["/var/run/postgresql", "/tmp"]);
+        assert_eq!(socket.config.get_ssl_mode(), SslMode::Disable);
+        assert!(!socket.verify && socket.root_cert.is_none());
+        let full = Url::parse("postgres://u@h/d?sslmode=verify-full").unwrap();
+        assert!(full.verify);
+        assert_eq!(full.config.get_ssl_mode(), SslMode::Require);
+        let allow = Url::parse("postgres://u@h/d?sslmode=allow").unwrap();
+        assert_eq!(allow.config.get_ssl_mode(), SslMode::Prefer);
+        let off = Url::parse("postgres://u@h/d?sslmode=disable&sslrootcert=/x.pem").unwrap();
+        assert!(!off.verify && off.root_cert.is_none());
+    }
 
     /// Sessions open at once hold different shards, and a shard is free again once
     /// its session ends. Needs the test server (`AGENT_BACKLOG_TEST_PG`).
