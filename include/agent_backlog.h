@@ -150,8 +150,8 @@ int backlog_open_with_options(const char *path,
  *
  * Waits for the call running on the handle in another thread, if any, to finish, then
  * closes the database. Any later call with this handle returns code 5 ("the store
- * is closed"), as does a call that raced with the close and lost. Handles are never reused, so a stale handle never reaches a store
- * opened later.
+ * is closed"), as does a call that raced with the close and lost. Handles are never
+ * reused, so a stale handle never reaches a store opened later.
  *
  * Thread safety: may be called from any thread, also while other threads use the
  * handle: their calls either complete or fail cleanly, and the store is freed only

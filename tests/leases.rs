@@ -310,6 +310,16 @@ fn an_expired_lease_is_requeued_and_its_token_lost() {
         .finish_lease(&second.lease.token, Finish::complete().result("on time"))
         .unwrap();
     assert_eq!(done.result.as_deref(), Some("on time"));
+    // A token whose own finish ended the lease says so, in words the Python helper
+    // (hold_lease) reads to tell a finish of the work's own from a lost lease; the
+    // lost token above does not.
+    const FINISHED: &str = "(the lease was already finished)";
+    let again = store
+        .finish_lease(&second.lease.token, Finish::complete())
+        .unwrap_err();
+    assert_eq!(again.code(), "lease_lost");
+    assert!(again.to_string().contains(FINISHED), "{again}");
+    assert!(!message.contains(FINISHED), "{message}");
 }
 
 #[test]

@@ -19,10 +19,11 @@ another worker took the task). ``hold_lease`` does all four::
   lets the exception go on.
 - A lost lease is visible: ``held.lost`` turns true, ``held.check()`` raises
   ``LeaseLostError``, and finishing raises it (the other worker's result stands).
-- The work may also finish the lease itself with the store (``finish_lease`` or
-  ``finish_and_claim`` with ``held.token``): the lease is then not lost, renewing
-  stops, and leaving the block normally raises nothing (``held.finished`` is the task
-  as it is then).
+- The work may also finish the lease itself with the store (``finish_lease``,
+  ``finish_and_claim`` or ``return_lease`` with ``held.token``): the lease is then not
+  lost, renewing stops, and leaving the block normally raises nothing
+  (``held.finished`` is the task as it is then). A finish through the helper after
+  that raises ``LeaseLostError``, the lease being over, though ``held.lost`` is false.
 - A finish that fails for another reason (a bad blocker, a busy database) leaves the
   lease held and renewed, so the work may try again.
 """
@@ -44,7 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncHeldLease", "HeldLease", "hold_lease", "hold_lease_async"]
 
 # What the core's lease_lost message says when the token's own finish ended the lease
-# (src/rules/lease.rs), as opposed to another worker, an expiry, an update or a delete.
+# (src/rules/lease.rs; tests/leases.rs pins it), as opposed to another worker, an
+# expiry, an update or a delete.
 _FINISHED_BY_ITS_TOKEN = "(the lease was already finished)"
 
 
@@ -141,7 +143,7 @@ class HeldLease(_Held):
             try:
                 task = self.store.finish_lease(self.token, status, result=result, blocker=blocker)
             except LeaseLostError as lost:
-                self._ended(lost)
+                _lease_ended(self, lost)
                 raise
             self.finished = task
         self._stop.set()
@@ -155,15 +157,12 @@ class HeldLease(_Held):
                 try:
                     self.lease = self.store.renew_lease(self.token)
                 except LeaseLostError as lost:
-                    self._ended(lost)
+                    _lease_ended(self, lost)
                     return
                 except BacklogError:
                     # Busy or briefly unavailable: the next tick tries again, well
                     # before the lease runs out.
                     continue
-
-    def _ended(self, lost: LeaseLostError) -> None:
-        _lease_ended(self, lost)
 
     def _as_left(self) -> Task:
         """The task as the work's own finish left it."""

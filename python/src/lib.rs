@@ -759,7 +759,8 @@ impl PyStore {
                 return Err(to_py_err(
                     py,
                     Error::InvalidArgument(format!(
-                        "path_or_url must be a str or an os.PathLike (a file's path, \":memory:\" or a postgresql:// URL), got {}",
+                        "path_or_url must be a str or an os.PathLike (a file's path, \
+                         \":memory:\" or a postgresql:// URL), got {}",
                         type_name(path_or_url)
                     )),
                 ))
@@ -1383,9 +1384,9 @@ impl PyStore {
 
     /// Calls the tool `name` (SPEC §15) with its flat `arguments` (a dict) and returns
     /// its structured result: the operation's JSON (`{"result": ...}` around one that is
-    /// not an object, such as a `null` claim), or the error object `{"error": {"code", "message"}}`. Never
-    /// raises a BacklogError; a wait is interruptible. `agent_backlog.tools.call` is the
-    /// public form.
+    /// not an object, such as a `null` claim), or the error object
+    /// `{"error": {"code", "message"}}`. Never raises a BacklogError; a wait is
+    /// interruptible. `agent_backlog.tools.call` is the public form.
     #[pyo3(name = "_call_tool", signature = (name, arguments, *, agent_id = None, _waiter = None))]
     fn call_tool<'py>(
         &self,

@@ -8,6 +8,8 @@
 //!   takes libpq's `verify-ca` and `verify-full` (see [`tls`]).
 //! - **The pool.** A call takes an idle connection, or opens one when fewer than
 //!   `pool_size` are open, or waits — within its busy timeout — for one to come back.
+//!   A read never waits for a connection a write holds (SPEC §8): past `pool_size` it
+//!   opens one more for each connection writes use, closed when it comes back.
 //!   A connection that failed (the server restarted, the network dropped) is not put
 //!   back: the next call opens a fresh one, so a store carries on by itself once the
 //!   server is back.
@@ -50,6 +52,11 @@ const DEFAULT_POOL_SIZE: usize = 8;
 /// How often a transaction that PostgreSQL aborted as a conflict is tried again.
 const RETRIES: u32 = 20;
 
+/// How long after the lock timeout was set a statement of a write may be sent without
+/// setting it again (see [`Tx::refresh_lock_timeout`]): the most a write may wait past
+/// its busy timeout.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(20);
+
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,7 +69,9 @@ pub(super) struct Url {
     pub pool_size: usize,
     pub root_cert: Option<String>,
     /// Whether the server's certificate is verified: with `sslmode=verify-ca` or
-    /// `verify-full`, or when `sslrootcert` is given (as libpq does).
+    /// `verify-full`, or when `sslrootcert` is given (a file, or `system`: the system's
+    /// authorities alone), as libpq does; never over a Unix socket or with
+    /// `sslmode=disable`.
     pub verify: bool,
     /// The URL without its password, for messages.
     pub shown: String,
@@ -142,12 +151,14 @@ impl Url {
         let mut config = config;
         // No host: the server's socket on this machine, where libpq would look for it
         // (Debian's folder, then the one PostgreSQL builds default to).
-        if config.get_hosts().is_empty() {
+        // (A hostaddr is a TCP address, and names the server by itself.)
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
             config.host("/var/run/postgresql").host("/tmp");
         }
         // As libpq: a Unix socket is never encrypted, whatever sslmode says, and with
         // sslmode=disable the certificate options are not looked at.
-        let sockets_only = !config.get_hosts().is_empty()
+        let sockets_only = config.get_hostaddrs().is_empty()
+            && !config.get_hosts().is_empty()
             && config
                 .get_hosts()
                 .iter()
@@ -461,6 +472,8 @@ pub(super) struct Tx<'a> {
     /// When the write's busy timeout ends: each of its round trips waits for a row
     /// lock at most until then (SPEC §8), however long it waited for its connection.
     deadline: Instant,
+    /// When the transaction's lock timeout was last set.
+    timeout_set: Instant,
     begun: bool,
     /// Whether the commit was sent (after which a failure leaves its outcome unknown).
     committing: bool,
@@ -477,6 +490,7 @@ impl<'a> Tx<'a> {
             conn,
             write,
             deadline,
+            timeout_set: Instant::now(),
             begun: false,
             committing: false,
             done: None,
@@ -589,6 +603,7 @@ impl Tx<'_> {
     /// Runs `sql` and returns its rows.
     pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> PgResult<Vec<Row>> {
         self.ensure()?;
+        self.refresh_lock_timeout()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query(&s, params)?)
     }
@@ -596,6 +611,7 @@ impl Tx<'_> {
     /// Runs `sql`, which returns at most one row.
     pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> PgResult<Option<Row>> {
         self.ensure()?;
+        self.refresh_lock_timeout()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query_opt(&s, params)?)
     }
@@ -603,6 +619,7 @@ impl Tx<'_> {
     /// Runs `sql`, which returns exactly one row.
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> PgResult<Row> {
         self.ensure()?;
+        self.refresh_lock_timeout()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.query_one(&s, params)?)
     }
@@ -610,6 +627,7 @@ impl Tx<'_> {
     /// Runs `sql` and returns the number of rows it changed.
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> PgResult<u64> {
         self.ensure()?;
+        self.refresh_lock_timeout()?;
         let s = self.conn.statement(sql)?;
         Ok(self.conn.client.execute(&s, params)?)
     }
@@ -677,11 +695,25 @@ impl Tx<'_> {
 
     /// The statement that lets this round trip of the write wait for a row lock only
     /// for what is left of its busy timeout (at least a millisecond: then any wait
-    /// fails at once, as busy).
-    fn lock_timeout(&self) -> String {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+    /// fails at once, as busy). Sent in the round trip's own message.
+    fn lock_timeout(&mut self) -> String {
+        let now = Instant::now();
+        self.timeout_set = now;
+        let left = self.deadline.saturating_duration_since(now);
         let ms = left.as_millis().clamp(1, i32::MAX as u128);
         format!("SET LOCAL lock_timeout = {ms}")
+    }
+
+    /// Before a statement of a write sent on its own (the extended protocol, which
+    /// cannot carry a `SET` in its message): the lock timeout set last lets a wait that
+    /// starts now end past the busy timeout by the time gone since it was set. Past
+    /// [`TIMEOUT_SLACK`] (after a wait, in practice), it is set again first.
+    fn refresh_lock_timeout(&mut self) -> PgResult<()> {
+        if self.write && self.timeout_set.elapsed() > TIMEOUT_SLACK {
+            let set = self.lock_timeout();
+            self.conn.client.batch_execute(&set)?;
+        }
+        Ok(())
     }
 
     /// The statement that inserts the write's events with the next seqs of the feed.
@@ -727,6 +759,23 @@ pub(super) fn literal(value: Option<&str>) -> String {
     match value {
         Some(text) => format!("'{}'::text", text.replace('\'', "''")),
         None => "NULL::text".to_owned(),
+    }
+}
+
+/// A connection lent to a call: given back, as failed, if the call panics (a panic is
+/// caught at the C and Python boundaries and the store stays usable), so that the
+/// pool's counts stay right.
+struct Lent<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+    write: bool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn, false, self.write);
+        }
     }
 }
 
@@ -832,7 +881,9 @@ impl Pool {
             .config
             .connect(self.tls.clone())
             .map_err(|e| super::connect_error(&self.shown, e))?;
-        // A write waits for another's row lock at most the busy timeout (SPEC §8).
+        // The connection's own lock timeout, for what runs outside a write's transaction
+        // (migrations); a write sets its transaction's from what is left of its busy
+        // timeout ([`Tx::lock_timeout`]).
         let ms = self.busy_timeout.as_millis().clamp(1, i32::MAX as u128);
         client
             .batch_execute(&format!(
@@ -913,13 +964,20 @@ impl Pool {
     fn give_back(&self, conn: Conn, healthy: bool, write: bool) {
         let mut state = lock(&self.state);
         state.writing -= usize::from(write);
-        if healthy && !state.closed && !conn.client.is_closed() && state.open <= self.size {
+        let kept = healthy && !state.closed && !conn.client.is_closed() && state.open <= self.size;
+        if kept {
             state.idle.push(conn);
         } else {
             state.open -= 1;
         }
         drop(state);
-        self.freed.notify_one();
+        if kept {
+            self.freed.notify_one();
+        } else {
+            // A place to open a connection: a waiting read may take it where a waiting
+            // write may not, so every waiter looks.
+            self.freed.notify_all();
+        }
     }
 
     /// Runs `f` on a pooled connection, for a write (or a migration) or a read.
@@ -935,8 +993,13 @@ impl Pool {
             // a thread.
             return Err(crate::nowait::would_wait());
         }
-        let mut conn = self.take(deadline, write)?;
-        let result = f(&mut conn);
+        let mut lent = Lent {
+            pool: self,
+            conn: Some(self.take(deadline, write)?),
+            write,
+        };
+        let result = f(lent.conn.as_mut().expect("the connection is lent"));
+        let conn = lent.conn.take().expect("the connection is lent");
         let broken = matches!(&result, Err(fail) if lost(fail));
         self.give_back(conn, !broken, write);
         if broken {
@@ -1098,6 +1161,11 @@ mod tests {
         let full = Url::parse("postgres://u@h/d?sslmode=verify-full").unwrap();
         assert!(full.verify);
         assert_eq!(full.config.get_ssl_mode(), SslMode::Require);
+        // A hostaddr is TCP: no socket is added, and TLS stays as asked.
+        let addr = Url::parse("postgresql:///d?hostaddr=10.0.0.5&sslmode=verify-full").unwrap();
+        assert!(addr.config.get_hosts().is_empty());
+        assert_eq!(addr.config.get_ssl_mode(), SslMode::Require);
+        assert!(addr.verify);
         let allow = Url::parse("postgres://u@h/d?sslmode=allow").unwrap();
         assert_eq!(allow.config.get_ssl_mode(), SslMode::Prefer);
         let off = Url::parse("postgres://u@h/d?sslmode=disable&sslrootcert=/x.pem").unwrap();
