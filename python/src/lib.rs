@@ -1255,7 +1255,7 @@ impl PyStore {
     }
 
     /// The task's events, oldest first: {"task_id", "events": [...]}. They outlive the
-    /// task; NotFoundError only when it has none and does not exist.
+    /// task; NotFoundError only when the task never had events (never existed).
     fn task_history<'py>(
         &self,
         py: Python<'py>,

@@ -534,16 +534,18 @@ def test_prune_events_keeps_the_newest_and_seqs_are_never_reused(db_path: Path) 
         with pytest.raises(ValidationError, match="before"):
             store.prune_events(-1)
 
-        # A task that still exists but lost its events has an empty history; one that
-        # was deleted and lost them all is not found.
+        # A task that still exists but lost its events has an empty history, and so has
+        # one that was deleted and lost them all (it had events: SPEC §14); a task that
+        # never was is not found.
         kept = store.task_history("ops", "OPS-001")
         assert (kept["task_id"], kept["events"]) == ("OPS-001", [])
         store.delete_task("ops", "OPS-002")  # seq 6
         store.create_task("ops", "t5")  # seq 7
         assert [ev["seq"] for ev in whole_feed(store)] == [5, 6, 7]
         assert store.prune_events(7) == {"pruned": 2}
+        assert store.task_history("ops", "OPS-002") == {"task_id": "OPS-002", "events": []}
         with pytest.raises(NotFoundError):
-            store.task_history("ops", "OPS-002")
+            store.task_history("ops", "OPS-099")
         assert [ev["seq"] for ev in store.task_history("ops", "OPS-006")["events"]] == [7]
 
     # Reopened, the next event still follows the newest ever.

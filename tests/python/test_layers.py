@@ -26,7 +26,7 @@ def test_help_shows_each_signature_once() -> None:
         # The signature line pydoc draws, and no second one from the docstring.
         assert text.count(f"|  {method}(self, /") == 1, (method, text)
         assert text.count(f"{method}(agent_id") == 0, (method, text)
-    assert text.count("Store(path, *, busy_timeout=None, durability=None, actor=None)") == 1, text
+    assert text.count("Store(path_or_url, *, busy_timeout=None, durability=None, actor=None)") == 1, text
     # Every method still says what it does.
     for method in ("get_task", "summary", "set_prefix"):
         assert getattr(agent_backlog.Store, method).__doc__.strip(), method
