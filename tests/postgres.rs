@@ -1071,7 +1071,7 @@ fn tls_options_are_read_as_libpq_reads_them() {
         "sslmode=disable&sslrootcert=/nonexistent/ca.pem",
         "sslmode=allow",
     ] {
-        let store = Store::open(&format!("{base}&{extra}")).expect(extra);
+        let store = Store::open(format!("{base}&{extra}")).expect(extra);
         assert_eq!(store.summary("ops").unwrap().total, 1, "{extra}");
     }
 }
