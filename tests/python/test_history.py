@@ -543,7 +543,8 @@ def test_prune_events_keeps_the_newest_and_seqs_are_never_reused(db_path: Path) 
         store.create_task("ops", "t5")  # seq 7
         assert [ev["seq"] for ev in whole_feed(store)] == [5, 6, 7]
         assert store.prune_events(7) == {"pruned": 2}
-        assert store.task_history("ops", "OPS-002") == {"task_id": "OPS-002", "events": []}
+        gone = store.task_history("ops", "OPS-002")
+        assert (gone["task_id"], gone["events"]) == ("OPS-002", [])
         with pytest.raises(NotFoundError):
             store.task_history("ops", "OPS-099")
         assert [ev["seq"] for ev in store.task_history("ops", "OPS-006")["events"]] == [7]
