@@ -103,8 +103,8 @@ class Script:
         yield AIMessage(content="", tool_calls=[self._call("list_tasks", status="queued")])
         yield AIMessage(content="", tool_calls=[self._call("claim_lease", worker=WORKER, lease_seconds=60)])
         # (Pretend) work, then finish it.
-        claim = self._last_result()["result"]
-        assert claim is not None
+        claim = self._last_result()  # the claim, or {"result": None} when nothing is ready
+        assert "lease" in claim, claim
         task, token = claim["task"], claim["lease"]["token"]
         yield AIMessage(content="", tool_calls=[self._call(
             "finish_lease", token=token, status="complete", result=f"{task['title']}: done by {WORKER}")])

@@ -60,7 +60,7 @@ def _claimed_token(result: Any) -> Optional[str]:
     """The lease token of a claim in a call's result (a claim, a finish_and_claim's
     next, or a tool's result of either), if there is one."""
     if isinstance(result, dict) and set(result) == {"result"}:
-        result = result["result"]  # a tool's result that is not an object of its own
+        result = result["result"]  # a tool's null result: nothing was claimed
     if not isinstance(result, dict):
         return None
     claim = result.get("next", result)
