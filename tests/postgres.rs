@@ -350,8 +350,7 @@ fn assert_refused_by_the_schema(client: &mut postgres::Client, statements: &[Str
 fn the_schema_refuses_impossible_tasks_and_leases() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "checks");
-    let store_url = schemas.fresh();
-    let schema = store_url.rsplit("%3D").next().unwrap().to_owned();
+    let (store_url, schema) = schemas.fresh_named();
     let store = Store::open(&store_url).unwrap();
     store.create_task("ops", NewTask::new("ip")).unwrap();
     let leased = store
@@ -420,9 +419,8 @@ fn the_schema_refuses_impossible_tasks_and_leases() {
 fn a_newer_or_foreign_schema_is_refused_untouched() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "schema");
-    let newer = schemas.fresh();
+    let (newer, schema) = schemas.fresh_named();
     Store::open(&newer).unwrap().close().unwrap();
-    let schema = newer.rsplit("%3D").next().unwrap().to_owned();
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     client
         .batch_execute(&format!(
@@ -443,8 +441,7 @@ fn a_newer_or_foreign_schema_is_refused_untouched() {
         .get(0);
     assert_eq!(version, 99, "nothing was changed");
 
-    let foreign = schemas.fresh();
-    let name = foreign.rsplit("%3D").next().unwrap().to_owned();
+    let (foreign, name) = schemas.fresh_named();
     client
         .batch_execute(&format!(
             "CREATE SCHEMA \"{name}\"; CREATE TABLE \"{name}\".tasks (x int)"
@@ -539,8 +536,7 @@ fn finish_and_claim_takes_what_the_finish_made_ready_as_on_sqlite() {
 fn a_version_1_schema_keeps_its_counts_in_shards_after_migrating() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "v1");
-    let v1 = schemas.fresh();
-    let schema = v1.rsplit("%3D").next().unwrap().to_owned();
+    let (v1, schema) = schemas.fresh_named();
     // A store at version 1, as a build before the shards left it: tasks made by hand,
     // counted as that build counted them, one claimed and one finished through its
     // triggers.
@@ -817,8 +813,7 @@ fn assert_ran_again(client: &mut postgres::Client) {
 fn a_write_aborted_as_a_conflict_runs_again_with_all_it_was_given() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "retry");
-    let store_url = schemas.fresh();
-    let schema = store_url.rsplit("%3D").next().unwrap().to_owned();
+    let (store_url, schema) = schemas.fresh_named();
     let store = Store::open(&store_url).unwrap();
     let ids: Vec<String> = [
         "finished",
@@ -1076,6 +1071,15 @@ fn tls_options_are_read_as_libpq_reads_them() {
     }
 }
 
+/// A store on `url` (whose `pool_size` the caller sets) with this busy timeout.
+fn one_connection_store(url: &str, busy_timeout: Duration) -> Arc<Store> {
+    let options = agent_backlog::StoreOptions {
+        busy_timeout,
+        ..Default::default()
+    };
+    Arc::new(Store::open_with(url, options).unwrap())
+}
+
 /// A write waits at most its busy timeout from its call (SPEC §8), also when it first
 /// waited for a connection of the pool: its wait for a row lock is what is left. Two
 /// writes on a pool of one, each on a row another session holds; the second waits for
@@ -1084,21 +1088,9 @@ fn tls_options_are_read_as_libpq_reads_them() {
 fn a_write_waits_at_most_its_busy_timeout_from_its_call() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "busy");
-    let store_url = format!("{}&pool_size=1", schemas.fresh());
-    let schema = store_url
-        .rsplit("%3D")
-        .next()
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (store_url, schema) = schemas.fresh_named();
     let timeout = Duration::from_secs(2);
-    let options = agent_backlog::StoreOptions {
-        busy_timeout: timeout,
-        ..Default::default()
-    };
-    let store = Arc::new(Store::open_with(&store_url, options).unwrap());
+    let store = one_connection_store(&format!("{store_url}&pool_size=1"), timeout);
     let ids: Vec<String> = (0..2)
         .map(|i| {
             store
@@ -1156,21 +1148,12 @@ fn reads_never_wait_for_the_connection_of_a_waiting_write() {
     let Some(url) = pg::url() else { return };
     let schemas = pg::Schemas::new(&url, "readers");
     let name = format!("readers_{}", std::process::id());
-    let store_url = format!("{}&pool_size=1&application_name={name}", schemas.fresh());
-    let schema = store_url
-        .rsplit("%3D")
-        .next()
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (store_url, schema) = schemas.fresh_named();
     let timeout = Duration::from_secs(3);
-    let options = agent_backlog::StoreOptions {
-        busy_timeout: timeout,
-        ..Default::default()
-    };
-    let store = Arc::new(Store::open_with(&store_url, options).unwrap());
+    let store = one_connection_store(
+        &format!("{store_url}&pool_size=1&application_name={name}"),
+        timeout,
+    );
     let locked = store.create_task("ops", NewTask::new("locked")).unwrap().id;
     let free = store.create_task("ops", NewTask::new("free")).unwrap().id;
     let mut holder = postgres::Client::connect(&url, postgres::NoTls).unwrap();

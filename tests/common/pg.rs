@@ -44,6 +44,11 @@ impl Schemas {
 
     /// The URL of a new, empty schema.
     pub fn fresh(&self) -> String {
+        self.fresh_named().0
+    }
+
+    /// The URL of a new, empty schema, and the schema's name (for SQL of a test's own).
+    pub fn fresh_named(&self) -> (String, String) {
         let name = format!(
             "{}_{}",
             self.prefix,
@@ -51,7 +56,10 @@ impl Schemas {
         );
         self.given.lock().unwrap().push(name.clone());
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{name}", self.url)
+        (
+            format!("{}{sep}options=-csearch_path%3D{name}", self.url),
+            name,
+        )
     }
 }
 
